@@ -1,0 +1,312 @@
+"""doctor: real sockets held by a process of the test's own, fake cgroup trees, PATH games."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from psquadlet import doctor
+from psquadlet.doctor import FAIL, PASS, SKIP, WARN, Check, Host, Report, Target
+from tests.support import require_programs
+
+TESTPOINT = Target(
+    "perfsonar-testpoint",
+    "docker.io/perfsonar/testpoint:systemd",
+    variant="systemd",
+    host_network=True,
+    testpoint=True,
+)
+
+HOG_NAME = "psq-porthog"
+
+# A process of our own that binds the given sockets, renames itself so doctor can name it,
+# says "ready" and sleeps until killed.
+HOG = textwrap.dedent(
+    f"""
+    import ctypes, socket, sys, time
+    ctypes.CDLL(None).prctl(15, b"{HOG_NAME}", 0, 0, 0)
+    held = []
+    for spec in sys.argv[1:]:
+        proto, family, addr, port = spec.split(",")
+        fam = socket.AF_INET6 if family == "6" else socket.AF_INET
+        kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
+        s = socket.socket(fam, kind)
+        if fam == socket.AF_INET6:
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        s.bind((addr, int(port)))
+        if proto == "tcp":
+            s.listen()
+        held.append(s)
+    print("ready", flush=True)
+    time.sleep(300)
+    """
+)
+
+
+def _free(proto: str, family: int, address: str, candidates: range) -> int:
+    fam = socket.AF_INET6 if family == 6 else socket.AF_INET
+    kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
+    for port in candidates:
+        probe = socket.socket(fam, kind)
+        try:
+            if fam == socket.AF_INET6:
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            probe.bind((address, port))
+        except OSError:
+            continue
+        finally:
+            probe.close()
+        return port
+    raise AssertionError(f"no free {proto}/{family} port in {candidates}")
+
+
+@pytest.fixture
+def hog() -> Iterator[tuple[subprocess.Popen[str], list[tuple[str, str, str, int]]]]:
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 on this host")
+    specs = [
+        ("tcp", "4", "0.0.0.0", _free("tcp", 4, "0.0.0.0", range(5890, 5901))),
+        ("tcp", "6", "::", _free("tcp", 6, "::", range(5900, 5889, -1))),
+        ("udp", "4", "0.0.0.0", _free("udp", 4, "0.0.0.0", range(9960, 8760, -1))),
+        ("udp", "6", "::1", _free("udp", 6, "::1", range(19960, 18760, -1))),
+        ("tcp", "4", "127.0.0.1", _free("tcp", 4, "127.0.0.1", range(11284, 11285))),
+    ]
+    args = [f"{p},{f},{a},{n}" for p, f, a, n in specs]
+    proc = subprocess.Popen([sys.executable, "-c", HOG, *args], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "ready"
+        yield proc, specs
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_ports_in_use_are_named_with_pid_and_process(
+    hog: tuple[subprocess.Popen[str], list[tuple[str, str, str, int]]],
+) -> None:
+    proc, specs = hog
+    check = doctor.check_ports(Host(path=""), [TESTPOINT])
+    assert check.status == FAIL
+    for proto, family, address, port in specs:
+        matching = [
+            item
+            for item in check.items
+            if item["proto"] == proto
+            and item["port"] == port
+            and item["family"] == f"ipv{family}"
+            and item["address"] == address
+        ]
+        assert matching, f"{proto}/{family} {address}:{port} not reported: {check.items}"
+        assert {"pid": proc.pid, "comm": HOG_NAME} in matching[0]["processes"]  # type: ignore[operator]
+    assert any(HOG_NAME in line and str(proc.pid) in line for line in check.details)
+
+
+def test_sockets_of_the_testpoint_itself_are_not_conflicts(
+    hog: tuple[subprocess.Popen[str], list[tuple[str, str, str, int]]],
+) -> None:
+    proc, specs = hog
+    sockets = doctor.read_sockets(Path("/proc"))
+    owners = doctor.socket_owners(Path("/proc"), (s.inode for s in sockets))
+    with_hog = doctor.find_port_conflicts(sockets, owners)
+    without = doctor.find_port_conflicts(sockets, owners, exclude_pids={proc.pid})
+    ports = {(s[0], s[3]) for s in specs}
+    assert ports <= {(c["proto"], c["port"]) for c in with_hog}
+    assert not ports & {(c["proto"], c["port"]) for c in without}
+
+
+def test_parse_socket_tables() -> None:
+    tcp = (
+        "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  "
+        "timeout inode\n"
+        "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0 "
+        "       0 111 1 0000000000000000 100 0 0 10 0\n"
+        "   1: 020200C0:B9E2 507100CB:0050 01 00000000:00000000 00:00000000 00000000     0 "
+        "       0 222 1 0000000000000000 100 0 0 10 0\n"
+    )
+    listeners = doctor.parse_socket_table(tcp, "tcp", 4)
+    assert listeners == [doctor.Socket("tcp", 4, "127.0.0.1", 8080, 111)]
+    udp6 = (
+        "  sl  local_address                         remote_address                        st "
+        "tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops\n"
+        "  5: 00000000000000000000000001000000:1388 00000000000000000000000000000000:0000 07 "
+        "00000000:00000000 00:00000000 00000000     0        0 333 2 0000000000000000 0\n"
+    )
+    assert doctor.parse_socket_table(udp6, "udp", 6) == [doctor.Socket("udp", 6, "::1", 5000, 333)]
+
+
+def test_loopback_only_ports_clash_only_on_loopback_or_wildcard() -> None:
+    sockets = [
+        doctor.Socket("tcp", 4, "192.0.2.10", 5432, 1),
+        doctor.Socket("tcp", 4, "127.0.0.1", 9100, 2),
+        doctor.Socket("tcp", 6, "::", 11284, 3),
+        doctor.Socket("tcp", 4, "192.0.2.10", 443, 4),
+        doctor.Socket("udp", 4, "0.0.0.0", 5432, 5),
+        doctor.Socket("tcp", 4, "0.0.0.0", 22, 6),
+    ]
+    found = doctor.find_port_conflicts(sockets, {})
+    assert [(c["proto"], c["port"]) for c in found] == [("tcp", 443), ("tcp", 9100), ("tcp", 11284)]
+
+
+def test_ports_skipped_without_a_host_network_testpoint() -> None:
+    other = Target("web", "docker.io/library/nginx:latest", host_network=True)
+    assert doctor.check_ports(Host(path=""), [other]).status == SKIP
+
+
+def _cgroup_v1(root: Path) -> Path:
+    for controller in ("cpu", "memory", "pids", "systemd"):
+        (root / controller).mkdir(parents=True)
+        (root / controller / "cgroup.procs").write_text("1\n")
+    return root
+
+
+def test_cgroup_v1_fails_for_the_systemd_variant_with_advice(tmp_path: Path) -> None:
+    check = doctor.check_cgroup(Host(cgroup_root=_cgroup_v1(tmp_path)), [TESTPOINT])
+    assert check.status == FAIL
+    assert "v1" in check.summary
+    assert 'variant = "supervisord"' in check.advice
+    assert "systemd.unified_cgroup_hierarchy=1" in check.advice
+
+
+def test_cgroup_hybrid_fails_and_v2_passes(tmp_path: Path) -> None:
+    hybrid = _cgroup_v1(tmp_path / "hybrid")
+    (hybrid / "unified").mkdir()
+    (hybrid / "unified" / "cgroup.controllers").write_text("cpu memory\n")
+    check = doctor.check_cgroup(Host(cgroup_root=hybrid), [TESTPOINT])
+    assert (check.status, check.items[0]["layout"]) == (FAIL, "hybrid")
+    unified = tmp_path / "v2"
+    unified.mkdir()
+    (unified / "cgroup.controllers").write_text("cpu memory pids\n")
+    assert doctor.check_cgroup(Host(cgroup_root=unified), [TESTPOINT]).status == PASS
+
+
+def test_cgroup_v1_is_fine_for_the_supervisord_variant(tmp_path: Path) -> None:
+    supervisord = Target("tp", "docker.io/perfsonar/testpoint:latest", "supervisord", True, True)
+    check = doctor.check_cgroup(Host(cgroup_root=_cgroup_v1(tmp_path)), [supervisord])
+    assert check.status == PASS
+
+
+def test_missing_podman_gives_install_and_service_advice(tmp_path: Path) -> None:
+    host = Host(path=str(tmp_path))  # an empty folder: no podman on this PATH
+    check = doctor.check_podman(host)
+    assert check.status == FAIL
+    assert "apt-get install podman" in check.advice
+    assert "--format service" in check.advice
+    assert doctor.check_arch(host, [TESTPOINT]).status == SKIP
+
+
+def test_podman_older_than_4_4_advises_service_format() -> None:
+    require_programs("podman")
+    check = doctor.check_podman(Host())
+    version = doctor.parse_podman_version(
+        subprocess.run(["podman", "--version"], capture_output=True, text=True, check=True).stdout
+    )
+    assert version is not None
+    if version[:2] < (4, 4):
+        assert check.status == WARN
+        assert "psquadlet generate --format service" in check.advice
+    else:
+        assert check.status == PASS
+
+
+def test_podman_with_quadlet_passes(tmp_path: Path) -> None:
+    # A stand-in reporting a version the host's real podman cannot be made to report.
+    fake = tmp_path / "podman"
+    fake.write_text("#!/bin/sh\necho 'podman version 5.4.2'\n")
+    fake.chmod(0o755)
+    check = doctor.check_podman(Host(path=str(tmp_path)))
+    assert check.status == PASS
+    assert check.items[0]["version"] == "5.4.2"
+
+
+def _runner(answers: dict[str, tuple[int, str]]) -> doctor.Runner:
+    def run(argv: object) -> tuple[int, str]:
+        assert isinstance(argv, list)
+        return answers.get(Path(argv[0]).name, (127, ""))
+
+    return run
+
+
+@pytest.fixture
+def all_found(tmp_path: Path) -> str:
+    for name in ("timedatectl", "chronyc", "ntpq"):
+        (tmp_path / name).write_text("#!/bin/sh\nexit 1\n")
+        (tmp_path / name).chmod(0o755)
+    return str(tmp_path)
+
+
+def test_time_sync_sources(all_found: str) -> None:
+    def host(answers: dict[str, tuple[int, str]], kernel: bool | None = None) -> Host:
+        return Host(path=all_found, run=_runner(answers), clock_synchronized=lambda: kernel)
+
+    assert doctor.check_time_sync(host({"timedatectl": (0, "yes\n")})).status == PASS
+    chrony_ok = "Reference ID : 1\nLeap status     : Normal\n"
+    chrony_bad = "Leap status     : Not synchronised\n"
+    assert doctor.check_time_sync(host({"chronyc": (0, chrony_ok)})).status == PASS
+    bad = doctor.check_time_sync(host({"timedatectl": (0, "no\n"), "chronyc": (0, chrony_bad)}))
+    assert bad.status == WARN
+    assert "owping" in bad.advice
+    assert "chronyc: Leap status     : Not synchronised" in bad.details
+    ntp = "     remote   refid\n*192.0.2.1  .GPS.\n"
+    assert doctor.check_time_sync(host({"ntpq": (0, ntp)})).status == PASS
+    assert doctor.check_time_sync(host({}, kernel=True)).status == PASS
+    unknown = doctor.check_time_sync(host({}, kernel=None))
+    assert (unknown.status, unknown.summary) == (
+        WARN,
+        "cannot tell whether the clock is synchronised",
+    )
+
+
+def test_kernel_clock_probe_answers() -> None:
+    assert doctor.kernel_clock_synchronized() in (True, False)
+
+
+def test_short_names_in_config_and_installed_units(tmp_path: Path) -> None:
+    (tmp_path / "old.container").write_text("[Container]\nImage=perfsonar/testpoint\n")
+    (tmp_path / "ok.container").write_text("[Container]\nImage=quay.io/x/y:1\n")
+    host = Host(quadlet_dirs=(tmp_path,))
+    check = doctor.check_short_names(host, [("psquadlet.toml", "nginx")])
+    assert check.status == FAIL
+    suggestions = {item["image"]: item["suggestion"] for item in check.items}
+    assert suggestions == {
+        "nginx": "docker.io/library/nginx:latest",
+        "perfsonar/testpoint": "docker.io/perfsonar/testpoint:latest",
+    }
+    assert doctor.check_short_names(Host(quadlet_dirs=()), [("x", "quay.io/a/b")]).status == PASS
+
+
+def test_report_exit_codes_and_json_shape() -> None:
+    ok = Check("a", PASS, "fine")
+    warn = Check("b", WARN, "hmm", "do x")
+    fail = Check("c", FAIL, "bad", "do y", ("line",), ({"k": 1},))
+    skip = Check("d", SKIP, "n/a")
+    assert Report((ok, skip)).exit_code == 0
+    assert Report((ok, warn, skip)).exit_code == 1
+    assert Report((ok, warn, fail)).exit_code == 2
+    data = json.loads(Report((ok, fail)).dumps())
+    assert data["schema"] == "psquadlet-doctor/1"
+    assert data["status"] == "fail"
+    assert data["exit_code"] == 2
+    assert data["checks"][1] == {
+        "id": "c",
+        "status": "fail",
+        "summary": "bad",
+        "advice": "do y",
+        "details": ["line"],
+        "items": [{"k": 1}],
+    }
+
+
+def test_doctor_does_not_bind_anything() -> None:
+    # The port check must only read tables: the socket count of this process stays the same.
+    before = len(os.listdir("/proc/self/fd"))
+    doctor.check_ports(Host(path=""), [TESTPOINT])
+    assert len(os.listdir("/proc/self/fd")) == before
