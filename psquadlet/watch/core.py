@@ -1,0 +1,511 @@
+"""One pass of the watcher: check, decide, pull, restart, health-gate, roll back.
+
+Plain logic over the Protocols in ``interfaces.py``; no podman-py, pystemd or HTTP here, so
+every decision can be exercised with fakes and the real adapters stay thin.
+
+Order of an upgrade, and why:
+1. one HEAD per distinct image (Docker Hub does not count a HEAD as a pull);
+2. compare with the digests of the image the *running container* was created from (not the
+   local tag, which may have been re-pulled without a restart);
+3. pull by digest *before* the unit is touched, so a failed pull never stops anything;
+4. tag, restart through systemd, wait for the job, then the health gate;
+5. on failure put the previous image back under the tag, restart, remember the bad digest.
+The phase of an upgrade in flight is saved before each step, so ``recover`` can finish or
+undo it after a crash.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Callable
+
+from psquadlet.imageref import ImageRef
+from psquadlet.watch.interfaces import (
+    Clock,
+    ContainerImage,
+    Images,
+    ImagesError,
+    Log,
+    PullError,
+    Registry,
+    RegistryError,
+    RemoteImage,
+    StateStore,
+    UnitError,
+    Units,
+    WatchError,
+)
+from psquadlet.watch.state import (
+    PHASE_CHECKING,
+    PHASE_PULLING,
+    PHASE_RESTARTING,
+    PHASE_ROLLING_BACK,
+    BadDigest,
+    ContainerState,
+    HistoryEntry,
+    WatchState,
+)
+from psquadlet.watch.targets import Target
+
+# Outcome actions
+UP_TO_DATE = "up-to-date"
+UPGRADED = "upgraded"
+WOULD_UPGRADE = "would-upgrade"
+AVAILABLE = "available"
+HELD_BACK = "held-back"
+KNOWN_BAD = "known-bad"
+ROLLED_BACK = "rolled-back"
+PINNED = "pinned"
+OFF = "off"
+NOT_RUNNING = "not-running"
+ERROR = "error"
+FAILED_ACTIONS = (ROLLED_BACK, ERROR)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    name: str
+    unit: str
+    image: str
+    action: str
+    message: str
+    running_digest: str = ""
+    remote_digest: str = ""
+
+
+@dataclass(frozen=True)
+class PassReport:
+    outcomes: tuple[Outcome, ...]
+    started: float
+    finished: float
+    dry_run: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not any(o.action in FAILED_ACTIONS for o in self.outcomes)
+
+
+@dataclass
+class Deps:
+    """The adapters a pass runs on, plus its tunables."""
+
+    registry: Registry
+    images: Images
+    units: Units
+    clock: Clock
+    store: StateStore
+    log: Log
+    parallel: int = 4
+    job_timeout: float = 900.0
+    health_interval: float = 5.0
+    status: Callable[[str], None] | None = None
+
+    def set_status(self, text: str) -> None:
+        if self.status is not None:
+            self.status(text)
+
+
+def short(digest: str) -> str:
+    return digest.split(":", 1)[-1][:12] if digest else "-"
+
+
+def running_digest_for(ci: ContainerImage, remote: str) -> str:
+    """The digest to report for a running image: the remote one when it matches."""
+    if remote in ci.digests:
+        return remote
+    return sorted(ci.digests)[0] if ci.digests else ""
+
+
+def check_images(
+    targets: Sequence[Target], deps: Deps
+) -> dict[str, RemoteImage | RegistryError]:
+    """One HEAD per distinct image reference, in parallel across images."""
+    refs: dict[str, ImageRef] = {}
+    for t in targets:
+        refs.setdefault(str(t.image), t.image)
+    results: dict[str, RemoteImage | RegistryError] = {}
+    if not refs:
+        return results
+
+    def one(key: str) -> tuple[str, RemoteImage | RegistryError]:
+        try:
+            return key, deps.registry.head(refs[key])
+        except RegistryError as e:
+            return key, e
+
+    with ThreadPoolExecutor(max_workers=max(1, min(deps.parallel, len(refs)))) as pool:
+        for key, res in pool.map(one, sorted(refs)):
+            results[key] = res
+    return results
+
+
+def run_pass(targets: Sequence[Target], deps: Deps, dry_run: bool = False) -> PassReport:
+    """Check every target once and act on what changed. Dry runs take no lock and save nothing."""
+    if dry_run:
+        return _pass(targets, deps, deps.store.load(), dry_run=True)
+    with deps.store.lock():
+        state = deps.store.load()
+        for note in state.notes:
+            deps.log.warning(note)
+        state = recover(targets, deps, state)
+        return _pass(targets, deps, state, dry_run=False)
+
+
+def _pass(targets: Sequence[Target], deps: Deps, state: WatchState, dry_run: bool) -> PassReport:
+    started = deps.clock.now()
+    outcomes: list[Outcome] = []
+    to_check = [t for t in targets if t.policy != "off" and not t.pinned]
+    deps.set_status(f"checking {len({str(t.image) for t in to_check})} image(s)")
+    remote = check_images(to_check, deps)
+    for t in targets:
+        if t.policy == "off":
+            outcomes.append(Outcome(t.name, t.unit, str(t.image), OFF, "policy is off"))
+            continue
+        if t.pinned:
+            outcomes.append(Outcome(t.name, t.unit, str(t.image), PINNED, t.pinned))
+            continue
+        outcome, state = _handle(t, remote[str(t.image)], deps, state, dry_run)
+        _report(deps, outcome)
+        outcomes.append(outcome)
+        if not dry_run:
+            deps.store.save(state)
+    return PassReport(tuple(outcomes), started, deps.clock.now(), dry_run)
+
+
+def _report(deps: Deps, o: Outcome) -> None:
+    line = f"{o.name}: {o.action}: {o.message}"
+    if o.action in FAILED_ACTIONS:
+        deps.log.error(line)
+    elif o.action in (UPGRADED, AVAILABLE, WOULD_UPGRADE, HELD_BACK, KNOWN_BAD, NOT_RUNNING):
+        deps.log.warning(line) if o.action == NOT_RUNNING else deps.log.info(line)
+    else:
+        deps.log.info(line)
+
+
+def _handle(
+    t: Target,
+    remote: RemoteImage | RegistryError,
+    deps: Deps,
+    state: WatchState,
+    dry_run: bool,
+) -> tuple[Outcome, WatchState]:
+    now = deps.clock.now()
+    cs = dataclasses.replace(state.get(t.name), image=str(t.image), last_check=now)
+
+    def done(action: str, message: str, cs: ContainerState, running: str = "",
+             remote_digest: str = "") -> tuple[Outcome, WatchState]:
+        cs = dataclasses.replace(cs, last_result=f"{action}: {message}")
+        out = Outcome(t.name, t.unit, str(t.image), action, message, running, remote_digest)
+        return out, state.put(cs)
+
+    if isinstance(remote, RegistryError):
+        return done(ERROR, f"registry check failed, container left as it is: {remote}", cs)
+    cs = dataclasses.replace(cs, remote_digest=remote.digest)
+    try:
+        ci = deps.images.container_image(t.container)
+    except ImagesError as e:
+        return done(ERROR, f"cannot inspect container {t.container}: {e}", cs,
+                    remote_digest=remote.digest)
+    if ci is None:
+        return done(NOT_RUNNING, f"container {t.container} does not exist (is {t.unit} "
+                    "running?); nothing to compare", cs, remote_digest=remote.digest)
+    running = running_digest_for(ci, remote.digest)
+    cs = dataclasses.replace(cs, running_digest=running, running_image_id=ci.image_id)
+    if remote.digest in ci.digests:
+        cs = dataclasses.replace(cs, available_digest="")
+        return done(UP_TO_DATE, f"running {short(remote.digest)}", cs, running, remote.digest)
+    bad = cs.is_bad(remote.digest)
+    if bad is not None:
+        return done(KNOWN_BAD, f"{short(remote.digest)} was rolled back before "
+                    f"({bad.reason}); waiting for a newer image", cs, running, remote.digest)
+    if t.min_age > 0:
+        try:
+            created = deps.registry.created(t.image, remote.digest)
+        except RegistryError as e:
+            return done(ERROR, f"cannot read the new image's age: {e}", cs, running,
+                        remote.digest)
+        age = now - created
+        if age < t.min_age:
+            if cs.available_digest != remote.digest:
+                cs = cs.with_history(HistoryEntry(now, HELD_BACK, running, remote.digest,
+                                                  f"published {int(age)}s ago"))
+            cs = dataclasses.replace(cs, available_digest=remote.digest)
+            return done(HELD_BACK, f"new image {short(remote.digest)} is {int(age)}s old, "
+                        f"min_age is {t.min_age}s", cs, running, remote.digest)
+    if t.policy == "notify":
+        if cs.available_digest != remote.digest:
+            cs = cs.with_history(HistoryEntry(now, AVAILABLE, running, remote.digest,
+                                              "policy notify"))
+        cs = dataclasses.replace(cs, available_digest=remote.digest)
+        return done(AVAILABLE, f"new image {short(remote.digest)} available (running "
+                    f"{short(running)}); policy notify: not pulled", cs, running, remote.digest)
+    if dry_run:
+        return done(WOULD_UPGRADE, f"would pull {short(remote.digest)}, restart {t.unit} "
+                    f"(running {short(running)})", cs, running, remote.digest)
+    state = state.put(cs)
+    return _upgrade(t, ci, running, remote.digest, deps=deps, state=state)
+
+
+def _save(deps: Deps, state: WatchState, cs: ContainerState) -> WatchState:
+    state = state.put(cs)
+    deps.store.save(state)
+    return state
+
+
+def _upgrade(
+    t: Target, ci: ContainerImage, running: str, digest: str, *, deps: Deps, state: WatchState
+) -> tuple[Outcome, WatchState]:
+    log = deps.log
+    now = deps.clock.now()
+    cs = dataclasses.replace(
+        state.get(t.name),
+        phase=PHASE_PULLING,
+        phase_digest=digest,
+        phase_image_id="",
+        phase_started=now,
+        previous_digest=running,
+        previous_image_id=ci.image_id,
+    )
+    state = _save(deps, state, cs)
+    pull_ref = f"{t.image.name}@{digest}"
+    deps.set_status(f"pulling {pull_ref}")
+    log.info(f"{t.name}: pulling {pull_ref}")
+    try:
+        new_id = deps.images.pull(pull_ref, log.progress)
+    except PullError as e:
+        cs = dataclasses.replace(cs, phase="", phase_digest="", phase_started=None)
+        msg = f"pull of {short(digest)} failed, container left as it is: {e}"
+        cs = dataclasses.replace(cs, last_result=f"{ERROR}: {msg}")
+        return Outcome(t.name, t.unit, str(t.image), ERROR, msg, running, digest), state.put(cs)
+    try:
+        deps.images.tag(new_id, t.image)
+    except ImagesError as e:
+        cs = dataclasses.replace(cs, phase="", phase_digest="", phase_started=None)
+        msg = f"cannot tag the new image, container left as it is: {e}"
+        cs = dataclasses.replace(cs, last_result=f"{ERROR}: {msg}")
+        return Outcome(t.name, t.unit, str(t.image), ERROR, msg, running, digest), state.put(cs)
+    cs = dataclasses.replace(cs, phase=PHASE_RESTARTING, phase_image_id=new_id)
+    state = _save(deps, state, cs)
+    deps.set_status(f"restarting {t.unit}")
+    log.info(f"{t.name}: restarting {t.unit} on {short(digest)}")
+    try:
+        deps.units.restart(t.unit, deps.job_timeout)
+    except UnitError as e:
+        return _rollback(t, cs, f"restart failed: {e}", deps, state)
+    return _gate_and_commit(t, cs, deps, state)
+
+
+def _gate_and_commit(
+    t: Target, cs: ContainerState, deps: Deps, state: WatchState, recovered: bool = False
+) -> tuple[Outcome, WatchState]:
+    cs = dataclasses.replace(cs, phase=PHASE_CHECKING)
+    state = _save(deps, state, cs)
+    deps.set_status(f"health check of {t.unit}")
+    failure = health_gate(t, cs.phase_image_id, deps)
+    if failure:
+        return _rollback(t, cs, failure, deps, state)
+    return _commit(t, cs, deps, state, recovered)
+
+
+def _commit(
+    t: Target, cs: ContainerState, deps: Deps, state: WatchState, recovered: bool
+) -> tuple[Outcome, WatchState]:
+    now = deps.clock.now()
+    digest, new_id, old_id = cs.phase_digest, cs.phase_image_id, cs.previous_image_id
+    kept = tuple(i for i in (old_id, *cs.kept_image_ids) if i and i != new_id)
+    keep = kept[: max(t.keep_images, 0)]
+    note = " (completed after an interrupted pass)" if recovered else ""
+    msg = f"{short(cs.previous_digest)} -> {short(digest)}{note}"
+    cs = dataclasses.replace(
+        cs.with_history(HistoryEntry(now, UPGRADED, cs.previous_digest, digest,
+                                     "health gate passed" + note)),
+        phase="", phase_digest="", phase_image_id="", phase_started=None,
+        running_digest=digest, running_image_id=new_id, remote_digest=digest,
+        available_digest="", kept_image_ids=keep, last_result=f"{UPGRADED}: {msg}",
+    )
+    state = _save(deps, state, cs)
+    _prune(t, new_id, keep, deps)
+    return Outcome(t.name, t.unit, str(t.image), UPGRADED, msg, digest, digest), state
+
+
+def _prune(t: Target, current: str, keep: Sequence[str], deps: Deps) -> None:
+    try:
+        candidates = deps.images.untagged_image_ids(t.image)
+    except ImagesError as e:
+        deps.log.warning(f"{t.name}: not pruning old images: {e}")
+        return
+    for image_id in candidates:
+        if image_id == current or image_id in keep:
+            continue
+        try:
+            if deps.images.remove(image_id):
+                deps.log.info(f"{t.name}: removed old image {image_id[:12]}")
+        except ImagesError as e:
+            deps.log.warning(f"{t.name}: cannot remove old image {image_id[:12]}: {e}")
+
+
+def health_gate(t: Target, image_id: str, deps: Deps) -> str:
+    """"" when the unit is healthy on *image_id*, else why not (after retrying until timeout).
+
+    Healthy: unit active, container running the new image, and the health command (if any)
+    exits 0. Without a health command the container must stay up for two observations one
+    interval apart, so an image that dies right after start is caught too.
+    """
+    deadline = deps.clock.monotonic() + t.health_timeout
+    reason = "no observation"
+    seen_up = 0
+    while True:
+        reason = _observe(t, image_id, deps, deadline - deps.clock.monotonic())
+        if not reason:
+            seen_up += 1
+            if t.health_cmd or seen_up >= 2:
+                return ""
+        else:
+            seen_up = 0
+            if reason.startswith("unit failed"):
+                return reason
+        if deps.clock.monotonic() >= deadline:
+            return f"not healthy within {t.health_timeout}s: {reason}"
+        deps.clock.sleep(deps.health_interval)
+
+
+def _observe(t: Target, image_id: str, deps: Deps, remaining: float) -> str:
+    try:
+        active = deps.units.active_state(t.unit)
+    except UnitError as e:
+        return f"cannot read unit state: {e}"
+    if active == "failed":
+        return f"unit failed ({t.unit})"
+    if active != "active":
+        return f"unit is {active}"
+    try:
+        ci = deps.images.container_image(t.container)
+    except ImagesError as e:
+        return f"cannot inspect container: {e}"
+    if ci is None or not ci.running:
+        return f"container {t.container} is not running"
+    if image_id and ci.image_id != image_id:
+        return f"container runs image {ci.image_id[:12]}, not the new {image_id[:12]}"
+    if not t.health_cmd:
+        return ""
+    try:
+        res = deps.images.exec(t.container, t.health_cmd, max(remaining, 1.0))
+    except ImagesError as e:
+        return f"health command could not run: {e}"
+    if res.exit_code != 0:
+        tail = res.output.strip().splitlines()[-1:] if res.output.strip() else []
+        detail = f": {tail[0][:200]}" if tail else ""
+        return f"health command exited {res.exit_code}{detail}"
+    return ""
+
+
+def _rollback(
+    t: Target, cs: ContainerState, reason: str, deps: Deps, state: WatchState
+) -> tuple[Outcome, WatchState]:
+    log = deps.log
+    now = deps.clock.now()
+    digest = cs.phase_digest
+    log.error(f"{t.name}: {short(digest)} failed: {reason}; rolling back to "
+              f"{short(cs.previous_digest)}")
+    cs = dataclasses.replace(cs, phase=PHASE_ROLLING_BACK)
+    state = _save(deps, state, cs)
+    deps.set_status(f"rolling back {t.unit}")
+    problem = _restore_previous(t, cs, deps)
+    bad = BadDigest(digest, now, reason)
+    cs = dataclasses.replace(
+        cs.with_history(HistoryEntry(now, ROLLED_BACK, cs.previous_digest, digest, reason)),
+        bad_digests=(*tuple(b for b in cs.bad_digests if b.digest != digest), bad)[-20:],
+    )
+    if problem:
+        # Stay in the rolling-back phase: the next start retries the rollback.
+        msg = f"{short(digest)} failed ({reason}) and the rollback failed too: {problem}"
+        cs = dataclasses.replace(cs, last_result=f"{ERROR}: {msg}")
+        state = _save(deps, state, cs)
+        return Outcome(t.name, t.unit, str(t.image), ERROR, msg, cs.previous_digest,
+                       digest), state
+    msg = f"{short(digest)} failed ({reason}); back on {short(cs.previous_digest)}"
+    cs = dataclasses.replace(
+        cs, phase="", phase_digest="", phase_image_id="", phase_started=None,
+        running_digest=cs.previous_digest, running_image_id=cs.previous_image_id,
+        last_result=f"{ROLLED_BACK}: {msg}",
+    )
+    state = _save(deps, state, cs)
+    return Outcome(t.name, t.unit, str(t.image), ROLLED_BACK, msg, cs.previous_digest,
+                   digest), state
+
+
+def _restore_previous(t: Target, cs: ContainerState, deps: Deps) -> str:
+    """Put the previous image back under the tag and restart; "" on success."""
+    try:
+        deps.images.tag(cs.previous_image_id, t.image)
+    except ImagesError as e:
+        if not cs.previous_digest:
+            return f"previous image {cs.previous_image_id[:12]} cannot be tagged: {e}"
+        # pruned behind our back: fetch it again by digest
+        try:
+            old = deps.images.pull(f"{t.image.name}@{cs.previous_digest}", deps.log.progress)
+            deps.images.tag(old, t.image)
+        except WatchError as e2:
+            return f"previous image is gone and cannot be pulled again: {e2}"
+    try:
+        deps.units.restart(t.unit, deps.job_timeout)
+    except UnitError as e:
+        return f"restart on the previous image failed: {e}"
+    failure = health_gate(
+        dataclasses.replace(t, health_cmd=(), health_timeout=min(t.health_timeout, 120)),
+        "", deps,
+    )
+    return failure
+
+
+def recover(targets: Sequence[Target], deps: Deps, state: WatchState) -> WatchState:
+    """Finish or undo upgrades a previous watcher left in flight (crash, kill, reboot).
+
+    Whatever happened, the unit must end up running the old or the new image, never stopped.
+    """
+    by_name = {t.name: t for t in targets}
+    for cs in state.containers:
+        if not cs.phase:
+            continue
+        t = by_name.get(cs.name)
+        if t is None:
+            deps.log.warning(f"{cs.name}: upgrade left in phase {cs.phase}, but the container "
+                             "is no longer configured; forgetting it")
+            state = _save(deps, state, dataclasses.replace(cs, phase=""))
+            continue
+        deps.log.warning(f"{t.name}: recovering an upgrade interrupted while {cs.phase}")
+        try:
+            state = _recover_one(t, cs, deps, state)
+        except WatchError as e:
+            deps.log.error(f"{t.name}: recovery failed: {e}")
+    return state
+
+
+def _recover_one(t: Target, cs: ContainerState, deps: Deps, state: WatchState) -> WatchState:
+    now = deps.clock.now()
+    if cs.phase == PHASE_PULLING:
+        # The running unit was never touched; only make sure it runs.
+        _ensure_started(t, deps)
+        cs = dataclasses.replace(
+            cs.with_history(HistoryEntry(now, "recovered", cs.previous_digest,
+                                         cs.phase_digest, "interrupted pull abandoned")),
+            phase="", phase_digest="", phase_image_id="", phase_started=None,
+        )
+        return _save(deps, state, cs)
+    if cs.phase in (PHASE_RESTARTING, PHASE_CHECKING):
+        _ensure_started(t, deps)
+        out, state = _gate_and_commit(t, cs, deps, state, recovered=True)
+        _report(deps, out)
+        return state
+    # PHASE_ROLLING_BACK (or unknown): redo the rollback
+    out, state = _rollback(t, cs, "rollback interrupted; redone", deps, state)
+    _report(deps, out)
+    return state
+
+
+def _ensure_started(t: Target, deps: Deps) -> None:
+    if deps.units.active_state(t.unit) != "active":
+        deps.units.start(t.unit, deps.job_timeout)
