@@ -121,6 +121,18 @@ def host_dir(container: str) -> str:
 # --------------------------------------------------------------------------- parsing
 
 
+def _format_path(parts: Sequence[str | int]) -> str:
+    """The spelling the config loader uses: ``containers.tp.perfsonar.psconfig_remotes[1].url``."""
+    text = ""
+    for part in parts:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            piece = part if re.fullmatch(r"[A-Za-z0-9_-]+", part) else f'"{part}"'
+            text += f".{piece}" if text else piece
+    return text
+
+
 class _Collector:
     def __init__(self, file: str, base: Sequence[str], locate: Locate | None) -> None:
         self.file = file
@@ -128,13 +140,14 @@ class _Collector:
         self.locate = locate
         self.errors: list[ConfigError] = []
 
-    def error(self, path: Sequence[str], message: str, hint: str | None = None) -> None:
+    def error(self, path: Sequence[str | int], message: str, hint: str | None = None) -> None:
         full = (*self.base, *path)
-        line = self.locate(full) if self.locate else None
-        self.errors.append(ConfigError(self.file, line, ".".join(full), message, hint))
+        keys = [p for p in full if isinstance(p, str)]
+        line = self.locate(keys) if self.locate else None
+        self.errors.append(ConfigError(self.file, line, _format_path(full), message, hint))
 
     def unknown(
-        self, table: Mapping[str, Any], allowed: Sequence[str], path: Sequence[str]
+        self, table: Mapping[str, Any], allowed: Sequence[str], path: Sequence[str | int]
     ) -> None:
         for key in table:
             if key not in allowed:
@@ -144,7 +157,7 @@ class _Collector:
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def _text(c: _Collector, path: Sequence[str], value: Any) -> str:
+def _text(c: _Collector, path: Sequence[str | int], value: Any) -> str:
     """A value for lsregistrationdaemon.conf (Config::General): one line, no escapes."""
     if not isinstance(value, str):
         c.error(path, f"must be a string, not {type(value).__name__}")
@@ -158,7 +171,7 @@ def _text(c: _Collector, path: Sequence[str], value: Any) -> str:
     return value.strip()
 
 
-def _coordinate(c: _Collector, path: Sequence[str], value: Any, limit: float) -> float | None:
+def _coordinate(c: _Collector, path: Sequence[str | int], value: Any, limit: float) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         c.error(path, f"must be a number, not {type(value).__name__}")
         return None
@@ -194,7 +207,7 @@ def _lookup_service(c: _Collector, table: Any) -> LookupService | None:
             c.error((*path, "projects"), "must be a list of strings")
         else:
             values["projects"] = tuple(
-                _text(c, (*path, "projects", str(i)), item) for i, item in enumerate(raw)
+                _text(c, (*path, "projects", i), item) for i, item in enumerate(raw)
             )
     email = values.get("administrator_email", "")
     if email and not re.fullmatch(r"[^@\s]+@[^@\s]+", email):
@@ -219,7 +232,7 @@ def _lookup_service(c: _Collector, table: Any) -> LookupService | None:
 
 
 def _remote(c: _Collector, index: int, table: Any) -> PsconfigRemote | None:
-    path = ("psconfig_remotes", str(index))
+    path: tuple[str | int, ...] = ("psconfig_remotes", index)
     if not isinstance(table, Mapping):
         c.error(path, "must be a table with url and configure_archives")
         return None

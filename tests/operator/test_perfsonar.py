@@ -160,7 +160,7 @@ def test_every_error_is_reported_located() -> None:
     lines = dict(enumerate(BAD.splitlines(), start=1))
 
     def locate(path: object) -> int | None:
-        assert isinstance(path, tuple)
+        assert isinstance(path, list)
         for n, line in lines.items():
             if line.startswith(path[-1] + " ") or line.startswith(path[-1] + "="):
                 return n
@@ -182,9 +182,9 @@ def test_every_error_is_reported_located() -> None:
     assert "latitude: must be between -90 and 90" in text
     assert "city: must be a single line" in text
     assert "region: must not contain" in text
-    assert "psconfig_remotes.0.url: 'ftp://x/y' is not an http, https or file URL" in text
-    assert "psconfig_remotes.1.url: is required" in text
-    assert "psconfig_remotes.1.configure_archives: must be true or false" in text
+    assert "psconfig_remotes[0].url: 'ftp://x/y' is not an http, https or file URL" in text
+    assert "psconfig_remotes[1].url: is required" in text
+    assert "psconfig_remotes[1].configure_archives: must be true or false" in text
 
 
 def test_unknown_top_level_key_and_relative_limits_file() -> None:
