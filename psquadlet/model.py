@@ -20,6 +20,8 @@ Extra = tuple[tuple[str, tuple[str, ...]], ...]
 """Raw unit-file keys: sorted (Key, (value, value...)); each value becomes one ``Key=`` line."""
 
 DEFAULT_STATE_DIR = "/var/lib/psquadlet"
+BUILTIN_SOURCE = "<built-in default>"
+"""``Config.source`` of the built-in default configuration."""
 
 
 def pairs(mapping: dict[str, str]) -> Pairs:
