@@ -1,0 +1,421 @@
+"""The registry side of a check: one HEAD of a manifest, over the OCI distribution API.
+
+Only the standard library (http.client, ssl): the check must be cheap to import and exactly
+the requests we mean to send. Docker Hub counts a GET of a manifest as a pull (anonymous
+limit: 100 per 6 hours per address) but not a HEAD, so the check is a HEAD; GETs (manifest,
+config blob) happen only to read an image's creation time, and only once a change was seen.
+
+Auth: the ``WWW-Authenticate: Bearer`` token flow of Docker Hub and GHCR (anonymous, or with
+the credentials of the containers auth file), and Basic for htpasswd registries. Tokens are
+cached for their lifetime so a long-running watcher does not fetch one per check.
+"""
+
+from __future__ import annotations
+
+import base64
+import calendar
+import hashlib
+import http.client
+import json
+import os
+import platform
+import re
+import socket
+import ssl
+import threading
+import time
+import urllib.parse
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from psquadlet import __version__
+from psquadlet.imageref import ImageRef
+from psquadlet.watch.interfaces import RegistryError, RemoteImage
+
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+MANIFEST_TYPES = (OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST)
+INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
+ACCEPT = ", ".join(MANIFEST_TYPES)
+USER_AGENT = f"psquadlet/{__version__}"
+DEFAULT_TIMEOUT = 30.0
+MAX_BODY = 8 * 1024 * 1024
+
+_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386",
+         "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}
+
+
+def host_platform() -> tuple[str, str]:
+    machine = platform.machine()
+    return "linux", _ARCH.get(machine, machine)
+
+
+# ---------------------------------------------------------------------------- credentials
+def auth_file_candidates(explicit: str = "") -> list[str]:
+    """containers-auth.json(5)'s search order, then Docker's config."""
+    uid = os.getuid()
+    out = []
+    if explicit:
+        out.append(explicit)
+    if os.environ.get("REGISTRY_AUTH_FILE"):
+        out.append(os.environ["REGISTRY_AUTH_FILE"])
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime:
+        out.append(os.path.join(runtime, "containers", "auth.json"))
+    out.append(f"/run/containers/{uid}/auth.json")
+    home = os.path.expanduser("~")
+    out.append(os.path.join(home, ".config", "containers", "auth.json"))
+    out.append(os.path.join(home, ".docker", "config.json"))
+    return out
+
+
+_DOCKER_HUB_KEYS = ("docker.io", "index.docker.io", "registry-1.docker.io",
+                    "https://index.docker.io/v1/")
+
+
+def _normalise_key(key: str) -> str:
+    key = re.sub(r"^https?://", "", key).rstrip("/")
+    if key.endswith("/v1") or key.endswith("/v2"):
+        key = key[:-3]
+    if key in ("index.docker.io", "registry-1.docker.io"):
+        key = "docker.io"
+    return key
+
+
+class Credentials:
+    """user/password per registry (or registry/namespace) from the auth files."""
+
+    def __init__(self, files: Sequence[str]) -> None:
+        self.files = list(files)
+        self.entries: list[tuple[str, str, str, str]] = []  # key, user, password, file
+        for path in self.files:
+            try:
+                with open(path, encoding="utf-8") as f:
+                    data = json.load(f)
+            except (OSError, ValueError):
+                continue
+            auths = data.get("auths") if isinstance(data, dict) else None
+            if not isinstance(auths, dict):
+                continue
+            for key, entry in auths.items():
+                if not isinstance(entry, dict) or not entry.get("auth"):
+                    continue
+                try:
+                    user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
+                except (ValueError, UnicodeDecodeError):
+                    continue
+                self.entries.append((_normalise_key(str(key)), user, password, path))
+
+    def lookup(self, ref: ImageRef) -> tuple[str, str, str] | None:
+        """(user, password, file) for the most specific matching entry, first file first."""
+        full = f"{ref.registry}/{ref.repository}"
+        best: tuple[int, int, tuple[str, str, str]] | None = None
+        for order, (key, user, password, path) in enumerate(self.entries):
+            if full == key or full.startswith(key + "/"):
+                rank = (-len(key), order)
+                if best is None or rank < (best[0], best[1]):
+                    best = (rank[0], rank[1], (user, password, path))
+        return best[2] if best else None
+
+
+# ---------------------------------------------------------------------------- HTTP
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+_CHALLENGE_PARAM = re.compile(r'(\w+)=(?:"([^"]*)"|([^\s,]+))')
+
+
+def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
+    """``Bearer realm="...",service="...",scope="..."`` -> ("bearer", {...})."""
+    scheme, _, rest = header.strip().partition(" ")
+    params = {m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3)
+              for m in _CHALLENGE_PARAM.finditer(rest)}
+    return scheme.lower(), params
+
+
+_RFC3339 = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
+)
+
+
+def parse_rfc3339(text: str) -> float:
+    """Epoch seconds of an RFC 3339 time as Go writes it (nanoseconds, Z or offset)."""
+    m = _RFC3339.match(text.strip())
+    if not m:
+        raise ValueError(f"not an RFC 3339 time: {text!r}")
+    y, mo, d, h, mi, s = (int(m.group(i)) for i in range(1, 7))
+    frac = float(m.group(7)) if m.group(7) else 0.0
+    epoch = calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0)) + frac
+    tz = m.group(8)
+    if tz not in ("Z", "z"):
+        sign = 1 if tz[0] == "+" else -1
+        epoch -= sign * (int(tz[1:3]) * 3600 + int(tz[4:6]) * 60)
+    return epoch
+
+
+class HttpRegistry:
+    """The real Registry adapter.
+
+    ``tls_verify(host)`` says whether to verify TLS for a registry; when it is False the
+    registry may also speak plain HTTP (like Podman's ``insecure``): HTTPS is tried first, and
+    the scheme that worked is remembered for the process.
+    """
+
+    def __init__(
+        self,
+        tls_verify: Callable[[str], bool] | None = None,
+        credentials: Credentials | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        target_platform: tuple[str, str] | None = None,
+    ) -> None:
+        self.tls_verify = tls_verify or (lambda host: True)
+        self.credentials = credentials or Credentials([])
+        self.timeout = timeout
+        self.platform = target_platform or host_platform()
+        self._lock = threading.Lock()
+        self._scheme: dict[str, str] = {}
+        self._tokens: dict[tuple[str, str], tuple[str, float]] = {}
+        self._basic_hosts: set[str] = set()
+
+    # -- public ------------------------------------------------------------------------
+    def head(self, repo: ImageRef) -> RemoteImage:
+        path = f"/v2/{repo.repository}/manifests/{repo.reference}"
+        resp = self._authed(repo, "HEAD", path, {"Accept": ACCEPT})
+        digest = resp.headers.get("docker-content-digest", "")
+        media_type = resp.headers.get("content-type", "").split(";")[0].strip()
+        if not digest:
+            # A registry that does not say the digest on HEAD (rare): the body decides.
+            resp = self._authed(repo, "GET", path, {"Accept": ACCEPT})
+            digest = "sha256:" + hashlib.sha256(resp.body).hexdigest()
+        return RemoteImage(digest, media_type)
+
+    def created(self, repo: ImageRef, digest: str) -> float:
+        manifest = self._get_json(repo, f"/v2/{repo.repository}/manifests/{digest}")
+        if manifest.get("mediaType") in INDEX_TYPES or "manifests" in manifest:
+            instance = self._pick_platform(manifest, repo)
+            manifest = self._get_json(repo, f"/v2/{repo.repository}/manifests/{instance}")
+        config = manifest.get("config")
+        if not isinstance(config, dict) or not config.get("digest"):
+            raise RegistryError(f"{repo}: manifest {digest} has no config blob")
+        blob = self._get_json(repo, f"/v2/{repo.repository}/blobs/{config['digest']}")
+        created = blob.get("created")
+        if not isinstance(created, str):
+            raise RegistryError(f"{repo}: image {digest} does not record when it was created; "
+                                "min_age cannot be enforced")
+        try:
+            return parse_rfc3339(created)
+        except ValueError as e:
+            raise RegistryError(f"{repo}: image {digest}: {e}") from e
+
+    # -- internals ---------------------------------------------------------------------
+    def _pick_platform(self, index: Mapping[str, Any], repo: ImageRef) -> str:
+        want_os, want_arch = self.platform
+        entries = index.get("manifests") or []
+        for entry in entries:
+            plat = entry.get("platform") or {}
+            if plat.get("os") == want_os and plat.get("architecture") == want_arch:
+                return str(entry["digest"])
+        raise RegistryError(f"{repo}: the index has no image for {want_os}/{want_arch}")
+
+    def _get_json(self, repo: ImageRef, path: str) -> dict[str, Any]:
+        resp = self._authed(repo, "GET", path, {"Accept": ACCEPT})
+        try:
+            data = json.loads(resp.body)
+        except ValueError as e:
+            raise RegistryError(f"{repo.registry}: {path}: not JSON") from e
+        if not isinstance(data, dict):
+            raise RegistryError(f"{repo.registry}: {path}: not a JSON object")
+        return data
+
+    def _authed(self, repo: ImageRef, method: str, path: str,
+                headers: dict[str, str]) -> Response:
+        host = repo.api_host
+        scope = f"repository:{repo.repository}:pull"
+        creds = self.credentials.lookup(repo)
+        hdrs = dict(headers)
+        auth = self._cached_auth(host, scope, creds)
+        if auth:
+            hdrs["Authorization"] = auth
+        resp = self._request(host, method, path, hdrs)
+        if resp.status == 401:
+            challenge = resp.headers.get("www-authenticate", "")
+            scheme, params = parse_challenge(challenge)
+            if scheme == "bearer" and params.get("realm"):
+                token = self._fetch_token(host, params, scope, creds)
+                hdrs["Authorization"] = f"Bearer {token}"
+                resp = self._request(host, method, path, hdrs)
+            elif scheme == "basic" and creds and "Authorization" not in hdrs:
+                with self._lock:
+                    self._basic_hosts.add(host)
+                hdrs["Authorization"] = _basic(creds[0], creds[1])
+                resp = self._request(host, method, path, hdrs)
+        return self._check(repo, method, path, resp, creds)
+
+    def _cached_auth(self, host: str, scope: str, creds: tuple[str, str, str] | None) -> str:
+        now = time.monotonic()
+        with self._lock:
+            token = self._tokens.get((host, scope))
+            if token and token[1] > now:
+                return f"Bearer {token[0]}"
+            if creds and host in self._basic_hosts:
+                return _basic(creds[0], creds[1])
+        if creds and host not in self._tokens_hosts():
+            # Send Basic at once when we hold credentials: an htpasswd registry then answers
+            # the first HEAD; a token registry answers 401 Bearer as it would anyway.
+            return _basic(creds[0], creds[1])
+        return ""
+
+    def _tokens_hosts(self) -> set[str]:
+        with self._lock:
+            return {h for h, _ in self._tokens}
+
+    def _fetch_token(self, host: str, params: dict[str, str], scope: str,
+                     creds: tuple[str, str, str] | None) -> str:
+        realm = urllib.parse.urlsplit(params["realm"])
+        if realm.scheme not in ("http", "https") or not realm.netloc:
+            raise RegistryError(f"{host}: unusable token realm {params['realm']!r}")
+        query = []
+        if params.get("service"):
+            query.append(("service", params["service"]))
+        query.append(("scope", params.get("scope") or scope))
+        path = (realm.path or "/") + "?" + urllib.parse.urlencode(query)
+        if realm.query:
+            path += "&" + realm.query
+        hdrs = {}
+        if creds:
+            hdrs["Authorization"] = _basic(creds[0], creds[1])
+        resp = self._request(realm.netloc, "GET", path, hdrs,
+                             scheme=realm.scheme, tls_host=host)
+        if resp.status == 401:
+            where = f" (credentials from {creds[2]})" if creds else " (anonymous)"
+            raise RegistryError(f"{host}: token request refused, HTTP 401{where}")
+        if resp.status != 200:
+            raise RegistryError(f"{host}: token request failed, HTTP {resp.status}")
+        try:
+            data = json.loads(resp.body)
+            token = data.get("token") or data.get("access_token")
+            lifetime = float(data.get("expires_in") or 60)
+        except (ValueError, AttributeError, TypeError) as e:
+            raise RegistryError(f"{host}: malformed token response from {realm.netloc}") from e
+        if not isinstance(token, str) or not token:
+            raise RegistryError(f"{host}: token response from {realm.netloc} has no token")
+        with self._lock:
+            # renew a little early; never trust a lifetime under 10 s for caching
+            self._tokens[(host, params.get("scope") or scope)] = (
+                token, time.monotonic() + max(lifetime - 10, 0))
+        return token
+
+    def _check(self, repo: ImageRef, method: str, path: str, resp: Response,
+               creds: tuple[str, str, str] | None) -> Response:
+        if 200 <= resp.status < 300:
+            return resp
+        what = f"{repo.registry}: {method} {path}"
+        if resp.status == 401:
+            where = f"credentials from {creds[2]}" if creds else "no credentials configured"
+            raise RegistryError(f"{what}: HTTP 401 unauthorized ({where})")
+        if resp.status == 403:
+            raise RegistryError(f"{what}: HTTP 403 forbidden")
+        if resp.status == 404:
+            raise RegistryError(f"{what}: HTTP 404, {repo} does not exist in the registry")
+        if resp.status == 429:
+            raise RegistryError(f"{what}: HTTP 429, rate limited by the registry")
+        raise RegistryError(f"{what}: HTTP {resp.status} from the registry")
+
+    def _request(self, host: str, method: str, path: str, headers: dict[str, str], *,
+                 scheme: str | None = None, tls_host: str | None = None,
+                 redirects: int = 5) -> Response:
+        """One request; follows redirects (blob storage) without leaking Authorization."""
+        verify = self.tls_verify(tls_host or host)
+        if scheme is None:
+            with self._lock:
+                scheme = self._scheme.get(host)
+            if scheme is None:
+                if verify:
+                    scheme = "https"
+                else:
+                    try:
+                        resp = self._send("https", host, method, path, headers, verify=verify)
+                    except _TlsFailed:
+                        scheme = "http"
+                    else:
+                        with self._lock:
+                            self._scheme[host] = "https"
+                        return self._follow(resp, host, method, headers, redirects)
+                with self._lock:
+                    self._scheme[host] = scheme
+        resp = self._send(scheme, host, method, path, headers, verify=verify)
+        return self._follow(resp, host, method, headers, redirects)
+
+    def _follow(self, resp: Response, host: str, method: str, headers: dict[str, str],
+                redirects: int) -> Response:
+        if resp.status not in (301, 302, 303, 307, 308) or "location" not in resp.headers:
+            return resp
+        if redirects <= 0:
+            raise RegistryError(f"{host}: too many redirects")
+        loc = urllib.parse.urlsplit(resp.headers["location"])
+        new_host = loc.netloc or host
+        hdrs = dict(headers)
+        if new_host != host:
+            hdrs.pop("Authorization", None)  # pre-signed storage URLs carry their own auth
+        path = (loc.path or "/") + (f"?{loc.query}" if loc.query else "")
+        return self._request(new_host, "GET" if resp.status == 303 else method, path, hdrs,
+                             scheme=loc.scheme or None, tls_host=host, redirects=redirects - 1)
+
+    def _send(self, scheme: str, host: str, method: str, path: str,
+              headers: dict[str, str], *, verify: bool) -> Response:
+        conn: http.client.HTTPConnection
+        if scheme == "https":
+            ctx = ssl.create_default_context()
+            if not verify:
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+            conn = http.client.HTTPSConnection(host, timeout=self.timeout, context=ctx)
+        else:
+            conn = http.client.HTTPConnection(host, timeout=self.timeout)
+        hdrs = {"User-Agent": USER_AGENT, **headers}
+        try:
+            conn.request(method, path, headers=hdrs)
+            raw = conn.getresponse()
+            body = raw.read(MAX_BODY) if method != "HEAD" else b""
+            return Response(raw.status, {k.lower(): v for k, v in raw.getheaders()}, body)
+        except ssl.SSLError as e:
+            if not verify and scheme == "https" and _looks_plain_http(e):
+                raise _TlsFailed() from e
+            raise RegistryError(f"{host}: TLS error: {e.reason or e}") from e
+        except (socket.timeout, TimeoutError) as e:
+            raise RegistryError(f"{host}: no answer within {self.timeout:g}s (timed out)") from e
+        except ConnectionRefusedError as e:
+            raise RegistryError(f"{host}: connection refused (registry down?)") from e
+        except (http.client.HTTPException, OSError) as e:
+            detail = getattr(e, "strerror", None) or str(e) or type(e).__name__
+            raise RegistryError(f"{host}: connection failed: {detail}") from e
+        finally:
+            conn.close()
+
+
+class _TlsFailed(Exception):
+    """HTTPS was tried on an insecure registry that speaks plain HTTP."""
+
+
+def _looks_plain_http(e: ssl.SSLError) -> bool:
+    return any(s in str(e).upper() for s in ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE",
+                                             "UNEXPECTED_EOF", "HTTP_REQUEST"))
+
+
+def _basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def registry_from_config(config: Any, timeout: float = DEFAULT_TIMEOUT) -> HttpRegistry:
+    """The adapter for a Config: per-registry TLS settings, auth file search order."""
+    settings = {r.host: r.tls_verify for r in config.registries}
+    creds = Credentials(auth_file_candidates(config.watch.auth_file))
+    return HttpRegistry(tls_verify=lambda host: settings.get(host, True), credentials=creds,
+                        timeout=timeout)

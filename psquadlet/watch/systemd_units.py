@@ -1,0 +1,99 @@
+"""The Units adapter: systemd's D-Bus API through pystemd.
+
+A restart is a job; the upgrade must not look at the container before systemd is done with
+it, so ``restart`` waits until the job has left systemd's job list and then checks the
+unit's state. The bus address is a parameter (default: the system bus) so the e2e test bed
+can reach the systemd inside its container from the host.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from typing import Any
+
+from pystemd.dbuslib import DBus, DBusAddress
+from pystemd.systemd1 import Manager, Unit
+
+from psquadlet.watch.interfaces import UnitError
+
+DBUS_ADDRESS_ENV = "PSQUADLET_DBUS_ADDRESS"
+POLL = 0.2
+
+
+def default_dbus_address() -> str:
+    """"" means the system bus."""
+    return os.environ.get(DBUS_ADDRESS_ENV, "")
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class SystemdUnits:
+    def __init__(self, address: str | None = None) -> None:
+        self.address = default_dbus_address() if address is None else address
+
+    @contextmanager
+    def _bus(self) -> Iterator[Any]:
+        bus = DBusAddress(self.address.encode()) if self.address else DBus()
+        try:
+            bus.open()
+        except Exception as e:
+            raise UnitError(f"cannot connect to systemd over D-Bus "
+                            f"({self.address or 'system bus'}): {e}") from e
+        try:
+            yield bus
+        finally:
+            bus.close()
+
+    def active_state(self, unit: str) -> str:
+        with self._bus() as bus:
+            try:
+                u = Unit(unit.encode(), bus=bus, _autoload=True)
+                return _text(u.Unit.ActiveState)
+            except Exception as e:
+                raise UnitError(f"{unit}: cannot read ActiveState: {e}") from e
+
+    def main_pid(self, unit: str) -> int:
+        with self._bus() as bus:
+            try:
+                u = Unit(unit.encode(), bus=bus, _autoload=True)
+                return int(u.Service.MainPID)
+            except Exception as e:
+                raise UnitError(f"{unit}: cannot read MainPID: {e}") from e
+
+    def restart(self, unit: str, timeout: float) -> None:
+        self._job(unit, "RestartUnit", timeout)
+
+    def start(self, unit: str, timeout: float) -> None:
+        self._job(unit, "StartUnit", timeout)
+
+    def _job(self, unit: str, method: str, timeout: float) -> None:
+        with self._bus() as bus:
+            manager = Manager(bus=bus, _autoload=True)
+            try:
+                job = getattr(manager.Manager, method)(unit.encode(), b"replace")
+            except Exception as e:
+                raise UnitError(f"{unit}: systemd refused {method}: {e}") from e
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    pending = {j[4] for j in manager.Manager.ListJobs()}
+                except Exception as e:
+                    raise UnitError(f"{unit}: cannot list systemd jobs: {e}") from e
+                if job not in pending:
+                    break
+                if time.monotonic() > deadline:
+                    raise UnitError(f"{unit}: {method} job still running after {timeout:g}s")
+                time.sleep(POLL)
+            u = Unit(unit.encode(), bus=bus, _autoload=True)
+            state = _text(u.Unit.ActiveState)
+            if state not in ("active", "activating", "reloading"):
+                result = ""
+                with suppress(Exception):  # not every unit type has a Service.Result
+                    result = _text(u.Service.Result)
+                raise UnitError(f"{unit}: {method} finished with the unit {state}"
+                                + (f" (result: {result})" if result else ""))
