@@ -26,6 +26,11 @@ from pathlib import Path
 from typing import Callable
 
 from psquadlet import __version__, imageref
+from psquadlet.config import DEFAULT_CONFIG_PATH, default_config, load_config
+from psquadlet.errors import PsquadletError
+from psquadlet.model import Config
+from psquadlet.presets import PERFSONAR_TESTPOINT
+from psquadlet.tomlpos import tomllib
 
 PASS = "pass"  # noqa: S105 - a verdict, not a password
 WARN = "warn"
@@ -699,3 +704,64 @@ def run_checks(
             check_short_names(host, images),
         )
     )
+
+
+# --------------------------------------------------------------------------- from the configuration
+
+
+def targets_from_config(config: Config) -> list[Target]:
+    targets = []
+    for spec in config.containers:
+        testpoint = spec.preset == PERFSONAR_TESTPOINT or spec.image_ref.repository == (
+            "perfsonar/testpoint"
+        )
+        variant = spec.variant or ""
+        if testpoint and not variant:
+            variant = "systemd" if spec.image_ref.tag == "systemd" else "supervisord"
+        targets.append(
+            Target(
+                name=spec.effective_container_name,
+                image=spec.image,
+                variant=variant,
+                host_network=spec.network == "host",
+                testpoint=testpoint,
+            )
+        )
+    return targets
+
+
+def _raw_images(path: Path) -> list[tuple[str, str]]:
+    """Images as written, when the configuration did not load (to still name short ones)."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return []
+    containers = data.get("containers")
+    found = []
+    if isinstance(containers, dict):
+        for name, table in containers.items():
+            if isinstance(table, dict) and isinstance(table.get("image"), str):
+                found.append((f"{path}: containers.{name}.image", table["image"]))
+    return found
+
+
+def diagnose(config_path: Path | None, host: Host | None = None) -> Report:
+    """All checks for the configuration at ``config_path`` (None: the default one).
+
+    A configuration that does not load is one failed check, not the end of the diagnosis:
+    the other checks then run against the built-in default testpoint.
+    """
+    host = host or Host()
+    path = config_path
+    if path is None and DEFAULT_CONFIG_PATH.exists():
+        path = DEFAULT_CONFIG_PATH
+    images: list[tuple[str, str]] = []
+    try:
+        config = load_config(path)
+        check = config_check(config.source, None)
+    except PsquadletError as exc:
+        config = default_config()
+        check = config_check(str(path), exc)
+        if path is not None:
+            images = _raw_images(path)
+    return run_checks(host, targets_from_config(config), check, images)

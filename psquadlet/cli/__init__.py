@@ -19,6 +19,12 @@ COMMANDS: dict[str, str] = {
     "generate": "psquadlet.cli.generate:generate",
     "init": "psquadlet.cli.generate:init",
     "validate": "psquadlet.cli.generate:validate",
+    "doctor": "psquadlet.cli.operator:doctor",
+    "status": "psquadlet.cli.operator:status",
+    "shell": "psquadlet.cli.operator:shell",
+    "logs": "psquadlet.cli.operator:logs",
+    "completion": "psquadlet.cli.operator:completion",
+    "man": "psquadlet.cli.operator:man",
 }
 
 

@@ -1,0 +1,95 @@
+"""A man page written from the click commands' own help, so that it cannot drift from them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+import click
+
+from psquadlet import __version__
+
+
+def _escape(text: str) -> str:
+    """roff text: backslashes and hyphens escaped, no line read as a request."""
+    text = text.replace("\\", "\\e").replace("-", "\\-")
+    lines = []
+    for line in text.splitlines():
+        lines.append("\\&" + line if line.startswith((".", "'")) else line)
+    return "\n".join(lines)
+
+
+def _paragraphs(help_text: str) -> list[str]:
+    """Help split the way click shows it: '\\b' blocks keep their lines, others are refilled."""
+    out = []
+    for raw in help_text.strip().split("\n\n"):
+        block = raw.strip("\n")
+        if not block.strip():
+            continue
+        if block.lstrip().startswith("\b"):
+            body = block.lstrip()[1:].strip("\n")
+            out.append(".nf\n" + _escape(body) + "\n.fi")
+        else:
+            out.append(_escape(" ".join(line.strip() for line in block.splitlines())))
+    return out
+
+
+def _options(command: click.Command, ctx: click.Context) -> list[str]:
+    lines = []
+    for param in command.get_params(ctx):
+        record = param.get_help_record(ctx)
+        if record is None:
+            continue
+        names, help_text = record
+        lines += [".TP", f"\\fB{_escape(names)}\\fR", _escape(help_text or "")]
+    return lines
+
+
+def _date() -> str:
+    # Reproducible builds set SOURCE_DATE_EPOCH; the page must not change with the build day.
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    when = (
+        dt.datetime.fromtimestamp(int(epoch), dt.timezone.utc)
+        if epoch
+        else dt.datetime.now(dt.timezone.utc)
+    )
+    return when.strftime("%Y-%m-%d")
+
+
+def render(group: click.Group, name: str) -> str:
+    root = click.Context(group, info_name=name)
+    out = [
+        f'.TH {name.upper()} 1 "{_date()}" "{name} {__version__}" "User Commands"',
+        ".SH NAME",
+        f"{name} \\- {_escape(group.get_short_help_str(limit=200))}",
+        ".SH SYNOPSIS",
+        f"\\fB{name}\\fR [\\fIOPTIONS\\fR] \\fICOMMAND\\fR [\\fIARGS\\fR]...",
+        ".SH DESCRIPTION",
+    ]
+    for paragraph in _paragraphs(group.help or ""):
+        out += [".PP", paragraph]
+    out += [".SH OPTIONS", *_options(group, root), ".SH COMMANDS"]
+    for cmd_name in group.list_commands(root):
+        command = group.get_command(root, cmd_name)
+        if command is None:
+            continue
+        ctx = click.Context(command, info_name=cmd_name, parent=root)
+        usage = " ".join(command.collect_usage_pieces(ctx))
+        out += [
+            f".SS {_escape(cmd_name)}",
+            f"\\fB{name} {_escape(cmd_name)}\\fR {_escape(usage)}",
+        ]
+        for paragraph in _paragraphs(command.help or ""):
+            out += [".PP", paragraph]
+        options = _options(command, ctx)
+        if options:
+            out += [".PP", "Options:", ".RS", *options, ".RE"]
+    out += [
+        ".SH FILES",
+        ".TP",
+        "\\fI/etc/psquadlet/psquadlet.toml\\fR",
+        "The configuration (without it, the built\\-in perfSONAR testpoint is used).",
+        ".SH SEE ALSO",
+        "\\fBpodman\\-systemd.unit\\fR(5), \\fBsystemctl\\fR(1), \\fBjournalctl\\fR(1)",
+    ]
+    return "\n".join(out) + "\n"

@@ -1,0 +1,287 @@
+"""What each managed container is doing, gathered from systemd, Podman and the watcher's state.
+
+Every source is optional: a host without systemd as PID 1, a container that is not running, or
+a watcher that never ran still gives a status with the parts that could be read, and says
+which could not. Nothing here changes anything (the watcher's state file is read, never moved
+aside or rewritten, even when it is unreadable).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from psquadlet.doctor import Runner, run_command
+from psquadlet.model import Config
+from psquadlet.watch import state as watch_state
+from psquadlet.watch.schedule import Schedule, next_run, read_machine_id
+
+BUNDLE_VERSION_FILE = "/var/lib/perfsonar/bundles/bundle_version"
+JSON_SCHEMA = "psquadlet-status/1"
+
+
+@dataclass(frozen=True)
+class Event:
+    time: float
+    action: str
+    from_digest: str
+    to_digest: str
+    reason: str
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "time": _iso(self.time),
+            "action": self.action,
+            "from_digest": self.from_digest,
+            "to_digest": self.to_digest,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class ContainerStatus:
+    name: str
+    unit: str
+    container: str
+    configured_image: str
+    policy: str
+    load_state: str = ""
+    active_state: str = ""
+    sub_state: str = ""
+    running: bool = False
+    image: str = ""
+    image_id: str = ""
+    digest: str = ""
+    started_at: str = ""
+    bundle_version: str = ""
+    last_check: float | None = None
+    next_check: float | None = None
+    last_result: str = ""
+    last_upgrade: Event | None = None
+    last_rollback: Event | None = None
+    notes: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "unit": self.unit,
+            "container": self.container,
+            "configured_image": self.configured_image,
+            "update_policy": self.policy,
+            "unit_state": {
+                "load": self.load_state,
+                "active": self.active_state,
+                "sub": self.sub_state,
+            },
+            "running": self.running,
+            "image": self.image,
+            "image_id": self.image_id,
+            "digest": self.digest,
+            "started_at": self.started_at,
+            "bundle_version": self.bundle_version,
+            "last_check": _iso(self.last_check),
+            "next_check": _iso(self.next_check),
+            "last_result": self.last_result,
+            "last_upgrade": self.last_upgrade.to_json() if self.last_upgrade else None,
+            "last_rollback": self.last_rollback.to_json() if self.last_rollback else None,
+            "notes": list(self.notes),
+        }
+
+    def text(self) -> str:
+        state = "/".join(s for s in (self.active_state, self.sub_state) if s) or "unknown"
+        lines = [
+            f"{self.name} ({self.unit}): {state}",
+            f"  image:          {self.image or self.configured_image}"
+            + ("" if self.image else " (configured; container not found)"),
+        ]
+        if self.digest:
+            lines.append(f"  digest:         {self.digest}")
+        if self.image_id:
+            lines.append(f"  image id:       {self.image_id[:12]}")
+        if self.bundle_version:
+            lines.append(f"  perfSONAR:      {self.bundle_version}")
+        lines.append(f"  update policy:  {self.policy}")
+        lines.append(f"  last check:     {_iso(self.last_check) or 'never'}")
+        if self.last_result:
+            lines.append(f"  last result:    {self.last_result}")
+        lines.append(f"  next check:     {_iso(self.next_check) or 'not scheduled'}")
+        for label, event in (
+            ("last upgrade", self.last_upgrade),
+            ("last rollback", self.last_rollback),
+        ):
+            if event is not None:
+                lines.append(
+                    f"  {label + ':':15} {_iso(event.time)} {_short(event.from_digest)} -> "
+                    f"{_short(event.to_digest)}" + (f" ({event.reason})" if event.reason else "")
+                )
+        lines.extend(f"  note: {n}" for n in self.notes)
+        return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class Probes:
+    """Where status looks; tests replace the runner (only for what real programs cannot do)."""
+
+    run: Runner = run_command
+    now: Callable[[], float] = field(default=lambda: dt.datetime.now().timestamp())
+    machine_id: Callable[[], str] = read_machine_id
+
+
+def _iso(when: float | None) -> str | None:
+    if when is None:
+        return None
+    return dt.datetime.fromtimestamp(when, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _short(digest: str) -> str:
+    return digest.split(":", 1)[-1][:12] if digest else "?"
+
+
+def parse_systemctl_show(text: str) -> dict[str, str]:
+    values = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            values[key] = value
+    return values
+
+
+def unit_state(run: Runner, unit: str) -> tuple[dict[str, str], str]:
+    user = ["--user"] if os.geteuid() != 0 else []
+    code, out = run(["systemctl", *user, "show", "-p", "LoadState,ActiveState,SubState", unit])
+    values = parse_systemctl_show(out) if code == 0 else {}
+    if not values:
+        first = out.strip().splitlines()[0][:200] if out.strip() else f"exit {code}"
+        return {}, f"systemctl show {unit} failed: {first}"
+    return values, ""
+
+
+def inspect_json(run: Runner, kind: str, name: str) -> dict[str, Any] | None:
+    code, out = run(["podman", kind, "inspect", name])
+    if code != 0:
+        return None
+    try:
+        data = json.loads(out)
+    except ValueError:
+        return None
+    if isinstance(data, list) and data and isinstance(data[0], dict):
+        return data[0]
+    return None
+
+
+def _pick_digest(image: dict[str, Any], configured_name: str) -> str:
+    """The digest the image has in the configured repository (what the registry calls it)."""
+    for repo_digest in image.get("RepoDigests") or ():
+        name, _, digest = str(repo_digest).partition("@")
+        if name == configured_name:
+            return digest
+    fallback = image.get("Digest")
+    return str(fallback) if fallback else ""
+
+
+def load_state(state_dir: str) -> tuple[watch_state.WatchState, str]:
+    """The watcher's state, read only; a note instead of an exception when it is unreadable."""
+    path = os.path.join(state_dir, watch_state.STATE_FILE)
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        return watch_state.WatchState(), ""
+    except OSError as e:
+        return watch_state.WatchState(), f"cannot read {path}: {e.strerror}"
+    try:
+        return watch_state.from_json(text), ""
+    except (ValueError, TypeError) as e:
+        return watch_state.WatchState(), f"watcher state {path} is unreadable: {e}"
+
+
+def _last(history: Sequence[watch_state.HistoryEntry], action: str) -> Event | None:
+    for entry in reversed(history):
+        if entry.action == action:
+            return Event(entry.time, entry.action, entry.from_digest, entry.to_digest, entry.reason)
+    return None
+
+
+def container_status(
+    config: Config, name: str, probes: Probes, state: watch_state.WatchState
+) -> ContainerStatus:
+    spec = config.container(name)
+    notes: list[str] = []
+    units, note = unit_state(probes.run, spec.unit_name)
+    if note:
+        notes.append(note)
+    container = spec.effective_container_name
+    values: dict[str, Any] = {}
+    info = inspect_json(probes.run, "container", container)
+    if info is None:
+        notes.append(f"container {container} not found by podman")
+    else:
+        st = info.get("State") or {}
+        values["running"] = bool(st.get("Running"))
+        values["started_at"] = str(st.get("StartedAt") or "")
+        values["image"] = str(info.get("ImageName") or "")
+        values["image_id"] = str(info.get("Image") or "")
+        image = (
+            inspect_json(probes.run, "image", values["image_id"]) if values["image_id"] else None
+        )
+        if image is not None:
+            values["digest"] = _pick_digest(image, spec.image_ref.name)
+        if values["running"] and spec.preset == "perfsonar-testpoint":
+            code, out = probes.run(["podman", "exec", container, "cat", BUNDLE_VERSION_FILE])
+            if code == 0:
+                values["bundle_version"] = out.strip()
+            else:
+                notes.append(f"cannot read {BUNDLE_VERSION_FILE} in {container}")
+    cs = state.get(name)
+    upd = spec.update
+    schedule = Schedule(
+        daily=None if upd.interval else upd.schedule,
+        randomized_delay=upd.randomized_delay,
+        interval=upd.interval,
+    )
+    next_check = None
+    if upd.policy != "off":
+        now = probes.now()
+        next_check = max(now, next_run(schedule, cs.last_check, now, probes.machine_id()))
+    return ContainerStatus(
+        name=name,
+        unit=spec.unit_name,
+        container=container,
+        configured_image=spec.image,
+        policy=upd.policy,
+        load_state=units.get("LoadState", ""),
+        active_state=units.get("ActiveState", ""),
+        sub_state=units.get("SubState", ""),
+        last_check=cs.last_check,
+        next_check=next_check,
+        last_result=cs.last_result,
+        last_upgrade=_last(cs.history, "upgraded"),
+        last_rollback=_last(cs.history, "rolled-back"),
+        notes=tuple(notes),
+        **values,
+    )
+
+
+def collect(
+    config: Config, names: Sequence[str] = (), probes: Probes | None = None
+) -> tuple[ContainerStatus, ...]:
+    """Status of the named containers (all when none are named); unknown names raise KeyError."""
+    probes = probes or Probes()
+    state, note = load_state(config.watch.state_dir)
+    chosen = list(names) or [c.name for c in config.containers]
+    results = []
+    for name in chosen:
+        status = container_status(config, name, probes, state)
+        if note:
+            status = ContainerStatus(**{**status.__dict__, "notes": (*status.notes, note)})
+        results.append(status)
+    return tuple(results)
+
+
+def dumps(statuses: Sequence[ContainerStatus]) -> str:
+    doc = {"schema": JSON_SCHEMA, "containers": [s.to_json() for s in statuses]}
+    return json.dumps(doc, indent=2) + "\n"
