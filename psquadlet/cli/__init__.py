@@ -25,6 +25,8 @@ COMMANDS: dict[str, str] = {
     "logs": "psquadlet.cli.operator:logs",
     "completion": "psquadlet.cli.operator:completion",
     "man": "psquadlet.cli.operator:man",
+    "upgrade": "psquadlet.cli.watch:upgrade",
+    "watch": "psquadlet.cli.watch:watch",
 }
 
 

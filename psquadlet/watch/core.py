@@ -142,19 +142,41 @@ def check_images(
     return results
 
 
-def run_pass(targets: Sequence[Target], deps: Deps, dry_run: bool = False) -> PassReport:
-    """Check every target once and act on what changed. Dry runs take no lock and save nothing."""
+def run_pass(
+    targets: Sequence[Target],
+    deps: Deps,
+    dry_run: bool = False,
+    *,
+    known: Sequence[Target] | None = None,
+    mark_run: bool = False,
+) -> PassReport:
+    """Check *targets* once and act on what changed. Dry runs take no lock and save nothing.
+
+    *known* is every configured target (default: *targets*): recovery of an interrupted
+    upgrade looks at all of them, not only the ones due now. *mark_run* records the pass as
+    the scheduled run of these targets (the daemon's missed-run bookkeeping).
+    """
     if dry_run:
         return _pass(targets, deps, deps.store.load(), dry_run=True)
     with deps.store.lock():
         state = deps.store.load()
         for note in state.notes:
             deps.log.warning(note)
-        state = recover(targets, deps, state)
-        return _pass(targets, deps, state, dry_run=False)
+        state = recover(known if known is not None else targets, deps, state)
+        return _pass(targets, deps, state, dry_run=False, mark_run=mark_run)
 
 
-def _pass(targets: Sequence[Target], deps: Deps, state: WatchState, dry_run: bool) -> PassReport:
+def recover_now(targets: Sequence[Target], deps: Deps) -> WatchState:
+    """Recovery on its own, under the lock: what the daemon does first when it starts."""
+    with deps.store.lock():
+        state = deps.store.load()
+        for note in state.notes:
+            deps.log.warning(note)
+        return recover(targets, deps, state)
+
+
+def _pass(targets: Sequence[Target], deps: Deps, state: WatchState, dry_run: bool,
+          mark_run: bool = False) -> PassReport:
     started = deps.clock.now()
     outcomes: list[Outcome] = []
     to_check = [t for t in targets if t.policy != "off" and not t.pinned]
@@ -170,6 +192,8 @@ def _pass(targets: Sequence[Target], deps: Deps, state: WatchState, dry_run: boo
         outcome, state = _handle(t, remote[str(t.image)], deps, state, dry_run)
         _report(deps, outcome)
         outcomes.append(outcome)
+        if mark_run:
+            state = state.put(dataclasses.replace(state.get(t.name), last_run=started))
         if not dry_run:
             deps.store.save(state)
     return PassReport(tuple(outcomes), started, deps.clock.now(), dry_run)

@@ -1,0 +1,67 @@
+"""``psquadlet upgrade`` (one pass now) and ``psquadlet watch`` (the daemon)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from psquadlet.errors import PsquadletError
+
+
+def _endpoint_options(f: Any) -> Any:
+    f = click.option("--state-dir", metavar="DIR",
+                     help="State file and lock folder (default: [watch] state_dir).")(f)
+    f = click.option("--dbus-address", metavar="ADDR", envvar="PSQUADLET_DBUS_ADDRESS",
+                     help="systemd's D-Bus address (default: the system bus).")(f)
+    f = click.option("--podman-url", metavar="URL", envvar="PSQUADLET_PODMAN_URL",
+                     help="Podman API (default: unix:///run/podman/podman.sock).")(f)
+    f = click.option("-c", "--config", "config_path", type=click.Path(path_type=Path),
+                     help="Configuration file (default: /etc/psquadlet/psquadlet.toml, "
+                     "else the built-in default).")(f)
+    return f
+
+
+def _fail(e: PsquadletError) -> None:
+    click.echo(f"psquadlet: error: {e}", err=True)
+    sys.exit(e.exit_code)
+
+
+@click.command()
+@_endpoint_options
+@click.option("--unit", metavar="NAME", help="Only this container (table name or unit).")
+@click.option("--dry-run", is_flag=True, help="Check and say what would happen; no pull, "
+              "no restart, state left as it is.")
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON on stdout.")
+def upgrade(  # noqa: PLR0917 - one parameter per click option
+            config_path: Path | None, podman_url: str | None, dbus_address: str | None,
+            state_dir: str | None, unit: str | None, dry_run: bool, as_json: bool) -> None:
+    """Check every managed container's image now and upgrade what changed.
+
+    One HEAD per image; a new image is pulled before the unit is restarted, health-checked,
+    and rolled back if it fails. Exit code 1 when a check failed or a rollback happened.
+    """
+    from psquadlet.watch import app  # noqa: PLC0415 - keeps podman-py out of other commands
+
+    try:
+        code = app.upgrade(config_path, unit, dry_run, as_json,
+                   app.Endpoints(podman_url, dbus_address, state_dir))
+    except PsquadletError as e:
+        _fail(e)
+    sys.exit(code)
+
+
+@click.command()
+@_endpoint_options
+def watch(config_path: Path | None, podman_url: str | None, dbus_address: str | None,
+          state_dir: str | None) -> None:
+    """Run as a daemon (systemd Type=notify): upgrade each container at its scheduled time."""
+    from psquadlet.watch import app  # noqa: PLC0415 - keeps podman-py out of other commands
+
+    try:
+        code = app.watch(config_path, app.Endpoints(podman_url, dbus_address, state_dir))
+    except PsquadletError as e:
+        _fail(e)
+    sys.exit(code)

@@ -1,0 +1,99 @@
+"""Wiring: configuration -> adapters -> a pass or the daemon. Called by ``psquadlet.cli.watch``.
+
+The adapters (podman-py, pystemd) are imported here, inside the functions, so that nothing
+but the watcher's own commands ever loads them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+from psquadlet.config import load_config
+from psquadlet.errors import UsageError
+from psquadlet.model import Config
+from psquadlet.watch import core
+from psquadlet.watch.interfaces import SystemClock
+from psquadlet.watch.log import Logger
+from psquadlet.watch.schedule import read_machine_id
+from psquadlet.watch.state import FileStateStore
+from psquadlet.watch.targets import select, targets_from_config
+
+
+@dataclasses.dataclass(frozen=True)
+class Endpoints:
+    """Where the adapters connect; tests and the e2e test bed point these at their own."""
+
+    podman_url: str | None = None  # None: $PSQUADLET_PODMAN_URL or the root podman socket
+    dbus_address: str | None = None  # None: $PSQUADLET_DBUS_ADDRESS or the system bus
+    state_dir: str | None = None  # None: [watch] state_dir
+    registry_timeout: float = 30.0
+    health_interval: float = 5.0
+
+
+def build_deps(config: Config, endpoints: Endpoints, log: Logger) -> core.Deps:
+    from psquadlet.watch.podman_images import PodmanImages  # noqa: PLC0415
+    from psquadlet.watch.registry import registry_from_config  # noqa: PLC0415
+    from psquadlet.watch.systemd_units import SystemdUnits  # noqa: PLC0415
+
+    tls = {r.host: r.tls_verify for r in config.registries}
+    return core.Deps(
+        registry=registry_from_config(config, timeout=endpoints.registry_timeout),
+        images=PodmanImages(endpoints.podman_url, tls_verify=lambda h: tls.get(h, True)),
+        units=SystemdUnits(endpoints.dbus_address),
+        clock=SystemClock(),
+        store=FileStateStore(endpoints.state_dir or config.watch.state_dir),
+        log=log,
+        parallel=config.watch.parallel,
+        health_interval=endpoints.health_interval,
+    )
+
+
+def report_json(report: core.PassReport) -> str:
+    data: dict[str, Any] = {
+        "dry_run": report.dry_run,
+        "started": report.started,
+        "finished": report.finished,
+        "ok": report.ok,
+        "containers": [dataclasses.asdict(o) for o in report.outcomes],
+    }
+    return json.dumps(data, indent=2)
+
+
+def upgrade(config_path: Path | None, unit: str | None, dry_run: bool, as_json: bool,
+            endpoints: Endpoints) -> int:
+    config = load_config(config_path)
+    targets = targets_from_config(config)
+    chosen = select(targets, unit)
+    if unit and not chosen:
+        names = ", ".join(t.name for t in targets) or "none"
+        raise UsageError(f"no container or unit {unit!r} in {config.source} (have: {names})")
+    log = Logger()
+    deps = build_deps(config, endpoints, log)
+    report = core.run_pass(chosen, deps, dry_run=dry_run, known=targets)
+    if as_json:
+        print(report_json(report))
+    return 0 if report.ok else 1
+
+
+def watch(config_path: Path | None, endpoints: Endpoints) -> int:
+    from psquadlet.watch.daemon import Daemon  # noqa: PLC0415
+    from psquadlet.watch.notify import Notifier, watchdog_interval  # noqa: PLC0415
+
+    config = load_config(config_path)
+    log = Logger()
+    deps = build_deps(config, endpoints, log)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    Daemon(targets_from_config(config), deps, Notifier(), machine_id=read_machine_id(),
+           watchdog=watchdog_interval(), stop=stop).run()
+    return 0

@@ -1,0 +1,190 @@
+"""``psquadlet watch``: sleep until a container's slot, run a pass, tell systemd about it.
+
+The daemon wakes only when a check is due and, when systemd asks for a watchdog
+(``WatchdogSec=``), at half the watchdog interval: an idle testpoint host should not pay
+for a watcher. During a pass (which may pull and wait for a health gate for minutes) a
+helper thread keeps pinging the watchdog, but only up to a limit, so a pass that hangs for
+good still gets the watcher restarted by systemd.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Callable
+
+from psquadlet.watch import core
+from psquadlet.watch.interfaces import LockedError, WatchError
+from psquadlet.watch.notify import Notifier
+from psquadlet.watch.schedule import next_run
+from psquadlet.watch.targets import Target
+
+LOCKED_RETRY = 60.0
+MAX_PASS = 6 * 3600.0  # a pass longer than this is considered hung: stop feeding the watchdog
+
+
+def _when(t: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(t))
+
+
+def summary(report: core.PassReport) -> str:
+    counts: dict[str, int] = {}
+    for o in report.outcomes:
+        counts[o.action] = counts.get(o.action, 0) + 1
+    return ", ".join(f"{n} {a}" for a, n in sorted(counts.items())) or "nothing to do"
+
+
+@contextmanager
+def feeding_watchdog(notifier: Notifier, interval: float | None) -> Iterator[None]:
+    if not interval:
+        yield
+        return
+    done = threading.Event()
+    limit = time.monotonic() + MAX_PASS
+
+    def feed() -> None:
+        while not done.wait(interval) and time.monotonic() < limit:
+            notifier.watchdog()
+
+    thread = threading.Thread(target=feed, name="watchdog", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
+class Daemon:
+    def __init__(
+        self,
+        targets: Sequence[Target],
+        deps: core.Deps,
+        notifier: Notifier,
+        *,
+        machine_id: str,
+        watchdog: float | None,
+        stop: threading.Event | None = None,
+        on_pass: Callable[[core.PassReport], None] | None = None,
+    ) -> None:
+        self.targets = tuple(targets)
+        self.scheduled = tuple(t for t in targets if t.policy != "off" and not t.pinned)
+        self.deps = deps
+        self.notifier = notifier
+        self.machine_id = machine_id
+        self.watchdog = watchdog
+        self.stop = stop or threading.Event()
+        self.on_pass = on_pass
+        self.last_summary = "no pass yet"
+        deps.status = self._status_during_pass
+
+    def _status_during_pass(self, text: str) -> None:
+        self.notifier.status(text)
+
+    def _wait(self, seconds: float) -> bool:
+        """Sleep up to *seconds*, feeding the watchdog; True when asked to stop."""
+        deadline = time.monotonic() + max(seconds, 0.0)
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return self.stop.is_set()
+            step = min(left, self.watchdog) if self.watchdog else left
+            if self.stop.wait(step):
+                return True
+            if self.watchdog:
+                self.notifier.watchdog()
+
+    def schedule(self) -> dict[str, float]:
+        state = self.deps.store.load()
+        now = self.deps.clock.now()
+        return {t.name: next_run(t.schedule, state.get(t.name).last_run, now, self.machine_id)
+                for t in self.scheduled}
+
+    def _baseline(self) -> None:
+        """Record *now* as the last run of never-run containers, so missed slots show later."""
+
+
+        with self.deps.store.lock():
+            state = self.deps.store.load()
+            now = self.deps.clock.now()
+            changed = False
+            for t in self.scheduled:
+                cs = state.get(t.name)
+                if cs.last_run is None:
+                    state = state.put(dataclasses.replace(cs, last_run=now))
+                    changed = True
+            if changed:
+                self.deps.store.save(state)
+
+    def run(self) -> None:
+        log = self.deps.log
+        try:
+            with feeding_watchdog(self.notifier, self.watchdog):
+                core.recover_now(self.targets, self.deps)
+                self._baseline()
+        except LockedError as e:
+            log.warning(f"{e}; recovery postponed to the first pass")
+        names = ", ".join(t.name for t in self.scheduled) or "nothing"
+        self.notifier.ready(f"watching {names}")
+        log.info(f"psquadlet watch: watching {names}")
+        while not self.stop.is_set():
+            due_at = self.schedule()
+            now = self.deps.clock.now()
+            due = [t for t in self.scheduled if due_at[t.name] <= now]
+            if due:
+                if self._run_pass(due):
+                    continue
+                if self._wait(LOCKED_RETRY):
+                    break
+                continue
+            if not due_at:
+                self.notifier.status(f"idle: nothing to watch ({len(self.targets)} "
+                                     "container(s), all pinned or policy off)")
+                if self._wait(float("inf") if not self.watchdog else 365 * 86400.0):
+                    break
+                continue
+            first = min(due_at.values())
+            who = ", ".join(sorted(n for n, w in due_at.items() if w == first))
+            self.notifier.status(f"idle; next check {_when(first)} ({who}); "
+                                 f"last pass: {self.last_summary}")
+            if self._wait(first - now):
+                break
+        self.notifier.stopping()
+        log.info("psquadlet watch: stopping")
+
+    def _run_pass(self, due: Sequence[Target]) -> bool:
+        names = ", ".join(t.name for t in due)
+        self.notifier.status(f"checking {names}")
+        try:
+            with feeding_watchdog(self.notifier, self.watchdog):
+                report = core.run_pass(due, self.deps, known=self.targets, mark_run=True)
+        except LockedError as e:
+            self.deps.log.warning(f"{e}; retrying in {LOCKED_RETRY:g}s")
+            return False
+        except WatchError as e:
+            # e.g. the state directory is unwritable: say so, try again at the next slot
+            self.deps.log.error(f"pass failed: {e}")
+            self._mark_failed(due)
+            return True
+        self.last_summary = f"{_when(report.started)}: {summary(report)}"
+        if self.on_pass is not None:
+            self.on_pass(report)
+        return True
+
+    def _mark_failed(self, due: Sequence[Target]) -> None:
+        """Count a failed pass as run, so a persistent failure does not spin."""
+
+
+        try:
+            with self.deps.store.lock():
+                state = self.deps.store.load()
+                now = self.deps.clock.now()
+                for t in due:
+                    state = state.put(dataclasses.replace(state.get(t.name), last_run=now))
+                self.deps.store.save(state)
+        except (WatchError, OSError) as e:
+            self.deps.log.error(f"cannot record the failed pass: {e}; waiting an hour")
+            self._wait(3600)
