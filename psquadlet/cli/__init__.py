@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "generate": "psquadlet.cli.generate:generate",
     "init": "psquadlet.cli.generate:init",
     "validate": "psquadlet.cli.generate:validate",
+    "import": "psquadlet.cli.importcmd:import_",
     "doctor": "psquadlet.cli.operator:doctor",
     "status": "psquadlet.cli.operator:status",
     "shell": "psquadlet.cli.operator:shell",

@@ -1,0 +1,203 @@
+"""``psquadlet import``: docker run lines and compose files -> a psquadlet configuration.
+
+The pipeline is: split the input (``shellwords`` / ``compose``), map each flag or key onto the
+configuration's own keys (``dockerrun`` / ``compose``, into a ``Draft``), say the upstream
+perfSONAR commands with their preset (``perfsonar``), and write TOML (``emit``). The text is
+then read back with the real configuration loader, so that what import prints is always
+something ``psquadlet generate`` accepts.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import textwrap
+from collections.abc import Mapping, Sequence
+
+from psquadlet.importer import compose, dockerrun, perfsonar, shellwords
+from psquadlet.importer.draft import (
+    APPROXIMATED,
+    DROPPED,
+    PRESET,
+    RAW,
+    Draft,
+    ImportedContainer,
+    ImportInputError,
+    ImportResult,
+    Note,
+)
+from psquadlet.importer.emit import Table, TomlValue, document
+
+__all__ = [
+    "APPROXIMATED",
+    "DROPPED",
+    "PRESET",
+    "RAW",
+    "ImportInputError",
+    "ImportResult",
+    "Note",
+    "from_command_line",
+    "from_compose",
+    "to_toml",
+]
+
+_DOCKER_DEFAULT_CAPS = ("CAP_AUDIT_WRITE", "CAP_MKNOD", "CAP_NET_RAW")
+
+
+def _check_name(name: str) -> None:
+    from psquadlet.config import FieldError, check_name  # noqa: PLC0415 - keep import light
+
+    try:
+        check_name(name)
+    except FieldError as exc:
+        raise ImportInputError(f"--name: {exc.message}") from None
+
+
+def _finish(d: Draft, name: str | None, docker_defaults: bool, restart_default: str) -> None:
+    """What every import does last: the table name, the preset, the notes about defaults."""
+    if name is not None:
+        _check_name(name)
+        if name != d.name:
+            d.set("container_name", d.name)
+            d.name = name
+    if docker_defaults and not d.settings.get("privileged"):
+        have = {perfsonar._cap(str(c)) for c in _as_list(d.settings.get("cap_add"))}
+        dropped = {perfsonar._cap(str(c)) for c in _as_list(d.settings.get("cap_drop"))}
+        is_perfsonar = perfsonar.variant_of(str(d.settings["image"])) is not None
+        if is_perfsonar:
+            have.add("CAP_NET_RAW")
+        missing = (
+            [c for c in _DOCKER_DEFAULT_CAPS if c not in have and c not in dropped]
+            if "CAP_ALL" not in dropped
+            else []
+        )
+        if missing:
+            d.note(
+                APPROXIMATED,
+                "(default capabilities)",
+                f"docker grants {', '.join(missing)} by default and podman does not: add them "
+                "to cap_add if the container needs them",
+            )
+    used_preset = perfsonar.apply_preset(d)
+    if not used_preset and "restart" not in d.sections.get("service", {}):
+        d.note(
+            APPROXIMATED,
+            "(restart policy)",
+            f"the {restart_default} does not restart the container; the unit restarts it on "
+            'failure (psquadlet\'s default): set [service] restart = "no" for the old behaviour',
+        )
+
+
+def _as_list(value: TomlValue | None) -> list[TomlValue]:
+    return list(value) if isinstance(value, list) else []
+
+
+def from_command_line(
+    args: Sequence[str],
+    name: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+) -> ImportResult:
+    """A ``docker run`` / ``podman run`` line: already split words, or ONE string to split."""
+    environ = os.environ if environ is None else environ
+    notes: list[Note] = []
+    if len(args) == 1:
+        try:
+            words, expansions = shellwords.split(args[0], environ)
+        except shellwords.ShellSyntaxError as exc:
+            raise ImportInputError(f"cannot read the command line: {exc}") from None
+        for expansion in expansions:
+            if expansion.value is None:
+                notes.append(
+                    Note(
+                        APPROXIMATED,
+                        f"${expansion.name}",
+                        "not set here: expanded to an empty string, as a shell would",
+                    )
+                )
+            else:
+                notes.append(
+                    Note(
+                        APPROXIMATED,
+                        f"${expansion.name}",
+                        "expanded from the environment of the import, as a shell would",
+                    )
+                )
+    else:
+        words = list(args)
+    d = dockerrun.parse(words, environ, cwd)
+    program = os.path.basename(next(w for w in words if w not in ("sudo", "command", "exec")))
+    _finish(d, name, docker_defaults=program == "docker", restart_default=f"{program} run line")
+    source = shlex.join(words)
+    return ImportResult(source=source, containers=(d.freeze(),), notes=tuple(notes))
+
+
+def from_compose(
+    path: str,
+    service: str | None = None,
+    name: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> ImportResult:
+    """Services of a compose file (all, or the one named)."""
+    if name is not None and service is None:
+        raise ImportInputError("--name needs --service: a compose file may hold several services")
+    loaded = compose.load(path, service, environ)
+    containers: list[ImportedContainer] = []
+    seen: dict[str, str] = {}
+    for d in loaded.drafts:
+        _finish(d, name, docker_defaults=True, restart_default="compose service")
+        if d.name in seen:
+            raise ImportInputError(
+                f"{path}: two services would both be the unit {d.name!r}: give them different "
+                "container_name values, or import them one at a time with --service and --name"
+            )
+        seen[d.name] = d.name
+        containers.append(d.freeze())
+    return ImportResult(
+        source=os.path.abspath(path) + (f" (service {service})" if service else ""),
+        containers=tuple(containers),
+        volumes=tuple(loaded.volumes),
+        notes=tuple(loaded.notes),
+    )
+
+
+def _note_lines(notes: Sequence[Note]) -> list[str]:
+    lines: list[str] = []
+    for note in notes:
+        lines += textwrap.wrap(
+            str(note),
+            width=96,
+            initial_indent="  ",
+            subsequent_indent="      ",
+            break_long_words=False,
+            break_on_hyphens=False,
+        )
+    return lines
+
+
+def to_toml(result: ImportResult) -> str:
+    """The configuration file text, with comments saying what was not carried over as is."""
+    header = [
+        f"Imported by 'psquadlet import' from: {result.source}",
+        "Check it with 'psquadlet validate -c FILE', then run 'psquadlet generate -c FILE'.",
+    ]
+    if result.notes:
+        header += ["", "Not carried over as written:", *_note_lines(result.notes)]
+    tables: list[Table] = []
+    for volume in result.volumes:
+        tables.append(Table(("volumes", volume.name), volume.settings))
+    for container in result.containers:
+        comments: list[str] = []
+        if container.notes:
+            comments = ["Not carried over as written:", *_note_lines(container.notes)]
+        tables.append(Table(("containers", container.name), container.settings, tuple(comments)))
+        for section, entries in container.sections:
+            tables.append(Table(("containers", container.name, section), entries))
+    return document(tables, header)
+
+
+def validate(text: str, source: str) -> None:
+    """Read the text back with the real loader: an import never prints what generate refuses."""
+    from psquadlet.config import parse_config  # noqa: PLC0415 - keep import light
+
+    parse_config(text, source)

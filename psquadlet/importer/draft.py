@@ -21,6 +21,7 @@ class ImportInputError(UsageError):
 DROPPED = "dropped"
 APPROXIMATED = "approximated"
 RAW = "passed to podman as is"
+PRESET = "added by the preset"
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ class Note:
     """One flag or key that did not map one-to-one onto a configuration setting."""
 
     kind: str
-    """DROPPED, APPROXIMATED or RAW."""
+    """DROPPED, APPROXIMATED, RAW or PRESET."""
     subject: str
     """The flag or key as the operator wrote it, e.g. ``-d`` or ``services.web.build``."""
     reason: str

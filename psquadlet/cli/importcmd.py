@@ -1,0 +1,85 @@
+"""``psquadlet import``: a docker run line or a compose file -> a configuration file."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from psquadlet import fsutil
+from psquadlet.errors import PsquadletError, RefusedError, UsageError
+
+
+@click.command(
+    name="import",
+    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="write the configuration to this file (atomically) instead of standard output",
+)
+@click.option("--force", is_flag=True, help="overwrite the -o file if it exists")
+@click.option("--name", help="the container's table (unit) name; default: --name of the line")
+@click.option(
+    "--compose",
+    "compose_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="import the services of this compose file",
+)
+@click.option("--service", help="with --compose: import only this service")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+def import_(
+    output: Path | None,
+    force: bool,
+    name: str | None,
+    compose_file: Path | None,
+    service: str | None,
+    command: tuple[str, ...],
+) -> None:
+    """Turn a docker run line or a compose file into a psquadlet configuration.
+
+    \b
+      psquadlet import -- docker run -td --name web -p 8080:80 nginx
+      psquadlet import 'docker run -d --net=host perfsonar/testpoint'
+      psquadlet import --compose docker-compose.yml [--service NAME] -o psquadlet.toml
+
+    Flags that have no meaning under systemd are dropped, flags without a configuration key
+    go to podman_args; each is listed (with the reason) in the output and on stderr. The
+    upstream perfSONAR commands come out as the perfsonar-testpoint preset.
+    """
+    from psquadlet import importer  # noqa: PLC0415 - keep 'psquadlet --help' fast
+
+    try:
+        if compose_file is not None and command:
+            raise UsageError("give either a docker run line or --compose FILE, not both")
+        if service is not None and compose_file is None:
+            raise UsageError("--service needs --compose")
+        if compose_file is not None:
+            result = importer.from_compose(str(compose_file), service, name)
+        elif command:
+            args = list(command)
+            if args == ["-"]:
+                args = [sys.stdin.read()]
+            result = importer.from_command_line(args, name)
+        else:
+            raise UsageError(
+                "nothing to import: give a docker run line (after --) or --compose FILE"
+            )
+        text = importer.to_toml(result)
+        importer.validate(text, str(output) if output else "<import>")
+        if output is not None and output.exists() and not force:
+            raise RefusedError(f"{output} exists: use --force to overwrite it")
+        for note in result.all_notes:
+            if note.kind != importer.RAW:
+                click.echo(f"psquadlet: import: {note}", err=True)
+        if output is None:
+            click.echo(text, nl=False)
+        else:
+            fsutil.atomic_write(output, text)
+            click.echo(f"psquadlet: wrote {output}", err=True)
+    except PsquadletError as exc:
+        click.echo(f"psquadlet: error: {exc}", err=True)
+        sys.exit(exc.exit_code)

@@ -1,0 +1,117 @@
+"""Recognise the upstream perfSONAR commands and say them with the preset.
+
+An operator who imports the guide's ``docker run`` line (or perfSONAR's compose file) should
+get ``preset = "perfsonar-testpoint"`` and nothing else, so that improvements to the preset
+reach them; only what their command does differently is spelled out. The comparison is made
+against the preset as the config loader will apply it (``psquadlet.presets``), with the loader's
+merge rules: a key set here replaces the preset's value, a sub-table merges key by key.
+
+Three things of the preset go beyond the upstream ``docker run`` lines, from perfSONAR's
+compose files and Docker's defaults: ``TZ=UTC``, restart on failure, the persisted pSConfig
+folder, and CAP_NET_RAW (which Docker grants by default and Podman does not). They are kept
+when the imported command is silent about them, and listed in the output.
+"""
+
+from __future__ import annotations
+
+from psquadlet import imageref, presets
+from psquadlet.importer.draft import PRESET, Draft
+from psquadlet.importer.emit import TomlValue
+
+REPOSITORY = "docker.io/perfsonar/testpoint"
+_SUBTABLES = ("service", "update", "unit", "health", "install")
+
+
+def variant_of(image: str) -> str | None:
+    """The preset variant for a perfSONAR testpoint image, None for any other image."""
+    ref = imageref.normalize(image)
+    if ref.name != REPOSITORY:
+        return None
+    return "systemd" if ref.tag and "systemd" in ref.tag else "supervisord"
+
+
+def _empty(value: TomlValue) -> TomlValue:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return 0
+    if isinstance(value, str):
+        return ""
+    if isinstance(value, dict):
+        return {}
+    return []
+
+
+def _cap(name: str) -> str:
+    upper = name.upper()
+    return upper if upper.startswith("CAP_") else f"CAP_{upper}"
+
+
+def _with_addition(key: str, mine: TomlValue, base: TomlValue) -> TomlValue:
+    """The operator's value plus what the preset adds that it does not contradict."""
+    if key == "environment" and isinstance(mine, dict) and isinstance(base, dict):
+        return {**{k: v for k, v in base.items() if k not in mine}, **mine}
+    if key == "volumes" and isinstance(mine, list) and isinstance(base, list):
+        targets = {str(v).split(":")[1] for v in mine if ":" in str(v)}
+        added = [v for v in base if v not in mine and str(v).split(":")[1] not in targets]
+        return [*mine, *added]
+    if key == "cap_add" and isinstance(mine, list) and isinstance(base, list):
+        have = {_cap(str(c)) for c in mine}
+        return list(mine) + [c for c in base if _cap(str(c)) not in have]
+    return mine
+
+
+_ADDITIONS = {
+    "environment": "sets TZ=UTC (as perfSONAR's compose files do)",
+    "volumes": "keeps pSConfig settings in the named volume {volume} at "
+    + presets.PSCONFIG_DIR
+    + " (perfSONAR's compose files persist that folder)",
+    "cap_add": "adds CAP_NET_RAW (Docker grants it by default; Podman does not)",
+}
+
+
+def apply_preset(d: Draft) -> bool:
+    """Rewrite a perfSONAR testpoint draft as preset + differences; False for other images."""
+    image = d.settings.get("image")
+    if not isinstance(image, str):
+        return False
+    variant = variant_of(image)
+    if variant is None:
+        return False
+    base: dict[str, TomlValue] = presets.preset_values(presets.PERFSONAR_TESTPOINT, variant, d.name)
+    settings: dict[str, TomlValue] = {"preset": presets.PERFSONAR_TESTPOINT, "variant": variant}
+    for key, value in d.settings.items():
+        if key not in base:
+            settings[key] = value
+    for key, preset_value in base.items():
+        if key in _SUBTABLES or key == "description":
+            continue
+        if key in d.settings:
+            mine = d.settings[key]
+            if key in _ADDITIONS:
+                mine = _with_addition(key, mine, preset_value)
+            if mine != preset_value:
+                settings[key] = mine
+            elif key in _ADDITIONS and d.settings[key] != preset_value:
+                _note_addition(d, key)
+        elif key in _ADDITIONS:
+            _note_addition(d, key)
+        else:
+            settings[key] = _empty(preset_value)
+    service = d.sections.get("service", {})
+    preset_service = base.get("service")
+    assert isinstance(preset_service, dict)
+    if "restart" in service:
+        if service["restart"] == preset_service.get("restart"):
+            del service["restart"]
+    else:
+        d.note(PRESET, "restart", "restarts the container when it fails (as the compose files do)")
+    if not service:
+        d.sections.pop("service", None)
+    d.settings = settings
+    return True
+
+
+def _note_addition(d: Draft, key: str) -> None:
+    volume = presets.psconfig_volume(d.name)
+    d.note(PRESET, key, _ADDITIONS[key].format(volume=volume))
