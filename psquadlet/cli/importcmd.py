@@ -32,6 +32,7 @@ from psquadlet.errors import PsquadletError, RefusedError, UsageError
 @click.option("--service", help="with --compose: import only this service")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def import_(
+    *,
     output: Path | None,
     force: bool,
     name: str | None,
