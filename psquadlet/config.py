@@ -173,9 +173,18 @@ class _Table:
     def has(self, key: str) -> bool:
         return key in self.data
 
-    def text(self, key: str, default: str = "", check: Callable[[str], str] | None = None) -> str:
+    def text(
+        self,
+        key: str,
+        default: str = "",
+        check: Callable[[str], str] | None = None,
+        required: bool = False,
+    ) -> str:
+        """An empty string means "not set" (the default) unless the key is required."""
         value = self._get(key, str, "a string")
         if value is None:
+            return default
+        if value == "" and not required:
             return default
         result = self._checked((*self.path, key), value, check)
         return default if result is None else result
@@ -760,7 +769,7 @@ def _parse_container(ctx: _Context, name: str, raw: Mapping[str, Any]) -> model.
 
     if "image" not in merged:
         ctx.error(path, "missing key 'image'", 'or set preset = "perfsonar-testpoint"')
-    image = t.text("image", "docker.io/library/invalid:latest", check_image)
+    image = t.text("image", "docker.io/library/invalid:latest", check_image, required=True)
 
     perfsonar: object | None = None
     if "perfsonar" in merged and "perfsonar" in extensions:
@@ -969,3 +978,31 @@ def load_config(path: Path | None) -> model.Config:
     except UnicodeDecodeError as exc:
         raise ConfigError(source, None, "", f"not UTF-8 text: {exc.reason}") from None
     return parse_config(text, source)
+
+
+def _split_path(key_path: str) -> list[str]:
+    """Inverse of format_path, without the list indices."""
+    return [
+        match.group(1) if match.group(1) is not None else match.group(2)
+        for match in re.finditer(r'"([^"]*)"|([A-Za-z0-9_-]+)(?![^\[]*\])', key_path)
+    ]
+
+
+def locate(errors: Sequence[ConfigError]) -> list[ConfigError]:
+    """Add line numbers to errors found after parsing (the renderer's), from their files."""
+    positions: dict[str, KeyPositions | None] = {}
+    located: list[ConfigError] = []
+    for error in errors:
+        if error.line is not None or not error.key_path:
+            located.append(error)
+            continue
+        if error.file not in positions:
+            try:
+                text = Path(error.file).read_text(encoding="utf-8")
+                positions[error.file] = KeyPositions(text)
+            except (OSError, UnicodeDecodeError):
+                positions[error.file] = None
+        finder = positions[error.file]
+        line = finder.line(_split_path(error.key_path)) if finder is not None else None
+        located.append(ConfigError(error.file, line, error.key_path, error.message, error.hint))
+    return located

@@ -10,6 +10,8 @@ sets replaces the preset's; the sub-tables (``health``, ``unit``, ``service``, `
 from __future__ import annotations
 
 import copy
+import json
+import re
 from typing import Any
 
 PERFSONAR_TESTPOINT = "perfsonar-testpoint"
@@ -25,39 +27,35 @@ def psconfig_volume(container: str) -> str:
 
 
 def _perfsonar_testpoint(variant: str, container: str) -> dict[str, Any]:
-    # What both upstream docker run lines and the compose files share.
-    values: dict[str, Any] = {
-        "network": "host",
-        "cap_add": ["CAP_NET_RAW"],
-        "environment": {"TZ": "UTC"},
-        "service": {"restart": "on-failure"},
-        "update": {"health_cmd": ["pscheduler", "troubleshoot", "--quick"]},
-    }
     psconfig = f"{psconfig_volume(container)}:{PSCONFIG_DIR}"
     if variant == "systemd":
         # docker run -td --name perfsonar-testpoint --net=host --tmpfs /run --tmpfs /run/lock
         #   --tmpfs /tmp -v /sys/fs/cgroup:/sys/fs/cgroup:rw --cgroupns host
         #   --cap-add CAP_NET_RAW perfsonar/testpoint:systemd
-        values.update(
-            {
-                "image": "docker.io/perfsonar/testpoint:systemd",
-                "description": "perfSONAR testpoint (systemd image)",
-                "tmpfs": ["/run", "/run/lock", "/tmp"],
-                "volumes": ["/sys/fs/cgroup:/sys/fs/cgroup:rw", psconfig],
-                "cgroupns": "host",
-                "tty": True,
-            }
-        )
+        values: dict[str, Any] = {
+            "image": "docker.io/perfsonar/testpoint:systemd",
+            "description": "perfSONAR testpoint (systemd image)",
+            "network": "host",
+            "tmpfs": ["/run", "/run/lock", "/tmp"],
+            "volumes": ["/sys/fs/cgroup:/sys/fs/cgroup:rw", psconfig],
+            "cgroupns": "host",
+            "cap_add": ["CAP_NET_RAW"],
+            "tty": True,
+        }
     else:
         # docker run -d --name perfsonar-testpoint --net=host --cap-add CAP_NET_RAW
         #   perfsonar/testpoint
-        values.update(
-            {
-                "image": "docker.io/perfsonar/testpoint:latest",
-                "description": "perfSONAR testpoint (supervisord image)",
-                "volumes": [psconfig],
-            }
-        )
+        values = {
+            "image": "docker.io/perfsonar/testpoint:latest",
+            "description": "perfSONAR testpoint (supervisord image)",
+            "network": "host",
+            "volumes": [psconfig],
+            "cap_add": ["CAP_NET_RAW"],
+        }
+    # From the compose files: TZ, restart on failure; the pSConfig volume is above.
+    values["environment"] = {"TZ": "UTC"}
+    values["service"] = {"restart": "on-failure"}
+    values["update"] = {"health_cmd": ["pscheduler", "troubleshoot", "--quick"]}
     return values
 
 
@@ -84,3 +82,95 @@ def preset_values(preset: str, variant: str | None, container: str) -> dict[str,
     if chosen not in _VARIANTS[preset]:
         raise KeyError(chosen)
     return copy.deepcopy(_perfsonar_testpoint(chosen, container))
+
+
+# ---------------------------------------------------------------------------------------------
+# psquadlet init: a commented configuration that reproduces the preset
+
+
+def toml_value(value: Any) -> str:
+    """A TOML literal for the simple values presets use (JSON string escapes are valid TOML)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        items = ", ".join(f"{toml_key(k)} = {toml_value(v)}" for k, v in value.items())
+        return "{ " + items + " }" if items else "{}"
+    raise TypeError(f"cannot write {type(value).__name__} as TOML")
+
+
+def toml_key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)
+
+
+_OPTIONAL_KEYS = """\
+# Other settings (defaults shown; see "Configuration reference" in the README):
+# container_name = ""            # default: the table name
+# command = []                   # arguments after the image
+# hostname = ""
+# ports = []                     # "[IP:][HOST_PORT:]CONTAINER_PORT[/tcp|udp]"
+# environment_files = []
+# cap_drop = []
+# devices = []
+# labels = {}
+# ulimits = []                   # "nofile=1024:2048"
+# stop_signal = ""
+# stop_timeout = 0               # seconds; 0: podman's default
+# pull = "missing"               # missing | always | newer | never (unset: podman default)
+# podman_args = []               # raw podman run arguments, one word each
+"""
+
+_UPDATE_COMMENTS = """\
+# policy = "auto"                # auto | notify | off
+# schedule = "03:00"             # daily, local time; or interval = "6h"
+# randomized_delay = "1h"
+# min_age = "0s"
+# health_timeout = "5m"
+# keep_images = 1
+"""
+
+
+def init_text(variant: str | None = None, container: str = PERFSONAR_TESTPOINT) -> str:
+    """The file ``psquadlet init`` writes: every preset value spelled out, with comments.
+
+    It parses to exactly the preset's configuration (a test checks that), so an operator can
+    start from it and change only what differs.
+    """
+    chosen = variant or DEFAULT_VARIANTS[PERFSONAR_TESTPOINT]
+    values = preset_values(PERFSONAR_TESTPOINT, chosen, container)
+    subtables = {k: values.pop(k) for k in ("service", "update") if k in values}
+    other = "supervisord" if chosen == "systemd" else "systemd"
+    lines = [
+        "# psquadlet configuration: one [containers.NAME] table per container run by systemd.",
+        "# Check it with 'psquadlet validate', write the units with 'psquadlet generate',",
+        "# then 'systemctl daemon-reload' and 'systemctl start NAME'.",
+        "",
+        "# The upgrade watcher (psquadlet watch):",
+        "# [watch]",
+        '# state_dir = "/var/lib/psquadlet"',
+        "",
+        f"[containers.{toml_key(container)}]",
+        f'preset = "{PERFSONAR_TESTPOINT}"   # defaults for every key not set here',
+        f'variant = "{chosen}"'.ljust(33)
+        + f'# or "{other}"'
+        + (" (hosts without cgroup v2)" if other == "supervisord" else " (recommended)"),
+        "",
+        "# The upstream docker run line, as this preset spells it (edit freely):",
+    ]
+    for key, value in values.items():
+        lines.append(f"{toml_key(key)} = {toml_value(value)}")
+    lines.append("")
+    lines.extend(_OPTIONAL_KEYS.splitlines())
+    for name, table in subtables.items():
+        lines.append("")
+        lines.append(f"[containers.{toml_key(container)}.{name}]")
+        for key, value in table.items():
+            lines.append(f"{toml_key(key)} = {toml_value(value)}")
+        if name == "update":
+            lines.extend(_UPDATE_COMMENTS.splitlines())
+    return "\n".join(lines) + "\n"
