@@ -13,8 +13,10 @@ generator and systemd 252/257; see tests/oracle):
 * Quadlet's Go parser strips *Unicode* whitespace (NBSP, U+2000.., U+3000, ...) at both ends
   of a line, systemd only ASCII whitespace: leading/trailing whitespace of any kind in a value
   that is not quoted is refused.
-* Quadlet's single-value lookup drops one pair of surrounding double quotes (``Key="x"`` reads
-  ``x``), so a verbatim value that starts and ends with ``"`` cannot be written.
+* Quadlet's single-value lookup (``Lookup``, e.g. HostName=) drops a double quote at either
+  end of the value (5.4.2 reads ``say "hi"`` as ``say "hi``; later releases drop only a
+  matched pair), so such values are refused for single-valued verbatim keys. Repeatable keys
+  (``LookupAll``, e.g. Tmpfs=) keep quotes.
 * Quadlet re-quotes every podman argument into ExecStart= without touching ``%`` or ``$``;
   systemd then expands ``%`` specifiers (after unquoting, so a C escape such as ``\\x25`` is not a
   way around it) and ``$VAR`` / ``${VAR}``. Hence ``%`` -> ``%%`` in every value that reaches
@@ -478,17 +480,18 @@ def _check_edges(value: str) -> None:
         )
 
 
-def _verbatim(value: str, *, exec_line: bool) -> str:
+def _verbatim(value: str, *, single: bool) -> str:
     check_text(value)
     _check_edges(value)
-    if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
+    if single and (value.startswith('"') or value.endswith('"')):
         raise UnitValueError(
-            "must not both start and end with a double quote: Quadlet strips such quotes", value
+            "must not start or end with a double quote: Quadlet strips quotes at the ends "
+            "of a single-valued key",
+            value,
         )
-    if exec_line and value == ";":
+    if value == ";":
         raise UnitValueError("must not be a lone ';': systemd reads it as a command separator")
-    text = escape_specifiers(value)
-    return escape_dollars(text) if exec_line else text
+    return escape_dollars(escape_specifiers(value))
 
 
 def _quadlet_word(word: str, key: QuadletKey) -> str:
@@ -552,7 +555,7 @@ def render_value(key: QuadletKey, value: str | Sequence[str]) -> str:
             raise UnitValueError(f"{value!r} is not a boolean (true or false)")
         return normal
     if kind is Kind.VERBATIM:
-        return _verbatim(value, exec_line=True)
+        return _verbatim(value, single=not key.multi)
     if kind is Kind.UNIT_TEXT:
         check_text(value)
         _check_edges(value)
