@@ -1,0 +1,1 @@
+"""End-to-end scenarios on the booted test bed (issue 4)."""
