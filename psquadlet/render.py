@@ -302,6 +302,8 @@ def _quadlet_container(spec: ContainerSpec, source: str, user: bool) -> _Writer:
             podman_args.extend((option.path, arg) for arg in option.args)
             continue
         writer.key("Container", option.key, option.value, option.path)
+    if spec.command:
+        writer.key("Container", "Exec", spec.command, f"containers.{spec.name}.command")
     if spec.global_args:
         writer.key(
             "Container", "GlobalArgs", spec.global_args, f"containers.{spec.name}.global_args"

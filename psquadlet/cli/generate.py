@@ -89,6 +89,13 @@ def _choose_format(
                 f"the {where}Podman {quadlet_keys.format_version(version)} has no Quadlet "
                 "(needs 4.4): writing a plain .service instead"
             )
+    if fmt == "quadlet" and not has_quadlet and detected:
+        assert version is not None
+        raise UsageError(
+            f"the installed Podman {quadlet_keys.format_version(version)} has no Quadlet "
+            "(needs 4.4): use --format service, or --podman-version VER to write units for "
+            "another host"
+        )
     return fmt, version, note
 
 
