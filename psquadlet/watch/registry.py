@@ -383,7 +383,13 @@ class HttpRegistry:
         try:
             conn.request(method, path, headers=hdrs)
             raw = conn.getresponse()
-            body = raw.read(MAX_BODY) if method != "HEAD" else b""
+            length = raw.getheader("content-length")
+            if length and length.isdigit() and int(length) > MAX_BODY:
+                raise RegistryError(f"{host}: {path}: answer of {length} bytes is too large")
+            body = b""
+            if method != "HEAD":
+                # with a length, a short body raises IncompleteRead instead of passing as data
+                body = raw.read() if length else raw.read(MAX_BODY)
             return Response(raw.status, {k.lower(): v for k, v in raw.getheaders()}, body)
         except ssl.SSLError as e:
             if not verify and scheme == "https" and _looks_plain_http(e):
