@@ -9,8 +9,9 @@ table, so that nothing else in psquadlet hard-codes a key name or a quoting rule
 ``since`` comes from Podman's release notes and podman-systemd.unit(5) of each release; a key
 that has been in Quadlet since its first release (4.4) says (4, 4). Rows for the systemd
 sections ([Unit], [Service], [Install]) say (0, 0): systemd keys are not gated by Podman.
-The oracle tests check the upper end of this table against the real Podman 5.4.2 generator
-(every key with since <= 5.4 is accepted, every later one refused).
+The oracle tests check the table against the real Podman 5.4.2 generator (every key with
+since <= 5.4 is accepted, every later one refused); that check moved ReloadCmd/ReloadSignal
+to 5.5. The lower bounds (4.4 .. 5.3) come from the documentation and are not machine-checked.
 """
 
 from __future__ import annotations
@@ -111,6 +112,7 @@ _CONTAINER: tuple[tuple[str, tuple[int, int], Kind, bool], ...] = (
     ("HealthStartupTimeout", (4, 4), _V, False),
     ("HealthTimeout", (4, 4), _V, False),
     ("HostName", (4, 5), _V, False),
+    ("HttpProxy", (5, 7), _B, False),
     ("Image", (4, 4), _V, False),
     ("IP", (4, 4), _V, False),
     ("IP6", (4, 4), _V, False),
@@ -118,6 +120,7 @@ _CONTAINER: tuple[tuple[str, tuple[int, int], Kind, bool], ...] = (
     ("LogDriver", (4, 5), _V, False),
     ("LogOpt", (5, 1), _S, True),
     ("Mask", (4, 6), _W, True),
+    ("Memory", (5, 5), _V, False),
     ("Mount", (4, 5), _W, True),
     ("Network", (4, 4), _V, True),
     ("NetworkAlias", (5, 2), _V, True),
@@ -130,12 +133,14 @@ _CONTAINER: tuple[tuple[str, tuple[int, int], Kind, bool], ...] = (
     ("Pull", (4, 7), _V, False),
     ("ReadOnly", (4, 4), _B, False),
     ("ReadOnlyTmpfs", (4, 8), _B, False),
-    ("ReloadCmd", (5, 1), _W, False),
-    ("ReloadSignal", (5, 1), _V, False),
+    ("ReloadCmd", (5, 5), _W, False),
+    ("ReloadSignal", (5, 5), _V, False),
     ("RemapGid", (4, 4), _S, True),
     ("RemapUid", (4, 4), _S, True),
     ("RemapUidSize", (4, 4), _V, False),
     ("RemapUsers", (4, 4), _V, False),
+    ("Retry", (5, 5), _V, False),
+    ("RetryDelay", (5, 5), _V, False),
     ("Rootfs", (4, 5), _V, False),
     ("RunInit", (4, 4), _B, False),
     ("SeccompProfile", (4, 4), _V, False),
