@@ -674,6 +674,9 @@ def _parse_health(table: _Table | None) -> model.HealthSpec | None:
         cmd = table.strlist("cmd")
         if not cmd:
             table.ctx.error((*table.path, "cmd"), "the exec form needs at least one word")
+    elif cmd_value is None:
+        cmd = ""
+        table.ctx.error(table.path, "missing key 'cmd': a health check needs a command")
     else:
         cmd = table.text("cmd")
         if not cmd.strip():
@@ -767,7 +770,7 @@ def _parse_container(ctx: _Context, name: str, raw: Mapping[str, Any]) -> model.
     t = _Table(ctx, merged, ("containers", name), (*CONTAINER_KEYS, *SUBTABLES, *extensions))
     path = t.path
 
-    if "image" not in merged:
+    if "image" not in merged and "preset" not in merged:
         ctx.error(path, "missing key 'image'", 'or set preset = "perfsonar-testpoint"')
     image = t.text("image", "docker.io/library/invalid:latest", check_image, required=True)
 
@@ -945,7 +948,7 @@ def parse_config(text: str, source: str) -> model.Config:
         for volume in spec.named_volumes:
             declared.setdefault(volume, model.VolumeSpec(name=volume))
 
-    raise_collected(ctx.errors)
+    raise_collected(sorted(ctx.errors, key=lambda e: e.line or 0))
     return model.Config(
         source=source,
         watch=watch,
