@@ -399,7 +399,6 @@ def _seconds(value: Any, where: str) -> tuple[int, bool]:
 _DROPPED_KEYS = {
     "build": "psquadlet runs images: build and push the image, the unit pulls what image: names",
     "stdin_open": "a service has no terminal input to keep open",
-    "deploy": "swarm/deploy settings have no meaning for one systemd unit",
     "profiles": "every imported service is a unit; profiles do not apply",
     "scale": "one unit runs one container",
     "links": "legacy links: put the containers on one network",
@@ -854,13 +853,41 @@ class _Service:
         unit = self.draft.section("unit")
         unit["requires"] = units
         unit["after"] = ["network-online.target", *units]
-        if isinstance(value, dict):
-            self.draft.note(
-                APPROXIMATED,
-                self.where("depends_on"),
-                "the unit requires and starts after the others' units; conditions such as "
-                "service_healthy are not carried over",
-            )
+        self.draft.note(
+            APPROXIMATED,
+            self.where("depends_on"),
+            "the unit requires and starts after the others' units (systemd also stops it with "
+            "them); conditions such as service_healthy are not carried over",
+        )
+
+    def deploy(self, value: Any) -> None:
+        """Compose applies deploy.resources to plain containers too; the rest is swarm's."""
+        d = self.draft
+        if not isinstance(value, dict):
+            raise ImportInputError(f"{self.where('deploy')} must be a mapping")
+        resources = value.get("resources") or {}
+        for key in value:
+            if key != "resources":
+                d.note(DROPPED, self.where(f"deploy.{key}"), "a swarm setting")
+        limits = resources.get("limits") or {}
+        reservations = resources.get("reservations") or {}
+        for section, table, flags in (
+            ("limits", limits, {"memory": "memory", "cpus": "cpus", "pids": "pids-limit"}),
+            ("reservations", reservations, {"memory": "memory-reservation"}),
+        ):
+            for key, setting in table.items():
+                flag = flags.get(key)
+                if flag is None:
+                    d.note(
+                        DROPPED,
+                        self.where(f"deploy.resources.{section}.{key}"),
+                        "no podman run equivalent",
+                    )
+                else:
+                    d.raw(f"--{flag}={_scalar(setting)}")
+        for key in resources:
+            if key not in ("limits", "reservations"):
+                d.note(DROPPED, self.where(f"deploy.resources.{key}"), "not carried over")
 
     def userns_mode(self, value: Any) -> None:
         self.draft.set("userns", _scalar(value))
@@ -909,4 +936,5 @@ _HANDLERS: dict[str, Callable[[_Service, Any], None]] = {
     "entrypoint": _Service.entrypoint,
     "pull_policy": _Service.pull_policy,
     "depends_on": _Service.depends_on,
+    "deploy": _Service.deploy,
 }

@@ -88,7 +88,7 @@ def _assignment(name: str, value: TomlValue) -> str:
         len(line) > INLINE_WIDTH
         and isinstance(value, Sequence)
         and not isinstance(value, str)
-        and len(value) > 1
+        and len(value) >= 1
     ):
         body = "".join(f"    {inline(v)},\n" for v in value)
         return f"{key(name)} = [\n{body}]"
