@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 import os
 
 import click
@@ -22,7 +23,7 @@ def _escape(text: str) -> str:
 def _paragraphs(help_text: str) -> list[str]:
     """Help split the way click shows it: '\\b' blocks keep their lines, others are refilled."""
     out = []
-    for raw in help_text.strip().split("\n\n"):
+    for raw in inspect.cleandoc(help_text).split("\n\n"):
         block = raw.strip("\n")
         if not block.strip():
             continue
@@ -37,6 +38,8 @@ def _paragraphs(help_text: str) -> list[str]:
 def _options(command: click.Command, ctx: click.Context) -> list[str]:
     lines = []
     for param in command.get_params(ctx):
+        if not isinstance(param, click.Option):
+            continue  # arguments are in the usage line
         record = param.get_help_record(ctx)
         if record is None:
             continue
@@ -57,7 +60,8 @@ def _date() -> str:
 
 
 def render(group: click.Group, name: str) -> str:
-    root = click.Context(group, info_name=name)
+    # The group's context settings (e.g. -h as well as --help) reach every subcommand.
+    root = click.Context(group, info_name=name, **group.context_settings)
     out = [
         f'.TH {name.upper()} 1 "{_date()}" "{name} {__version__}" "User Commands"',
         ".SH NAME",
