@@ -47,17 +47,16 @@ def _cap(name: str) -> str:
     return upper if upper.startswith("CAP_") else f"CAP_{upper}"
 
 
-def _with_addition(key: str, mine: TomlValue, base: TomlValue) -> TomlValue:
-    """The operator's value plus what the preset adds that it does not contradict."""
-    if key == "environment" and isinstance(mine, dict) and isinstance(base, dict):
-        return {**{k: v for k, v in base.items() if k not in mine}, **mine}
-    if key == "volumes" and isinstance(mine, list) and isinstance(base, list):
+def _with_addition(key: str, mine: TomlValue, addition: TomlValue) -> TomlValue:
+    """The operator's value plus the preset's addition, where it does not contradict it."""
+    if isinstance(mine, dict) and isinstance(addition, dict):
+        return {**{k: v for k, v in addition.items() if k not in mine}, **mine}
+    if key == "volumes" and isinstance(mine, list) and isinstance(addition, list):
         targets = {str(v).split(":")[1] for v in mine if ":" in str(v)}
-        added = [v for v in base if v not in mine and str(v).split(":")[1] not in targets]
-        return [*mine, *added]
-    if key == "cap_add" and isinstance(mine, list) and isinstance(base, list):
+        return [*mine, *(v for v in addition if str(v).split(":")[1] not in targets)]
+    if key == "cap_add" and isinstance(mine, list) and isinstance(addition, list):
         have = {_cap(str(c)) for c in mine}
-        return list(mine) + [c for c in base if _cap(str(c)) not in have]
+        return [*mine, *(c for c in addition if _cap(str(c)) not in have)]
     return mine
 
 
@@ -70,6 +69,14 @@ _ADDITIONS = {
 }
 
 
+def _addition_values(container: str) -> dict[str, TomlValue]:
+    return {
+        "environment": {"TZ": "UTC"},
+        "volumes": [f"{presets.psconfig_volume(container)}:{presets.PSCONFIG_DIR}"],
+        "cap_add": ["CAP_NET_RAW"],
+    }
+
+
 def apply_preset(d: Draft) -> bool:
     """Rewrite a perfSONAR testpoint draft as preset + differences; False for other images."""
     image = d.settings.get("image")
@@ -79,6 +86,7 @@ def apply_preset(d: Draft) -> bool:
     if variant is None:
         return False
     base: dict[str, TomlValue] = presets.preset_values(presets.PERFSONAR_TESTPOINT, variant, d.name)
+    additions = _addition_values(d.name)
     settings: dict[str, TomlValue] = {"preset": presets.PERFSONAR_TESTPOINT, "variant": variant}
     for key, value in d.settings.items():
         if key not in base:
@@ -86,18 +94,14 @@ def apply_preset(d: Draft) -> bool:
     for key, preset_value in base.items():
         if key in _SUBTABLES or key == "description":
             continue
-        if key in d.settings:
-            mine = d.settings[key]
-            if key in _ADDITIONS:
-                mine = _with_addition(key, mine, preset_value)
-            if mine != preset_value:
-                settings[key] = mine
-            elif key in _ADDITIONS and d.settings[key] != preset_value:
+        given = d.settings.get(key, _empty(preset_value))
+        mine = given
+        if key in additions:
+            mine = _with_addition(key, given, additions[key])
+            if mine != given:
                 _note_addition(d, key)
-        elif key in _ADDITIONS:
-            _note_addition(d, key)
-        else:
-            settings[key] = _empty(preset_value)
+        if mine != preset_value:
+            settings[key] = mine
     service = d.sections.get("service", {})
     preset_service = base.get("service")
     assert isinstance(preset_service, dict)
