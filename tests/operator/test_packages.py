@@ -141,3 +141,23 @@ def test_deb_installs_on_a_clean_root_and_runs(deb: Path, root: Path) -> None:
         assert f".SS {name}" in manpage
     completion = (root / "usr/share/bash-completion/completions/psquadlet").read_text()
     assert "_PSQUADLET_COMPLETE=bash_complete" in completion
+
+
+def test_rpm_spec_builds_with_config_noreplace(tmp_path: Path) -> None:
+    # The EL9 build itself needs an EL9 host; here the spec is built without its
+    # BuildRequires (rpmbuild --nodeps) to check the layout and the config marking.
+    require_programs("rpmbuild", "rpm")
+    done = _run(
+        [str(REPO / "packaging" / "build-rpm"), str(tmp_path), "--nodeps"],
+        env={**os.environ, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+    )
+    rpm = done.stdout.strip().splitlines()[-1]
+    flags = _run(["rpm", "-qp", "--qf", "[%{FILEFLAGS:fflags} %{FILENAMES}\n]", rpm]).stdout
+    assert "cn /etc/psquadlet/psquadlet.toml" in flags, flags
+    files = _run(["rpm", "-qlp", rpm]).stdout.splitlines()
+    assert "/usr/bin/psquadlet" in files
+    for unit in sorted((REPO / "units").glob("*.[st]*")):
+        assert f"/usr/lib/systemd/system/{unit.name}" in files
+    requires = _run(["rpm", "-qRp", rpm]).stdout
+    assert "python3-click" in requires
+    assert "(python3-tomli if python3 < 3.11)" in requires
