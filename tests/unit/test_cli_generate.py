@@ -1,0 +1,279 @@
+"""generate / init / validate through click, on real folders (tmp_path)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from psquadlet.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+GOOD = '[containers.tp]\npreset = "perfsonar-testpoint"\n'
+V = ["--podman-version", "5.4.2"]
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args))
+
+
+def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file under folder with its content and mtime: "unchanged" means all of it."""
+    return {
+        str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture
+def outdir(tmp_path: Path) -> Path:
+    """An output folder already holding a generated unit and a hand-written one."""
+    out = tmp_path / "out"
+    out.mkdir()
+    cfg = tmp_path / "seed.toml"
+    cfg.write_text('[containers.old]\nimage = "docker.io/library/busybox:1"\n')
+    assert run("generate", "-c", str(cfg), "-o", str(out), *V).exit_code == 0
+    (out / "handwritten.container").write_text("[Container]\nImage=docker.io/x/y:z\n")
+    return out
+
+
+# ------------------------------------------------------------------ bad input: nothing written
+
+BAD_INPUTS = {
+    "syntax": ('[containers.tp]\nimage = "docker.io/a/b\n', "TOML syntax error", ":2:"),
+    "unknown-key": (GOOD + 'netwrok = "host"\n', "did you mean 'network'?", ":3:"),
+    "wrong-type": (GOOD + 'tty = "yes"\n', "containers.tp.tty: expected true or false", ":3:"),
+    "short-image": (
+        '[containers.tp]\nimage = "perfsonar/testpoint:systemd"\n',
+        "use 'docker.io/perfsonar/testpoint:systemd'",
+        ":2:",
+    ),
+    "bad-port": (GOOD + 'network = "bridge"\nports = ["80:80:80:80"]\n', "invalid port", ":4:"),
+    "bad-volume": (GOOD + 'volumes = ["relative:dir"]\n', "is not absolute", ":3:"),
+    "bad-duration": (
+        GOOD + '[containers.tp.service]\nrestart_sec = "soon"\n',
+        "invalid duration 'soon'",
+        ":4:",
+    ),
+    "newline": (GOOD + 'description = "a\\nExecStartPre=/bin/evil"\n', "newline", ":3:"),
+    "nul": (GOOD + 'hostname = "a\\u0000b"\n', "NUL", ":3:"),
+    # Found by the renderer (unitfile refuses it), still located in the file:
+    "quoted-verbatim": (GOOD + 'timezone = "\\"UTC\\""\n', "double quote", ":3:"),
+    "trailing-backslash": (
+        GOOD + '[containers.tp.unit]\nextra = { Documentation = "x\\\\" }\n',
+        "backslash",
+        ":4:",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_exit_2_message_and_nothing_written(
+    case: str, outdir: Path, tmp_path: Path
+) -> None:
+    text, message, line = BAD_INPUTS[case]
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(text)
+    before = snapshot(outdir)
+    result = run("generate", "-c", str(cfg), "-o", str(outdir), *V)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"psquadlet: error: {cfg}{line}"), result.stderr
+    assert message in result.stderr
+    assert result.stdout == ""
+    assert snapshot(outdir) == before
+    # validate says the same, with the same exit code.
+    checked = run("validate", "-c", str(cfg))
+    assert checked.exit_code == 2
+    assert message in checked.stderr
+
+
+def test_key_too_new_for_the_target_podman(outdir: Path, tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(GOOD + 'stop_signal = "SIGRTMIN+3"\n')
+    before = snapshot(outdir)
+    result = run("generate", "-c", str(cfg), "-o", str(outdir), "--podman-version", "4.9")
+    assert result.exit_code == 2
+    assert f"{cfg}:3: containers.tp.stop_signal: key StopSignal= in [Container] needs Podman" in (
+        result.stderr
+    )
+    assert snapshot(outdir) == before
+    # The service format runs podman itself: any version that has the flag is fine.
+    ok = run("generate", "-c", str(cfg), "-o", str(outdir / "svc"), "--format", "service")
+    assert ok.exit_code == 0, ok.output
+
+
+def test_podman_without_quadlet_and_bad_version(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(GOOD)
+    out = tmp_path / "out"
+    old = run("generate", "-c", str(cfg), "-o", str(out), "--format", "quadlet",
+              "--podman-version", "4.3.1")  # fmt: skip
+    assert old.exit_code == 2
+    assert "has no Quadlet" in old.stderr
+    bad = run("generate", "-c", str(cfg), "-o", str(out), "--podman-version", "five")
+    assert bad.exit_code == 2
+    assert "--podman-version" in bad.stderr
+    assert not out.exists()
+    auto = run("generate", "-c", str(cfg), "-o", str(out), "--podman-version", "4.3.1")
+    assert auto.exit_code == 0, auto.output
+    assert sorted(p.name for p in out.iterdir()) == ["tp.service"]
+    assert "writing a plain .service" in auto.stderr
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    result = run("generate", "-c", str(tmp_path / "nope.toml"), "-o", str(tmp_path / "o"), *V)
+    assert result.exit_code == 2
+    assert "cannot read" in result.stderr
+    assert not (tmp_path / "o").exists()
+
+
+# ------------------------------------------------------------------ writing
+
+
+def test_generate_writes_then_reports_unchanged_and_removes_stale(
+    outdir: Path, tmp_path: Path
+) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(GOOD)
+    first = run("generate", "-c", str(cfg), "-o", str(outdir), *V)
+    assert first.exit_code == 0, first.output
+    assert f"created: {outdir / 'tp.container'}" in first.stdout
+    assert f"created: {outdir / 'tp-psconfig.volume'}" in first.stdout
+    # The earlier generated unit is no longer configured: removed. The hand-written one stays.
+    assert f"removed: {outdir / 'old.container'}" in first.stdout
+    assert not (outdir / "old.container").exists()
+    assert (outdir / "handwritten.container").exists()
+    text = (outdir / "tp.container").read_text()
+    assert text.startswith("# Generated by psquadlet ")
+    assert f"from {cfg}." in text.splitlines()[0]
+
+    before = snapshot(outdir)
+    second = run("generate", "-c", str(cfg), "-o", str(outdir), *V)
+    assert second.exit_code == 0
+    assert f"unchanged: {outdir / 'tp.container'}" in second.stdout
+    assert "daemon-reload" not in second.stdout
+    assert snapshot(outdir) == before  # not even rewritten
+
+    cfg.write_text(GOOD + 'hostname = "tp1"\n')
+    third = run("generate", "-c", str(cfg), "-o", str(outdir), "--diff", *V)
+    assert third.exit_code == 0
+    assert "+HostName=tp1" in third.stdout
+    assert f"changed: {outdir / 'tp.container'}" in third.stdout
+    assert "HostName=tp1" in (outdir / "tp.container").read_text()
+
+
+def test_refuses_to_overwrite_a_file_it_did_not_generate(outdir: Path, tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[containers.handwritten]\nimage = "docker.io/library/busybox:1"\n')
+    before = snapshot(outdir)
+    result = run("generate", "-c", str(cfg), "-o", str(outdir), *V)
+    assert result.exit_code == 1
+    assert "handwritten.container: not generated by psquadlet" in result.stderr
+    assert "--force" in result.stderr
+    assert snapshot(outdir) == before  # nothing at all, not even the stale removal
+    forced = run("generate", "-c", str(cfg), "-o", str(outdir), "--force", *V)
+    assert forced.exit_code == 0, forced.output
+    assert "Image=docker.io/library/busybox:1" in (outdir / "handwritten.container").read_text()
+
+
+def test_dry_run_prints_units_and_touches_nothing(outdir: Path, tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(GOOD)
+    before = snapshot(outdir)
+    result = run("generate", "-c", str(cfg), "-o", str(outdir), "--dry-run", *V)
+    assert result.exit_code == 0
+    assert "[Container]\nImage=docker.io/perfsonar/testpoint:systemd\n" in result.stdout
+    assert f"# ==> {outdir / 'tp-psconfig.volume'} <==" in result.stdout
+    assert snapshot(outdir) == before
+    diff = run("generate", "-c", str(cfg), "-o", str(outdir), "--dry-run", "--diff", *V)
+    assert "+++ b" in diff.stdout
+    assert "--- a" in diff.stdout  # the stale old.container would be removed
+    assert snapshot(outdir) == before
+
+
+def test_python_m_dry_run_on_the_default(tmp_path: Path) -> None:
+    """`python -m psquadlet generate --dry-run` on the built-in default writes nothing."""
+    env = dict(os.environ, HOME=str(tmp_path))
+    result = subprocess.run(
+        [sys.executable, "-m", "psquadlet", "generate", "--dry-run", *V],
+        capture_output=True, text=True, cwd=tmp_path, env=env, check=False, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "from the built-in default" in result.stdout
+    assert "PodmanArgs=--cgroupns=host" in result.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_generate_does_not_import_the_watcher_libraries() -> None:
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from psquadlet.cli import main\n"
+        "r = CliRunner().invoke(main, ['generate', '--dry-run', '--podman-version', '5.4'])\n"
+        "assert r.exit_code == 0, r.output\n"
+        "bad = [m for m in ('podman', 'pystemd', 'yaml') if m in sys.modules]\n"
+        "print(bad)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == "[]"
+
+
+# ------------------------------------------------------------------ init and validate
+
+
+@pytest.mark.parametrize("variant", ["systemd", "supervisord"])
+def test_init_writes_a_file_that_generates_the_preset(variant: str, tmp_path: Path) -> None:
+    path = tmp_path / "etc" / "psquadlet.toml"
+    result = run("init", "--variant", variant, str(path))
+    assert result.exit_code == 0, result.output
+    assert path.read_text().startswith("# psquadlet configuration")
+    again = run("init", str(path))
+    assert again.exit_code == 1
+    assert "exists" in again.stderr
+    preset = tmp_path / "preset.toml"
+    preset.write_text(
+        f'[containers.perfsonar-testpoint]\npreset = "perfsonar-testpoint"\nvariant = "{variant}"\n'
+    )
+    for fmt in ("quadlet", "service"):
+        a = run("generate", "-c", str(path), "--dry-run", "--format", fmt, "-o", "/x", *V)
+        b = run("generate", "-c", str(preset), "--dry-run", "--format", fmt, "-o", "/x", *V)
+        assert a.exit_code == b.exit_code == 0
+        assert a.stdout.replace(str(path), "SRC") == b.stdout.replace(str(preset), "SRC")
+    assert run("init", "--force", str(path)).exit_code == 0
+
+
+def test_init_to_stdout() -> None:
+    result = run("init", "-")
+    assert result.exit_code == 0
+    assert 'variant = "systemd"' in result.stdout
+
+
+def test_validate_ok(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(GOOD + '[containers.b]\nimage = "docker.io/library/busybox:1"\n')
+    result = run("validate", "-c", str(cfg))
+    assert result.exit_code == 0
+    assert result.stdout.startswith("OK: 2 containers")
+
+
+def test_validate_reports_every_problem(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(GOOD + 'tty = 1\nnetwrok = "host"\n')
+    result = run("validate", "-c", str(cfg))
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2
+    assert all(line.startswith(f"psquadlet: error: {cfg}:") for line in lines)
+
+
+@pytest.mark.parametrize("example", sorted((ROOT / "examples").glob("*.toml")), ids=str)
+def test_examples_validate(example: Path) -> None:
+    result = run("validate", "-c", str(example))
+    assert result.exit_code == 0, result.stderr
