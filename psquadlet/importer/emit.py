@@ -65,6 +65,8 @@ def inline(value: TomlValue) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
+        if not -(2**63) <= value < 2**63:
+            raise ValueError(f"{value} does not fit TOML's 64-bit integers")
         return str(value)
     if isinstance(value, float):
         if not math.isfinite(value):

@@ -83,9 +83,12 @@ def test_podman_run_carries_the_input_flags(path: Path) -> None:
     assert got.image == flags.normalized_image(wanted.image)
     assert got.command == wanted.command
     assert got.global_args == meta.get("expect-global", [])
-    assert service.value("Service", "Restart") == meta.get(  # type: ignore[attr-defined]
-        "expect-restart", ["on-failure"]
-    )[0]
+    assert (
+        service.value("Service", "Restart")
+        == meta.get(  # type: ignore[attr-defined]
+            "expect-restart", ["on-failure"]
+        )[0]
+    )
     for line in meta.get("expect-unit", []):
         key, _, value = line.partition("=")
         assert service.values("Unit", key) == [value]  # type: ignore[attr-defined]
