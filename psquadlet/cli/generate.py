@@ -17,8 +17,8 @@ from typing import NoReturn
 import click
 
 from psquadlet import config as config_mod
+from psquadlet import perfsonar, presets, quadlet_keys, render
 from psquadlet import plan as plan_mod
-from psquadlet import presets, quadlet_keys, render
 from psquadlet.errors import ConfigError, ConfigErrors, PsquadletError, RefusedError, UsageError
 from psquadlet.fsutil import atomic_write
 
@@ -99,6 +99,15 @@ def _choose_format(
     return fmt, version, note
 
 
+def _only_version_errors(exc: ConfigError | ConfigErrors) -> bool:
+    return all(" needs Podman " in e.message for e in exc.errors)
+
+
+def _missing_keys(exc: ConfigError | ConfigErrors) -> str:
+    keys = dict.fromkeys(e.message.split(" in [", 1)[0].removeprefix("key ") for e in exc.errors)
+    return ", ".join(keys)
+
+
 def _report(actions: Sequence[plan_mod.Action], applied: bool) -> None:
     for action in actions:
         word = plan_mod.PAST[action.kind] if applied else f"would {action.kind}"
@@ -170,31 +179,51 @@ def generate(  # noqa: PLR0917 (one parameter per click option)
     """Write the units for every configured container (and the volumes they use)."""
     try:
         cfg = config_mod.load_config(config_path)
+        auto = fmt == "auto"
         fmt, version, note = _choose_format(fmt, version_text)
-        if note:
-            click.echo(f"psquadlet: note: {note}", err=True)
         as_user = (not _is_root()) if user is None else user
         try:
             units = render.render_units(cfg, fmt, version, user=as_user)
         except (ConfigError, ConfigErrors) as exc:
-            raise _located(exc) from None
+            if not (auto and fmt == "quadlet" and _only_version_errors(exc)):
+                raise _located(exc) from None
+            # The target's Quadlet lacks keys this configuration needs: the plain .service
+            # format expresses the same podman run flags without them.
+            assert version is not None
+            note = (
+                f"Podman {quadlet_keys.format_version(version)}'s Quadlet lacks "
+                f"{_missing_keys(exc)}: writing a plain .service instead"
+            )
+            fmt = "service"
+            units = render.render_units(cfg, fmt, version, user=as_user)
+        if note:
+            click.echo(f"psquadlet: note: {note}", err=True)
         folder = outdir if outdir is not None else default_outdir(fmt, as_user)
         plan = plan_mod.compute_plan(units, folder, force)
+        # Files rendered from [containers.X.perfsonar], in psquadlet's own folders.
+        host_plans = perfsonar.host_file_plans(cfg)
+        host_changes = [a for p in host_plans for a in p.changes]
         if dry_run:
             if show_diff:
-                for action in plan.changes:
+                for action in (*plan.changes, *host_changes):
                     click.echo(action.diff(), nl=False)
             else:
                 for unit in units:
                     click.echo(f"# ==> {folder / unit.filename} <==")
                     click.echo(unit.text, nl=False)
+                for action in (a for p in host_plans for a in p.actions):
+                    click.echo(f"# ==> {action.path} <==")
+                    click.echo(action.new or "", nl=False)
             plan.check()
             return
         if show_diff:
-            for action in plan.changes:
+            for action in (*plan.changes, *host_changes):
                 click.echo(action.diff(), nl=False)
         changed = plan_mod.apply_plan(plan)
         _report(plan.actions, applied=True)
+        for host_plan in host_plans:
+            changed += plan_mod.apply_plan(host_plan)
+            _report(host_plan.actions, applied=True)
         if changed:
             if reload_:
                 _daemon_reload(as_user)

@@ -277,3 +277,18 @@ def test_validate_reports_every_problem(tmp_path: Path) -> None:
 def test_examples_validate(example: Path) -> None:
     result = run("validate", "-c", str(example))
     assert result.exit_code == 0, result.stderr
+
+
+def test_auto_format_falls_back_to_service_when_quadlet_lacks_keys(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(GOOD)
+    out = tmp_path / "out"
+    result = run("generate", "-c", str(cfg), "-o", str(out), "--podman-version", "4.5")
+    assert result.exit_code == 0, result.output
+    assert "Quadlet lacks VolumeName=" in result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["tp.service"]
+    # Asked for explicitly, the same target is an error instead.
+    explicit = run("generate", "-c", str(cfg), "-o", str(tmp_path / "o2"), "--format",
+                   "quadlet", "--podman-version", "4.5")  # fmt: skip
+    assert explicit.exit_code == 2
+    assert "VolumeName= in [Volume] needs Podman 4.7" in explicit.stderr
