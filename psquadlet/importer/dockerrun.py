@@ -121,7 +121,10 @@ def raw_noted(reason: str) -> Handler:
 
 def drop(reason: str) -> Handler:
     def apply(d: Draft, ctx: RunContext, flag: str, value: str) -> None:
-        shown = flag if not _lookup(ctx.program, flag).takes_value else f"{flag} {value}"
+        if _lookup(ctx.program, flag).takes_value:
+            shown = f"{flag} {value}"
+        else:
+            shown = flag if value == "true" else f"{flag}={value}"
         d.note(DROPPED, shown, reason)
 
     return apply
