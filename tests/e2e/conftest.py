@@ -102,6 +102,8 @@ def remove_psquadlet_units(tb: TestBed) -> None:
     tb.systemctl("reset-failed", check=False)
     tb.podman("rm", "-af", "-t", "0", check=False)
     tb.podman("volume", "prune", "-f", check=False)
+    # A tag left from an earlier test would win over the registry (Pull=missing).
+    tb.podman("rmi", "-af", check=False)
     tb.sh("rm -rf /var/lib/psquadlet /etc/psquadlet", check=False)
 
 

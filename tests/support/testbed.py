@@ -520,6 +520,22 @@ class TestBed:
             env={"PIP_DISABLE_PIP_VERSION_CHECK": "1"},
         )
         self.run(["ln", "-sf", f"{VENV}/bin/psquadlet", "/usr/local/bin/psquadlet"])
+        # The watcher's units from the tree, with ExecStart pointed at the venv's entry point
+        # (they name /usr/bin/psquadlet, where the Debian package puts it).
+        for unit in sorted((repo / "units").glob("psquadlet-*")):
+            if unit.suffix not in (".service", ".timer"):
+                continue
+            self.write(f"/etc/systemd/system/{unit.name}", unit.read_text())
+            if unit.suffix == ".service":
+                text = unit.read_text()
+                execs = [ln for ln in text.splitlines() if ln.startswith("ExecStart=")]
+                lines = ["[Service]", "ExecStart="] + [
+                    ln.replace("/usr/bin/psquadlet", "/usr/local/bin/psquadlet") for ln in execs
+                ]
+                self.write(
+                    f"/etc/systemd/system/{unit.name}.d/50-venv.conf", "\n".join(lines) + "\n"
+                )
+        self.systemctl("daemon-reload")
         return self.run(
             [f"{VENV}/bin/python", "-c", "import psquadlet; print(psquadlet.__version__)"]
         ).stdout.strip()
