@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from psquadlet import imageref, model, presets, unitfile
+from psquadlet import perfsonar as perfsonar_mod
 from psquadlet.errors import ConfigError, ConfigErrors, did_you_mean, raise_collected
 from psquadlet.tomlpos import KeyPositions, tomllib
 
@@ -791,6 +792,9 @@ def _parse_container(ctx: _Context, name: str, raw: Mapping[str, Any]) -> model.
     volumes: list[model.VolumeMount] = []
     for text in t.strlist("volumes", (), check_volume):
         volumes.append(parse_volume(text))
+    if isinstance(perfsonar, perfsonar_mod.PerfsonarSpec):
+        # Files rendered from [containers.X.perfsonar], mounted read-only over the image's.
+        volumes.extend(parse_volume(v) for v in perfsonar_mod.bind_mounts(name, perfsonar))
 
     spec = model.ContainerSpec(
         name=name,

@@ -32,10 +32,15 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import urlsplit
 
 from psquadlet.errors import ConfigError, did_you_mean, raise_collected
+
+if TYPE_CHECKING:
+    from psquadlet.model import Config
+    from psquadlet.plan import Plan
 
 HOST_DIR = "/etc/psquadlet/perfsonar"
 LSREG_CONF = "/etc/perfsonar/lsregistrationdaemon.conf"
@@ -367,3 +372,25 @@ def bind_mounts(container: str, spec: PerfsonarSpec) -> tuple[str, ...]:
     if spec.limits_file:
         mounts.append(f"{spec.limits_file}:{LIMITS_CONF}:ro,z")
     return tuple(mounts)
+
+
+def host_file_plans(config: Config, root: Path = Path("/")) -> tuple[Plan, ...]:
+    """One plan per container with a perfsonar table: its folder under HOST_DIR.
+
+    psquadlet owns those folders as a whole (the JSON file cannot carry the generated-file
+    marker), so files there are replaced without ``--force``, and a file psquadlet no longer
+    renders is removed only when it carries the marker. ``root`` prefixes the paths (tests).
+    """
+    # Imported here: config imports this module, and plan imports render, which reads model.
+    from psquadlet.plan import compute_plan  # noqa: PLC0415
+    from psquadlet.render import UnitFile, marker  # noqa: PLC0415
+
+    plans = []
+    for spec in config.containers:
+        if not isinstance(spec.perfsonar, PerfsonarSpec):
+            continue
+        folder = root / host_dir(spec.name).lstrip("/")
+        files = host_files(spec.name, spec.perfsonar, marker(config.source))
+        units = [UnitFile(f.host_path.rsplit("/", 1)[1], f.content) for f in files]
+        plans.append(compute_plan(units, folder, force=True))
+    return tuple(plans)

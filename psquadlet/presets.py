@@ -14,6 +14,8 @@ import json
 import re
 from typing import Any
 
+from psquadlet import perfsonar
+
 PERFSONAR_TESTPOINT = "perfsonar-testpoint"
 PSCONFIG_DIR = "/etc/perfsonar/psconfig"
 
@@ -27,7 +29,9 @@ def psconfig_volume(container: str) -> str:
 
 
 def _perfsonar_testpoint(variant: str, container: str) -> dict[str, Any]:
-    psconfig = f"{psconfig_volume(container)}:{PSCONFIG_DIR}"
+    # The folders perfSONAR changes at run time, each a named volume seeded from the image
+    # (see psquadlet.perfsonar); the first is the pSConfig folder, psconfig_volume().
+    state = [f"{volume}:{folder}" for volume, folder in perfsonar.state_volumes(container)]
     if variant == "systemd":
         # docker run -td --name perfsonar-testpoint --net=host --tmpfs /run --tmpfs /run/lock
         #   --tmpfs /tmp -v /sys/fs/cgroup:/sys/fs/cgroup:rw --cgroupns host
@@ -37,7 +41,7 @@ def _perfsonar_testpoint(variant: str, container: str) -> dict[str, Any]:
             "description": "perfSONAR testpoint (systemd image)",
             "network": "host",
             "tmpfs": ["/run", "/run/lock", "/tmp"],
-            "volumes": ["/sys/fs/cgroup:/sys/fs/cgroup:rw", psconfig],
+            "volumes": ["/sys/fs/cgroup:/sys/fs/cgroup:rw", *state],
             "cgroupns": "host",
             "cap_add": ["CAP_NET_RAW"],
             "tty": True,
@@ -49,7 +53,7 @@ def _perfsonar_testpoint(variant: str, container: str) -> dict[str, Any]:
             "image": "docker.io/perfsonar/testpoint:latest",
             "description": "perfSONAR testpoint (supervisord image)",
             "network": "host",
-            "volumes": [psconfig],
+            "volumes": state,
             "cap_add": ["CAP_NET_RAW"],
         }
     # From the compose files: TZ, restart on failure; the pSConfig volume is above.
