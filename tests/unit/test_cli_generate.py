@@ -96,7 +96,8 @@ def test_key_too_new_for_the_target_podman(outdir: Path, tmp_path: Path) -> None
     cfg = tmp_path / "c.toml"
     cfg.write_text(GOOD + 'stop_signal = "SIGRTMIN+3"\n')
     before = snapshot(outdir)
-    result = run("generate", "-c", str(cfg), "-o", str(outdir), "--podman-version", "4.9")
+    result = run("generate", "-c", str(cfg), "-o", str(outdir), "--format", "quadlet",
+                 "--podman-version", "4.9")  # fmt: skip
     assert result.exit_code == 2
     assert f"{cfg}:3: containers.tp.stop_signal: key StopSignal= in [Container] needs Podman" in (
         result.stderr
