@@ -158,3 +158,13 @@ def test_service_format_carries_the_upstream_flags(example: str) -> None:
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
 def test_systemd_verifies_golden_services(example: Path) -> None:
     assert_verifies(sorted((GOLDEN / example.stem / "service").glob("*.service")))
+
+
+@pytest.mark.parametrize("variant", ["systemd", "supervisord"])
+def test_preset_examples_are_what_init_writes(variant: str) -> None:
+    from psquadlet.presets import init_text
+
+    example = ROOT / "examples" / f"testpoint-{variant}.toml"
+    assert example.read_text(encoding="utf-8") == init_text(variant), (
+        f"regenerate with: psquadlet init --variant {variant} - > {example.relative_to(ROOT)}"
+    )
