@@ -61,19 +61,22 @@ def _with_addition(key: str, mine: TomlValue, addition: TomlValue) -> TomlValue:
 
 
 _ADDITIONS = {
-    "environment": "sets TZ=UTC (as perfSONAR's compose files do)",
-    "volumes": "keeps pSConfig settings in the named volume {volume} at "
-    + presets.PSCONFIG_DIR
-    + " (perfSONAR's compose files persist that folder)",
-    "cap_add": "adds CAP_NET_RAW (Docker grants it by default; Podman does not)",
+    "environment": "sets {value} (as perfSONAR's compose files do)",
+    "volumes": "keeps perfSONAR's state in named volumes: {value} (the compose files persist "
+    "the pSConfig folder)",
+    "cap_add": "adds {value} (Docker grants CAP_NET_RAW by default; Podman does not)",
 }
 
 
-def _addition_values(container: str) -> dict[str, TomlValue]:
+def _addition_values(base: dict[str, TomlValue]) -> dict[str, TomlValue]:
+    """What the preset has beyond the upstream docker run lines, read from the preset."""
+    volumes = base.get("volumes")
     return {
-        "environment": {"TZ": "UTC"},
-        "volumes": [f"{presets.psconfig_volume(container)}:{presets.PSCONFIG_DIR}"],
-        "cap_add": ["CAP_NET_RAW"],
+        "environment": base.get("environment", {}),
+        "volumes": [v for v in volumes if not str(v).startswith("/")]
+        if isinstance(volumes, list)
+        else [],
+        "cap_add": base.get("cap_add", []),
     }
 
 
@@ -86,7 +89,7 @@ def apply_preset(d: Draft) -> bool:
     if variant is None:
         return False
     base: dict[str, TomlValue] = presets.preset_values(presets.PERFSONAR_TESTPOINT, variant, d.name)
-    additions = _addition_values(d.name)
+    additions = _addition_values(base)
     settings: dict[str, TomlValue] = {"preset": presets.PERFSONAR_TESTPOINT, "variant": variant}
     for key, value in d.settings.items():
         if key not in base:
@@ -99,7 +102,7 @@ def apply_preset(d: Draft) -> bool:
         if key in additions:
             mine = _with_addition(key, given, additions[key])
             if mine != given:
-                _note_addition(d, key)
+                _note_addition(d, key, given, mine)
         if mine != preset_value:
             settings[key] = mine
     service = d.sections.get("service", {})
@@ -116,6 +119,11 @@ def apply_preset(d: Draft) -> bool:
     return True
 
 
-def _note_addition(d: Draft, key: str) -> None:
-    volume = presets.psconfig_volume(d.name)
-    d.note(PRESET, key, _ADDITIONS[key].format(volume=volume))
+def _note_addition(d: Draft, key: str, given: TomlValue, merged: TomlValue) -> None:
+    if isinstance(merged, dict) and isinstance(given, dict):
+        added = ", ".join(f"{k}={v}" for k, v in merged.items() if k not in given)
+    elif isinstance(merged, list) and isinstance(given, list):
+        added = ", ".join(str(v).replace(":", " at ", 1) for v in merged if v not in given)
+    else:  # pragma: no cover - additions are maps and lists
+        added = str(merged)
+    d.note(PRESET, key, _ADDITIONS[key].format(value=added))

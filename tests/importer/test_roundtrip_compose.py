@@ -15,6 +15,7 @@ import pytest
 
 from psquadlet import importer
 from psquadlet.config import parse_config
+from psquadlet.perfsonar import state_volumes
 from psquadlet.render import render_units
 from tests.importer import flags
 from tests.support.oracle import run_quadlet
@@ -28,6 +29,13 @@ pytestmark = pytest.mark.oracle
 
 CORPUS = Path(__file__).parent / "corpus" / "compose"
 
+
+def state(container: str, *bound: str) -> list[str]:
+    """The preset's named volumes for perfSONAR's state, but for folders the file binds."""
+    return [f"-v {v}:{folder}" for v, folder in state_volumes(container) if folder not in bound]
+
+
+PSCONFIG = "/etc/perfsonar/psconfig"
 PERFSONAR_SYSTEMD = [
     "--name perfsonar-testpoint",
     "--network host",
@@ -41,6 +49,7 @@ PERFSONAR_SYSTEMD = [
     "--tty",
     # Docker grants NET_RAW by default, Podman does not: the preset adds it.
     "--cap-add CAP_NET_RAW",
+    *state("perfsonar-testpoint", PSCONFIG),
 ]
 PERFSONAR_SUPERVISORD = [
     "--name perfsonar-testpoint",
@@ -48,6 +57,7 @@ PERFSONAR_SUPERVISORD = [
     "-v {dir}/compose/psconfig:/etc/perfsonar/psconfig",
     "--cap-add CAP_NET_RAW",
     "--env TZ=UTC",  # added by the preset, as the systemd compose file sets it
+    *state("perfsonar-testpoint", PSCONFIG),
 ]
 ROCKY8 = [
     "--name testpoint",
@@ -57,9 +67,9 @@ ROCKY8 = [
     "--tmpfs /run",
     "--tmpfs /tmp",
     "-v /sys/fs/cgroup:/sys/fs/cgroup:rw",
-    "-v testpoint-psconfig:/etc/perfsonar/psconfig",
     "--tty",
     "--cap-add CAP_NET_RAW",
+    *state("testpoint"),
 ]
 WEBAPP_DB = [
     "--name db",

@@ -4,7 +4,8 @@ Quadlet generator, whose ``podman run`` must carry the same flags as the input l
 Each corpus file under ``corpus/run`` holds one command line as an operator would paste it
 (continuation lines, quotes, a prompt), ``## `` prose and ``#: expect-...`` lines:
 ``expect-extra`` (a flag the unit adds on purpose, e.g. the preset's persisted folder),
-``expect-global``, ``expect-restart`` (systemd's Restart=), ``expect-unit`` (a [Unit] line),
+``expect-state-volumes`` (the preset's state volumes of that container), ``expect-global``,
+``expect-restart`` (systemd's Restart=), ``expect-unit`` (a [Unit] line),
 ``expect-preset`` (variant) and ``expect-keys`` (the only keys of the container table).
 """
 
@@ -17,6 +18,7 @@ import pytest
 
 from psquadlet import importer
 from psquadlet.config import parse_config
+from psquadlet.perfsonar import state_volumes
 from psquadlet.render import render_units
 from tests.importer import flags
 from tests.support.oracle import run_quadlet
@@ -73,6 +75,9 @@ def test_podman_run_carries_the_input_flags(path: Path) -> None:
         flag, _, value = extra.partition(" ")
         probe = flags.read(["podman", "run", flag, value, "img"])
         expected += flags.compared(probe)
+    for container in meta.get("expect-state-volumes", []):
+        # The preset persists perfSONAR's state folders in named volumes of its own.
+        expected += [("volume", f"{v}:{folder}") for v, folder in state_volumes(container)]
     actual = flags.compared(got)
     if not any(f == "name" for f, _ in wanted.flags):
         # No --name on the line: the unit names the container after the image.
