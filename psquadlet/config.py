@@ -850,6 +850,8 @@ def _parse_container(ctx: _Context, name: str, raw: Mapping[str, Any]) -> model.
         update=_parse_update(t.table("update", UPDATE_KEYS)),
         perfsonar=perfsonar,
     )
+    if spec.group and not spec.user:
+        ctx.error((*path, "group"), "'group' needs 'user' (podman run --user USER:GROUP)")
     if spec.update.policy != "off" and spec.image_ref.digest and not spec.image_ref.tag:
         ctx.error(
             (*path, "image"),

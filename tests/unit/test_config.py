@@ -218,6 +218,7 @@ def test_every_error_of_a_file_is_reported_at_once() -> None:
             "unknown preset 'perfsonar-testpiont'",
         ),
         ('variant = "systemd"', "containers.tp.variant", "'variant' needs 'preset'"),
+        ('group = "wheel"', "containers.tp.group", "'group' needs 'user'"),
     ],
 )
 def test_bad_values_name_the_key(snippet: str, path: str, message: str) -> None:
