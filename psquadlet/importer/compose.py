@@ -607,7 +607,11 @@ class _Service:
                 sizes.append(f"size={tmpfs['size']}")
             if "mode" in tmpfs:
                 mode = tmpfs["mode"]
-                sizes.append(f"mode={mode:o}" if isinstance(mode, int) else f"mode={mode}")
+                if isinstance(mode, int):
+                    mode = f"{mode:o}"
+                elif str(mode).lower().startswith("0o"):
+                    mode = str(mode)[2:]  # YAML 1.2's octal, which PyYAML reads as text
+                sizes.append(f"mode={mode}")
             d.append("tmpfs", f"{target}:{','.join(sizes)}" if sizes else str(target))
             return
         if kind not in ("bind", "volume"):
