@@ -112,10 +112,21 @@ def short(digest: str) -> str:
     return digest.split(":", 1)[-1][:12] if digest else "-"
 
 
-def running_digest_for(ci: ContainerImage, remote: str) -> str:
-    """The digest to report for a running image: the remote one when it matches."""
+def running_digest_for(ci: ContainerImage, remote: str, name: str, known: str = "") -> str:
+    """The digest to report for a running image.
+
+    An image has several digests (index and per-platform manifest, one per registry it was
+    pushed to); prefer the remote one when it matches, then the one recorded last time, then
+    one under the target's repository name.
+    """
     if remote in ci.digests:
         return remote
+    if known and known in ci.digests:
+        return known
+    mine = sorted(rd.partition("@")[2] for rd in ci.repo_digests
+                  if rd.partition("@")[0] == name)
+    if mine:
+        return mine[0]
     return sorted(ci.digests)[0] if ci.digests else ""
 
 
@@ -236,7 +247,7 @@ def _handle(
     if ci is None:
         return done(NOT_RUNNING, f"container {t.container} does not exist (is {t.unit} "
                     "running?); nothing to compare", cs, remote_digest=remote.digest)
-    running = running_digest_for(ci, remote.digest)
+    running = running_digest_for(ci, remote.digest, t.image.name, cs.running_digest)
     cs = dataclasses.replace(cs, running_digest=running, running_image_id=ci.image_id)
     if remote.digest in ci.digests:
         cs = dataclasses.replace(cs, available_digest="")

@@ -69,6 +69,7 @@ class ContainerImage:
     image_id: str
     digests: frozenset[str]
     running: bool
+    repo_digests: frozenset[str] = frozenset()  # "name@digest", to name the running digest
 
 
 @dataclass(frozen=True)

@@ -59,21 +59,21 @@ class PodmanImages:
             return None
         except _ERRORS as e:
             raise self._fail(f"inspect container {container}", e) from e
-        return ContainerImage(container, image_id, frozenset(self._digests(image_id)), running)
+        digests, repo_digests = self._digests(image_id)
+        return ContainerImage(container, image_id, frozenset(digests), running,
+                              frozenset(repo_digests))
 
-    def _digests(self, image_id: str) -> set[str]:
+    def _digests(self, image_id: str) -> tuple[set[str], set[str]]:
         try:
             attrs = self.client.images.get(image_id).attrs
         except (ImageNotFound, NotFound):
-            return set()
+            return set(), set()
         except _ERRORS as e:
             raise self._fail(f"inspect image {image_id[:12]}", e) from e
         out = {str(attrs["Digest"])} if attrs.get("Digest") else set()
-        for rd in attrs.get("RepoDigests") or ():
-            _, _, digest = str(rd).partition("@")
-            if digest:
-                out.add(digest)
-        return out
+        repo_digests = {str(rd) for rd in attrs.get("RepoDigests") or () if "@" in str(rd)}
+        out.update(rd.partition("@")[2] for rd in repo_digests)
+        return out, repo_digests
 
     def pull(self, reference: str, progress: ProgressFn | None = None) -> str:
         host = reference.split("/", 1)[0]

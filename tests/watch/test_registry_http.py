@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from httpfakes import FakeServer, Handler, reply
 
 from psquadlet.imageref import parse
 from psquadlet.watch.interfaces import RegistryError
@@ -201,43 +202,6 @@ def test_unknown_tag_is_a_clear_404(registry: Registry, pushed: str) -> None:
 
 
 # --------------------------------------------------------------------------- fake server
-Handler = Callable[[http.server.BaseHTTPRequestHandler], None]
-
-
-class FakeServer:
-    """Serves each request with the handler for its path prefix; records requests."""
-
-    def __init__(self, routes: dict[str, Handler]) -> None:
-        self.routes = routes
-        self.seen: list[tuple[str, str, dict[str, str]]] = []
-        fake = self
-
-        class H(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *a: object) -> None:
-                pass
-
-            def _any(self) -> None:
-                fake.seen.append((self.command, self.path, dict(self.headers)))
-                for prefix, fn in fake.routes.items():
-                    if self.path.startswith(prefix):
-                        fn(self)
-                        return
-                self.send_response(404)
-                self.end_headers()
-
-            do_GET = do_HEAD = _any
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.httpd.daemon_threads = True
-        self.host = f"127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 @pytest.fixture
 def fake() -> Iterator[Callable[[dict[str, Handler]], FakeServer]]:
     servers: list[FakeServer] = []
@@ -249,18 +213,6 @@ def fake() -> Iterator[Callable[[dict[str, Handler]], FakeServer]]:
     yield make
     for s in servers:
         s.close()
-
-
-def reply(status: int, headers: dict[str, str] | None = None, body: bytes = b"") -> Handler:
-    def fn(h: http.server.BaseHTTPRequestHandler) -> None:
-        h.send_response(status)
-        for k, v in (headers or {}).items():
-            h.send_header(k, v)
-        h.send_header("Content-Length", str(len(body)))
-        h.end_headers()
-        if h.command != "HEAD":
-            h.wfile.write(body)
-    return fn
 
 
 def test_hanging_registry_times_out_with_a_clear_message(fake: Any) -> None:
