@@ -70,7 +70,7 @@ def import_(
                 "nothing to import: give a docker run line (after --) or --compose FILE"
             )
         text = importer.to_toml(result)
-        importer.validate(text, str(output) if output else "<import>")
+        importer.validate(text)
         if output is not None and output.exists() and not force:
             raise RefusedError(f"{output} exists: use --force to overwrite it")
         for note in result.all_notes:

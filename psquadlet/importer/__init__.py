@@ -196,8 +196,19 @@ def to_toml(result: ImportResult) -> str:
     return document(tables, header)
 
 
-def validate(text: str, source: str) -> None:
-    """Read the text back with the real loader: an import never prints what generate refuses."""
-    from psquadlet.config import parse_config  # noqa: PLC0415 - keep import light
+def validate(text: str) -> None:
+    """Read the text back with the real loader: an import never prints what generate refuses.
 
-    parse_config(text, source)
+    A value the configuration refuses (a port out of range, a bad variable name) is named by
+    its key path; the line numbers of a file not yet written would only confuse.
+    """
+    from psquadlet.config import parse_config  # noqa: PLC0415 - keep import light
+    from psquadlet.errors import ConfigError, ConfigErrors  # noqa: PLC0415
+
+    try:
+        parse_config(text, "<import>")
+    except (ConfigError, ConfigErrors) as exc:
+        problems = "; ".join(
+            f"{e.key_path}: {e.message}" + (f" ({e.hint})" if e.hint else "") for e in exc.errors
+        )
+        raise ImportInputError(f"the input asks for what psquadlet refuses: {problems}") from None

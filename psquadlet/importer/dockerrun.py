@@ -203,12 +203,12 @@ def _add_host(d: Draft, ctx: RunContext, flag: str, value: str) -> None:
     d.append("add_hosts", value)
 
 
-_RESTART = re.compile(r"^(no|always|unless-stopped|on-failure)(?::(-?\d+))?$")
+_RESTART = re.compile(r"(no|always|unless-stopped|on-failure)(?::(-?\d+))?")
 START_LIMIT_WINDOW = "1h"
 
 
 def _restart(d: Draft, ctx: RunContext, flag: str, value: str) -> None:
-    match = _RESTART.match(value)
+    match = _RESTART.fullmatch(value)
     if match is None:
         raise ImportInputError(
             f"{flag}: unknown restart policy {value!r} (no, always, unless-stopped, "

@@ -25,7 +25,7 @@ _UNITS = {
     "h": Decimal(3600),
 }
 _PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)")
-_WHOLE = re.compile(r"^(?:\d+[hms])+$")
+_WHOLE = re.compile(r"(?:\d+[hms])+")
 
 
 def go_seconds(text: str, what: str) -> Decimal:
@@ -49,7 +49,7 @@ def go_seconds(text: str, what: str) -> Decimal:
 def from_go(text: str, what: str) -> tuple[str, bool]:
     """The configuration's spelling of a Go duration, and whether it is exact."""
     seconds = go_seconds(text, what)
-    if _WHOLE.match(text):
+    if _WHOLE.fullmatch(text):
         return text, True
     whole = math.ceil(seconds)
     return f"{whole}s", whole == seconds

@@ -17,7 +17,7 @@ from typing import Union
 
 TomlValue = Union[str, int, bool, Sequence["TomlValue"], Mapping[str, "TomlValue"]]
 
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _ESCAPES = {
     "\\": "\\\\",
     '"': '\\"',
@@ -50,7 +50,7 @@ def string(text: str) -> str:
 
 def key(name: str) -> str:
     """A key, bare when TOML allows it, quoted otherwise."""
-    if _BARE_KEY.match(name):
+    if _BARE_KEY.fullmatch(name):
         return name
     return string(name)
 

@@ -357,6 +357,7 @@ def test_podman_only_flags_are_unknown_to_docker() -> None:
         ([], "no command line"),
         (["docker", "run", "--restart", "sometimes", "x"], "unknown restart policy"),
         (["docker", "run", "--restart", "always:3", "x"], "only on-failure"),
+        (["docker", "run", "--restart", "always\n", "x"], "unknown restart policy"),
         (["docker", "run", "--sysctl", "novalue", "x"], "KEY=VALUE"),
         (["docker", "run", "--stop-timeout", "soon", "x"], "whole number"),
         (["docker", "run", "--tty=maybe", "x"], "invalid boolean"),

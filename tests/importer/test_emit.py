@@ -41,7 +41,14 @@ def test_lone_surrogate_is_refused() -> None:
 
 @pytest.mark.parametrize(
     ("name", "written"),
-    [("image", "image"), ("cap_add", "cap_add"), ("a.b", '"a.b"'), ("x y", '"x y"'), ("", '""')],
+    [
+        ("image", "image"),
+        ("cap_add", "cap_add"),
+        ("a.b", '"a.b"'),
+        ("x y", '"x y"'),
+        ("", '""'),
+        ("0\n", '"0\\n"'),
+    ],
 )
 def test_keys_are_bare_only_when_toml_allows(name: str, written: str) -> None:
     assert emit.key(name) == written
