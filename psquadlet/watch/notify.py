@@ -26,6 +26,7 @@ class Notifier:
             addr = "\0" + addr[1:]  # abstract namespace
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
+                s.settimeout(2.0)  # never let a stuck receiver stall the daemon
                 s.connect(addr)
                 s.sendall(payload)
         except OSError:

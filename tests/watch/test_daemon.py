@@ -1,0 +1,197 @@
+"""sd_notify, journald-aware logging and the daemon loop.
+
+The notify socket is a real AF_UNIX datagram socket, as systemd provides it; the daemon runs
+in a thread over the fake adapters with a short interval schedule.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from watchfakes import IMAGE, OLD, world
+
+from psquadlet.imageref import parse
+from psquadlet.watch import core
+from psquadlet.watch.daemon import Daemon
+from psquadlet.watch.interfaces import SystemClock
+from psquadlet.watch.log import Logger, under_journald
+from psquadlet.watch.notify import Notifier, watchdog_interval
+from psquadlet.watch.schedule import Schedule
+from psquadlet.watch.targets import Target
+
+
+class NotifySocket:
+    """Reads continuously, like systemd does."""
+
+    def __init__(self, path: Path) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.settimeout(0.1)
+        self.path = str(path)
+        self.messages: list[str] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        while not self.stop.is_set():
+            try:
+                self.messages.append(self.sock.recv(4096).decode())
+            except (socket.timeout, TimeoutError):
+                continue
+
+    def drain(self) -> list[str]:
+        time.sleep(0.3)
+        return list(self.messages)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(5)
+        self.sock.close()
+
+
+@pytest.fixture
+def notify_socket(tmp_path: Path) -> Iterator[NotifySocket]:
+    s = NotifySocket(tmp_path / "notify")
+    yield s
+    s.close()
+
+
+def test_notifier_sends_ready_status_watchdog(notify_socket: NotifySocket) -> None:
+    n = Notifier(notify_socket.path)
+    assert n.ready("watching pt")
+    assert n.status("idle; next check\nat 03:12")
+    assert n.watchdog()
+    assert notify_socket.drain() == ["READY=1\nSTATUS=watching pt",
+                                     "STATUS=idle; next check at 03:12", "WATCHDOG=1"]
+
+
+def test_notifier_is_silent_outside_systemd() -> None:
+    assert not Notifier("").ready()
+
+
+def test_watchdog_interval(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WATCHDOG_USEC", "300000000")
+    monkeypatch.setenv("WATCHDOG_PID", str(os.getpid()))
+    assert watchdog_interval() == 150.0
+    monkeypatch.setenv("WATCHDOG_PID", "1")
+    assert watchdog_interval() is None
+    monkeypatch.delenv("WATCHDOG_USEC")
+    assert watchdog_interval() is None
+
+
+def test_log_priorities_under_journald() -> None:
+    out = io.StringIO()
+    log = Logger(out, journal=True, tty=False)
+    log.error("pull failed")
+    log.warning("not running")
+    log.info("up to date")
+    log.progress("Copying blob")
+    assert out.getvalue().splitlines() == ["<3>pull failed", "<4>not running", "<6>up to date",
+                                           "<6>Copying blob"]
+
+
+def test_log_on_a_terminal_overwrites_progress() -> None:
+    out = io.StringIO()
+    log = Logger(out, journal=False, tty=True)
+    log.progress("Copying blob 1")
+    log.progress("Copying blob 2")
+    log.info("upgraded")
+    text = out.getvalue()
+    assert text.startswith("\r\x1b[KCopying blob 1\r\x1b[KCopying blob 2")
+    assert text.endswith("\r\x1b[Kupgraded\n")
+    assert "<6>" not in text
+
+
+def test_journal_stream_detection(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with open(tmp_path / "f", "w") as f:
+        st = os.fstat(f.fileno())
+        monkeypatch.setenv("JOURNAL_STREAM", f"{st.st_dev}:{st.st_ino}")
+        assert under_journald(f)
+        monkeypatch.setenv("JOURNAL_STREAM", f"{st.st_dev}:{st.st_ino + 1}")
+        assert not under_journald(f)
+
+
+def test_daemon_ready_passes_on_schedule_status_and_watchdog(notify_socket: NotifySocket) -> None:
+    w = world()
+    w.registry.digests[IMAGE] = OLD
+    w.deps.clock = SystemClock()
+    t = Target(name="perfsonar-testpoint", unit="perfsonar-testpoint.service", container="pt",
+               image=parse(IMAGE), schedule=Schedule(daily=None, interval=1))
+    off = Target(name="other", unit="other.service", container="o", image=parse(IMAGE),
+                 policy="off")
+    reports: list[core.PassReport] = []
+    stop = threading.Event()
+    daemon = Daemon([t, off], w.deps, Notifier(notify_socket.path), machine_id="x",
+                    watchdog=0.3, stop=stop, on_pass=reports.append)
+    thread = threading.Thread(target=daemon.run)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while len(reports) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        thread.join(10)
+    assert not thread.is_alive()
+    assert len(reports) >= 2
+    assert all(r.outcomes[0].action == core.UP_TO_DATE for r in reports)
+    msgs = notify_socket.drain()
+    assert msgs[0] == "READY=1\nSTATUS=watching perfsonar-testpoint"
+    assert any(m.startswith("STATUS=idle; next check ") and "(perfsonar-testpoint)" in m
+               for m in msgs)
+    assert "WATCHDOG=1" in msgs
+    assert msgs[-1] == "STOPPING=1"
+    # passes were recorded as runs: a restart would not re-run them at once
+    assert w.store.state.get("perfsonar-testpoint").last_run is not None
+    assert w.registry.heads.count(IMAGE) == len(reports)  # 'off' target never checked
+
+
+def test_daemon_without_watchdog_sleeps_until_the_slot(notify_socket: NotifySocket) -> None:
+    w = world()
+    w.deps.clock = SystemClock()
+    t = Target(name="perfsonar-testpoint", unit="perfsonar-testpoint.service", container="pt",
+               image=parse(IMAGE), schedule=Schedule(daily="03:00", randomized_delay=3600))
+    stop = threading.Event()
+    waits: list[float] = []
+    daemon = Daemon([t], w.deps, Notifier(notify_socket.path), machine_id="x", watchdog=None,
+                    stop=stop)
+    real_wait = stop.wait
+
+    def spy(timeout: float | None = None) -> bool:
+        waits.append(timeout or 0.0)
+        stop.set()
+        return real_wait(0)
+
+    stop.wait = spy  # type: ignore[method-assign]
+    daemon.run()
+    assert len(waits) == 1
+    assert waits[0] > 60  # one long sleep to the next slot, no periodic wake-ups
+    assert w.registry.heads == []  # first start: baseline only, no check until the slot
+
+
+def test_daemon_recovers_an_interrupted_upgrade_at_start(notify_socket: NotifySocket) -> None:
+    import dataclasses
+
+    from psquadlet.watch.state import PHASE_PULLING
+
+    w = world()
+    w.units.state["perfsonar-testpoint.service"] = "inactive"
+    cs = dataclasses.replace(w.store.state.get("perfsonar-testpoint"), phase=PHASE_PULLING,
+                             phase_digest="sha256:" + "b" * 64, previous_image_id="old0")
+    w.store.state = w.store.state.put(cs)
+    t = Target(name="perfsonar-testpoint", unit="perfsonar-testpoint.service", container="pt",
+               image=parse(IMAGE))
+    stop = threading.Event()
+    stop.set()
+    Daemon([t], w.deps, Notifier(notify_socket.path), machine_id="x", watchdog=None,
+           stop=stop).run()
+    assert w.units.state["perfsonar-testpoint.service"] == "active"
+    assert w.store.state.get("perfsonar-testpoint").phase == ""
