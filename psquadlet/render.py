@@ -258,7 +258,12 @@ def _unit_section(writer: _Writer, spec: ContainerSpec, extra_after: Sequence[st
     base = f"containers.{spec.name}.unit"
     writer.section("Unit")
     description = spec.unit.description or spec.description or f"{spec.name} container"
-    desc_path = f"{base}.description" if spec.unit.description else f"containers.{spec.name}"
+    if spec.unit.description:
+        desc_path = f"{base}.description"
+    elif spec.description:
+        desc_path = f"containers.{spec.name}.description"
+    else:
+        desc_path = f"containers.{spec.name}"
     writer.key("Unit", "Description", description, desc_path)
     for name, values in (
         ("Wants", spec.unit.wants),
