@@ -60,7 +60,14 @@ def toml_str(value: str) -> str:
 
 
 def flag_values(argv: Sequence[str], flag: str) -> list[str]:
-    return [argv[i + 1] for i in range(len(argv) - 1) if argv[i] == flag]
+    """Values of ``flag VALUE`` and ``flag=VALUE`` (Quadlet releases differ in the form)."""
+    found: list[str] = []
+    for i, arg in enumerate(argv):
+        if arg == flag and i + 1 < len(argv) and (i == 0 or argv[i - 1] != flag):
+            found.append(argv[i + 1])
+        elif arg.startswith(flag + "="):
+            found.append(arg[len(flag) + 1 :])
+    return found
 
 
 def without_flag(argv: Sequence[str], flag: str) -> list[str]:
@@ -72,6 +79,8 @@ def without_flag(argv: Sequence[str], flag: str) -> list[str]:
             continue
         if arg == flag and i + 1 < len(argv):
             skip = True
+            continue
+        if arg.startswith(flag + "="):
             continue
         out.append(arg)
     return out
@@ -158,7 +167,12 @@ HEALTH_BASE = '[containers.t.health]\ncmd = "true"'
 
 ALL_SETTINGS = [
     flag_setting("hostname", "--hostname", scalar("hostname")),
-    flag_setting("container_name", "--name", scalar("container_name")),
+    flag_setting(
+        "container_name",
+        "--name",
+        scalar("container_name"),
+        extra_lines=frozenset({"ExecStop", "ExecStopPost"}),  # newer Quadlet: rm NAME
+    ),
     flag_setting("entrypoint", "--entrypoint", scalar("entrypoint")),
     flag_setting("network", "--network", scalar("network")),
     flag_setting("user", "--user", scalar("user")),

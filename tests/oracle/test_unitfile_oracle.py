@@ -13,7 +13,7 @@ import pytest
 
 from psquadlet.quadlet_keys import KEYS, Kind
 from psquadlet.unitfile import UnitValueError, exec_command, render_value
-from tests.support.oracle import run_quadlet, systemd_analyze_verify
+from tests.support.oracle import quadlet_version, run_quadlet, systemd_analyze_verify
 
 pytestmark = pytest.mark.oracle
 
@@ -62,7 +62,7 @@ MISREAD = [
         "h",
     ),
     (
-        "one-end-quote-stripped",
+        "one-end-quote-stripped",  # Quadlet 5.4; later releases strip a matched pair only
         ("Container", "HostName"),
         'say "hi"',
         'HostName=say "hi"',
@@ -95,6 +95,8 @@ MISREAD = [
 def test_naive_text_is_misread_and_psquadlet_escapes_or_refuses(
     section_key: tuple[str, str], meant: str, naive: str, flag: str, naive_reads: str | None
 ) -> None:
+    if meant == 'say "hi"' and quadlet_version()[:2] != (5, 4):
+        pytest.skip("a Quadlet 5.4 behaviour; the refusal stays (it covers both behaviours)")
     key = KEYS[section_key]
     try:
         rendered: str | None = render_value(key, meant)
@@ -136,6 +138,8 @@ def test_empty_word_stops_quadlet_and_is_refused() -> None:
 
 
 def test_label_without_equals_is_dropped_and_refused() -> None:
+    if quadlet_version()[:2] != (5, 4):
+        pytest.skip("a Quadlet 5.4 behaviour; the refusal stays for older/newer releases")
     result = run_quadlet({"naive.container": container("Label=justaname")}).check()
     assert "--label" not in result.service("naive.service").exec_argv()
     with pytest.raises(UnitValueError, match="NAME=VALUE"):
@@ -166,7 +170,10 @@ SAMPLE = {
 }
 
 
-def test_quadlet_5_4_2_knows_exactly_the_keys_up_to_5_4() -> None:
+def test_quadlet_knows_exactly_the_keys_up_to_its_version() -> None:
+    """Against 5.4.2 by default; with PSQUADLET_QUADLET pointing at another release the same
+    test checks the table against that one (5.8.6 from Debian sid was checked this way)."""
+    target = quadlet_version()[:2]
     units: dict[str, str] = {}
     newer: set[str] = set()
     for (section, name), row in sorted(KEYS.items()):
@@ -185,9 +192,8 @@ def test_quadlet_5_4_2_knows_exactly_the_keys_up_to_5_4() -> None:
                 text += "Device=/dev/null\n"
             filename = f"k-{name}.volume"
         units[filename] = text
-        if row.since > (5, 4):
+        if row.since > target:
             newer.add(filename)
-    assert newer, "the table should list keys newer than 5.4 (for completeness)"
     units["k-Unknown.container"] = container("NoSuchKeyInAnyPodman=1")
     result = run_quadlet(units)
     unsupported = {f for f, m in result.errors.items() if "unsupported key" in m}

@@ -38,6 +38,21 @@ def quadlet_path() -> Path:
     return path
 
 
+_VERSIONS: dict[str, tuple[int, int, int]] = {}
+
+
+def quadlet_version() -> tuple[int, int, int]:
+    """The version the generator reports (``quadlet -version``), e.g. (5, 4, 2)."""
+    binary = str(quadlet_path())
+    if binary not in _VERSIONS:
+        out = subprocess.run(
+            [binary, "-version"], capture_output=True, text=True, timeout=30, check=True
+        ).stdout
+        major, minor, patch = [*(int(p) for p in re.findall(r"\d+", out)[:3]), 0, 0, 0][:3]
+        _VERSIONS[binary] = (major, minor, patch)
+    return _VERSIONS[binary]
+
+
 def systemd_analyze_path() -> str:
     found = shutil.which("systemd-analyze")
     if found is None:
