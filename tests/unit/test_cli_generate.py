@@ -293,3 +293,57 @@ def test_auto_format_falls_back_to_service_when_quadlet_lacks_keys(tmp_path: Pat
                    "quadlet", "--podman-version", "4.5")  # fmt: skip
     assert explicit.exit_code == 2
     assert "VolumeName= in [Volume] needs Podman 4.7" in explicit.stderr
+
+
+def _fake_systemctl(folder: Path, exit_code: int) -> Path:
+    """systemctl cannot reload anything here (no systemd as PID 1): a recording stand-in."""
+    folder.mkdir(parents=True, exist_ok=True)
+    log = folder / "calls"
+    script = folder / "systemctl"
+    script.write_text(
+        f'#!/bin/sh\necho "$@" >> {log}\necho "reload failed" >&2\nexit {exit_code}\n'
+    )
+    script.chmod(0o755)
+    return log
+
+
+@pytest.mark.parametrize(("mode", "expected"), [("--system", "daemon-reload"),
+                                                ("--user", "--user daemon-reload")])  # fmt: skip
+def test_reload_runs_daemon_reload_only_after_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str, expected: str
+) -> None:
+    log = _fake_systemctl(tmp_path / "bin", 0)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(GOOD)
+    out = tmp_path / "out"
+    args = ["generate", "-c", str(cfg), "-o", str(out), mode, "--reload", *V]
+    first = run(*args)
+    assert first.exit_code == 0, first.output
+    assert log.read_text().splitlines() == [expected]
+    assert run(*args).exit_code == 0
+    assert log.read_text().splitlines() == [expected]  # nothing changed: no reload
+
+
+def test_failing_reload_is_a_runtime_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_systemctl(tmp_path / "bin", 1)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(GOOD)
+    result = run("generate", "-c", str(cfg), "-o", str(tmp_path / "out"), "--reload", *V)
+    assert result.exit_code == 1
+    assert "daemon-reload failed: reload failed" in result.stderr
+
+
+def test_default_config_file_is_used_when_present(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from psquadlet import config
+
+    path = tmp_path / "psquadlet.toml"
+    monkeypatch.setattr(config, "DEFAULT_CONFIG_PATH", path)
+    assert config.load_config(None).source == "<built-in default>"
+    path.write_text('[containers.other]\nimage = "docker.io/library/busybox:1"\n')
+    loaded = config.load_config(None)
+    assert loaded.source == str(path)
+    assert [c.name for c in loaded.containers] == ["other"]
