@@ -200,9 +200,17 @@ def load_state(state_dir: str) -> tuple[watch_state.WatchState, str]:
 
 
 def _last(history: Sequence[watch_state.HistoryEntry], action: str) -> Event | None:
+    """The latest entry of ``action``, as the move it made: from one image to another.
+
+    The watcher records a rollback as (previous, tried); the move the rollback made is the
+    other way round, from the image that failed to the one restored.
+    """
     for entry in reversed(history):
-        if entry.action == action:
-            return Event(entry.time, entry.action, entry.from_digest, entry.to_digest, entry.reason)
+        if entry.action != action:
+            continue
+        if action == "rolled-back":
+            return Event(entry.time, action, entry.to_digest, entry.from_digest, entry.reason)
+        return Event(entry.time, action, entry.from_digest, entry.to_digest, entry.reason)
     return None
 
 

@@ -106,6 +106,8 @@ def test_status_from_all_sources(tmp_path: Path) -> None:
     assert st.last_upgrade.time == 1_700_000_200.0
     assert st.last_rollback is not None
     assert (st.last_rollback.time, st.last_rollback.reason) == (1_700_000_100.0, "x")
+    # The move the rollback made: from the image that failed to the one restored.
+    assert (st.last_rollback.from_digest, st.last_rollback.to_digest) == (DIGEST_OLD, DIGEST_NEW)
     doc = json.loads(status.dumps((st,)))
     assert doc["schema"] == "psquadlet-status/1"
     entry = doc["containers"][0]
