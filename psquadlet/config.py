@@ -274,7 +274,8 @@ class _Table:
                 result[checked_key] = checked
         return model.pairs(result)
 
-    def raw_keys(self, key: str) -> model.Extra:
+    def raw_keys(self, key: str, owned: Mapping[str, str] | None = None) -> model.Extra:
+        """``owned``: unit keys psquadlet writes itself -> the setting that controls each."""
         value = self._get(key, dict, "a table of unit-file keys")
         if value is None:
             return ()
@@ -283,6 +284,11 @@ class _Table:
             path = (*self.path, key, name)
             if not re.fullmatch(r"[A-Z][A-Za-z0-9]*", name):
                 self.ctx.error(path, f"{name!r} is not a unit-file key name (like 'Conflicts')")
+                continue
+            if owned and name in owned:
+                self.ctx.error(
+                    path, f"{name}= is written by psquadlet", f"set {owned[name]} instead"
+                )
                 continue
             items = item if isinstance(item, list) else [item]
             values: list[str] = []
@@ -692,6 +698,28 @@ def _parse_health(table: _Table | None) -> model.HealthSpec | None:
     )
 
 
+_OWNED_UNIT_KEYS = {
+    "Description": "unit.description",
+    "After": "unit.after",
+    "Wants": "unit.wants",
+    "Requires": "unit.requires",
+    "Before": "unit.before",
+}
+_OWNED_SERVICE_KEYS = {
+    "Restart": "service.restart",
+    "RestartSec": "service.restart_sec",
+    "TimeoutStartSec": "service.timeout_start",
+    "TimeoutStopSec": "service.timeout_stop",
+    "ExecStart": "command / podman_args",
+    "ExecStop": "stop_signal / stop_timeout",
+    "ExecStopPost": "stop_signal / stop_timeout",
+    "Type": "notify",
+    "NotifyAccess": "notify",
+    "KillMode": "stop_signal / stop_timeout",
+    "Delegate": "podman_args",
+}
+
+
 def _parse_unit(table: _Table | None) -> model.UnitSection:
     if table is None:
         return model.UnitSection()
@@ -702,7 +730,7 @@ def _parse_unit(table: _Table | None) -> model.UnitSection:
         wants=table.strlist("wants", default.wants, check_unit_name),
         requires=table.strlist("requires", (), check_unit_name),
         before=table.strlist("before", (), check_unit_name),
-        extra=table.raw_keys("extra"),
+        extra=table.raw_keys("extra", _OWNED_UNIT_KEYS),
     )
 
 
@@ -717,7 +745,7 @@ def _parse_service(table: _Table | None) -> model.ServiceSection:
         restart_sec=table.duration("restart_sec", 10),
         timeout_start=table.duration("timeout_start", 900),
         timeout_stop=table.opt_duration("timeout_stop"),
-        extra=table.raw_keys("extra"),
+        extra=table.raw_keys("extra", _OWNED_SERVICE_KEYS),
     )
 
 
@@ -725,7 +753,9 @@ def _parse_install(table: _Table | None) -> model.InstallSection:
     if table is None:
         return model.InstallSection()
     wanted_by = table.strlist("wanted_by", (), check_unit_name) if table.has("wanted_by") else None
-    return model.InstallSection(wanted_by=wanted_by, extra=table.raw_keys("extra"))
+    return model.InstallSection(
+        wanted_by=wanted_by, extra=table.raw_keys("extra", {"WantedBy": "install.wanted_by"})
+    )
 
 
 def _parse_update(table: _Table | None) -> model.UpdateSpec:
@@ -850,6 +880,13 @@ def _parse_container(ctx: _Context, name: str, raw: Mapping[str, Any]) -> model.
         update=_parse_update(t.table("update", UPDATE_KEYS)),
         perfsonar=perfsonar,
     )
+    shared_network = spec.network in ("host", "none") or spec.network.startswith("container:")
+    if spec.ports and shared_network:
+        ctx.error(
+            (*path, "ports"),
+            f"ports cannot be published with network = {spec.network!r}",
+            "the container uses the host's (or no) network: remove 'ports'",
+        )
     if spec.group and not spec.user:
         ctx.error((*path, "group"), "'group' needs 'user' (podman run --user USER:GROUP)")
     if spec.update.policy != "off" and spec.image_ref.digest and not spec.image_ref.tag:

@@ -337,3 +337,27 @@ def test_health_without_cmd() -> None:
     error = one_error(HEAD + "[containers.tp.health]\nretries = 1\n")
     assert (error.line, error.key_path) == (3, "containers.tp.health")
     assert "missing key 'cmd'" in error.message
+
+
+def test_ports_with_host_network_are_refused() -> None:
+    error = one_error('[containers.tp]\npreset = "perfsonar-testpoint"\nports = ["8080:80"]\n')
+    assert (error.line, error.key_path) == (3, "containers.tp.ports")
+    assert "network = 'host'" in error.message
+
+
+@pytest.mark.parametrize(
+    ("snippet", "hint"),
+    [
+        ('[containers.tp.service]\nextra = { Restart = "always" }', "set service.restart instead"),
+        ('[containers.tp.unit]\nextra = { After = "x.target" }', "set unit.after instead"),
+        (
+            '[containers.tp.install]\nextra = { WantedBy = "x.target" }',
+            "set install.wanted_by instead",
+        ),
+    ],
+)
+def test_extra_keys_psquadlet_writes_point_to_the_setting(snippet: str, hint: str) -> None:
+    error = one_error(HEAD + snippet + "\n")
+    assert "is written by psquadlet" in error.message
+    assert error.hint == hint
+    assert error.line == 4
