@@ -6,12 +6,15 @@ whole rest of the line; a list of words with C escapes; a list of words without 
 the same text means different things under each. Rendering and version gating both read this
 table, so that nothing else in psquadlet hard-codes a key name or a quoting rule.
 
-``since`` comes from Podman's release notes and podman-systemd.unit(5) of each release; a key
-that has been in Quadlet since its first release (4.4) says (4, 4). Rows for the systemd
+``since``: the first Podman release whose Quadlet accepts the key. Sources: the upstream pull
+requests that added each key (merge date against the release branches) and podlet's
+per-release lists of new Quadlet options (containers/podlet issues "Podman v4.6.0" .. "v5.3");
+a key in Quadlet's first release (4.4, February 2023) says (4, 4). Rows for the systemd
 sections ([Unit], [Service], [Install]) say (0, 0): systemd keys are not gated by Podman.
 The oracle tests check the table against the real Podman 5.4.2 generator (every key with
-since <= 5.4 is accepted, every later one refused); that check moved ReloadCmd/ReloadSignal
-to 5.5. The lower bounds (4.4 .. 5.3) come from the documentation and are not machine-checked.
+since <= 5.4 is accepted, every later one refused; that moved ReloadCmd/ReloadSignal to 5.5),
+and the same test passed against Debian sid's 5.8.6 generator. The bounds below 5.4 are not
+machine-checked: no older Quadlet is installable here.
 """
 
 from __future__ import annotations
@@ -77,10 +80,10 @@ _B = Kind.BOOL
 _CONTAINER: tuple[tuple[str, tuple[int, int], Kind, bool], ...] = (
     ("AddCapability", (4, 4), _S, True),
     ("AddDevice", (4, 4), _S, True),
-    ("AddHost", (5, 0), _V, True),
+    ("AddHost", (5, 3), _V, True),
     ("Annotation", (4, 4), _KV, True),
-    ("AutoUpdate", (4, 5), _V, False),
-    ("CgroupsMode", (5, 1), _V, False),
+    ("AutoUpdate", (4, 6), _V, False),
+    ("CgroupsMode", (5, 3), _V, False),
     ("ContainerName", (4, 4), _V, False),
     ("ContainersConfModule", (4, 8), _V, True),
     ("DNS", (4, 7), _V, True),
@@ -93,7 +96,7 @@ _CONTAINER: tuple[tuple[str, tuple[int, int], Kind, bool], ...] = (
     ("EnvironmentHost", (4, 4), _B, False),
     ("Exec", (4, 4), _W, False),
     ("ExposeHostPort", (4, 4), _V, True),
-    ("GIDMap", (4, 7), _S, True),
+    ("GIDMap", (4, 8), _S, True),
     ("GlobalArgs", (4, 8), _W, True),
     ("Group", (4, 4), _V, False),
     ("GroupAdd", (5, 0), _V, True),
@@ -111,14 +114,14 @@ _CONTAINER: tuple[tuple[str, tuple[int, int], Kind, bool], ...] = (
     ("HealthStartupSuccess", (4, 4), _V, False),
     ("HealthStartupTimeout", (4, 4), _V, False),
     ("HealthTimeout", (4, 4), _V, False),
-    ("HostName", (4, 5), _V, False),
+    ("HostName", (4, 6), _V, False),
     ("HttpProxy", (5, 7), _B, False),
     ("Image", (4, 4), _V, False),
     ("IP", (4, 4), _V, False),
     ("IP6", (4, 4), _V, False),
     ("Label", (4, 4), _KV, True),
     ("LogDriver", (4, 5), _V, False),
-    ("LogOpt", (5, 1), _S, True),
+    ("LogOpt", (5, 2), _S, True),
     ("Mask", (4, 6), _W, True),
     ("Memory", (5, 5), _V, False),
     ("Mount", (4, 5), _W, True),
@@ -130,7 +133,7 @@ _CONTAINER: tuple[tuple[str, tuple[int, int], Kind, bool], ...] = (
     ("Pod", (5, 0), _V, False),
     ("PodmanArgs", (4, 5), _W, True),
     ("PublishPort", (4, 4), _V, True),
-    ("Pull", (4, 7), _V, False),
+    ("Pull", (4, 6), _V, False),
     ("ReadOnly", (4, 4), _B, False),
     ("ReadOnlyTmpfs", (4, 8), _B, False),
     ("ReloadCmd", (5, 5), _W, False),
@@ -145,26 +148,26 @@ _CONTAINER: tuple[tuple[str, tuple[int, int], Kind, bool], ...] = (
     ("RunInit", (4, 4), _B, False),
     ("SeccompProfile", (4, 4), _V, False),
     ("Secret", (4, 5), _W, True),
-    ("SecurityLabelDisable", (4, 4), _B, False),
-    ("SecurityLabelFileType", (4, 4), _V, False),
-    ("SecurityLabelLevel", (4, 4), _V, False),
+    ("SecurityLabelDisable", (4, 5), _B, False),
+    ("SecurityLabelFileType", (4, 5), _V, False),
+    ("SecurityLabelLevel", (4, 5), _V, False),
     ("SecurityLabelNested", (4, 6), _B, False),
-    ("SecurityLabelType", (4, 4), _V, False),
+    ("SecurityLabelType", (4, 5), _V, False),
     ("ServiceName", (5, 3), _V, False),
-    ("ShmSize", (4, 8), _V, False),
-    ("StartWithPod", (5, 2), _B, False),
-    ("StopSignal", (5, 1), _V, False),
+    ("ShmSize", (4, 7), _V, False),
+    ("StartWithPod", (5, 3), _B, False),
+    ("StopSignal", (5, 2), _V, False),
     ("StopTimeout", (5, 0), _V, False),
-    ("SubGIDMap", (4, 7), _V, False),
-    ("SubUIDMap", (4, 7), _V, False),
+    ("SubGIDMap", (4, 8), _V, False),
+    ("SubUIDMap", (4, 8), _V, False),
     ("Sysctl", (4, 6), _S, True),
     ("Timezone", (4, 4), _V, False),
     ("Tmpfs", (4, 5), _V, True),
-    ("UIDMap", (4, 7), _S, True),
-    ("Ulimit", (4, 6), _V, True),
+    ("UIDMap", (4, 8), _S, True),
+    ("Ulimit", (4, 7), _V, True),
     ("Unmask", (4, 6), _W, True),
     ("User", (4, 4), _V, False),
-    ("UserNS", (4, 7), _V, False),
+    ("UserNS", (4, 5), _V, False),
     ("VolatileTmp", (4, 4), _B, False),
     ("Volume", (4, 4), _V, True),
     ("WorkingDir", (4, 6), _V, False),
@@ -180,7 +183,7 @@ _VOLUME: tuple[tuple[str, tuple[int, int], Kind, bool], ...] = (
     ("Image", (4, 8), _V, False),
     ("Label", (4, 4), _KV, True),
     ("Options", (4, 4), _V, False),
-    ("PodmanArgs", (4, 8), _W, True),
+    ("PodmanArgs", (4, 6), _W, True),
     ("ServiceName", (5, 3), _V, False),
     ("Type", (4, 4), _V, False),
     ("User", (4, 4), _V, False),
