@@ -78,6 +78,14 @@ def _finish(d: Draft, name: str | None, docker_defaults: bool, restart_default: 
                 f"docker grants {', '.join(missing)} by default and podman does not: add them "
                 "to cap_add if the container needs them",
             )
+    if d.settings.get("network") in ("host", "none") and d.settings.get("ports"):
+        for port in _as_list(d.settings.pop("ports")):
+            d.note(
+                DROPPED,
+                f"port {port}",
+                f"docker discards published ports with network {d.settings['network']}: the "
+                "container uses the host's (or no) network",
+            )
     used_preset = perfsonar.apply_preset(d)
     if not used_preset and "restart" not in d.sections.get("service", {}):
         d.note(

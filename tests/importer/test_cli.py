@@ -137,3 +137,26 @@ def test_invalid_yaml_and_unknown_service(tmp_path: Path) -> None:
     assert code == 2
     assert "no service 'api' (the file has: web)" in err
     assert not target.exists()
+
+
+def test_shell_variables_in_one_string_are_expanded_and_reported() -> None:
+    runner = CliRunner()
+    result = runner.invoke(
+        main,
+        ["import", "docker run -v $DATA/db:/db -e U=$NOT_SET_HERE nginx"],
+        env={"DATA": "/srv/data", "NOT_SET_HERE": None},
+    )
+    assert result.exit_code == 0, result.stderr
+    table = tomllib.loads(result.stdout)["containers"]["nginx"]
+    assert table["volumes"] == ["/srv/data/db:/db"]
+    assert table["environment"] == {"U": ""}
+    assert "approximated: $DATA: expanded from the environment" in result.stderr
+    assert "approximated: $NOT_SET_HERE: not set here" in result.stderr
+
+
+def test_values_the_configuration_refuses_are_named_by_their_keys() -> None:
+    code, out, err = invoke("docker run -p 99999:80 -e 1BAD=x nginx")
+    assert code == 2
+    assert out == ""
+    assert "containers.nginx.ports[0]: invalid port mapping '99999:80'" in err
+    assert "containers.nginx.environment.1BAD: invalid environment variable name" in err

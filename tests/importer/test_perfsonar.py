@@ -62,12 +62,12 @@ def test_a_different_tag_and_extra_flags_are_the_differences() -> None:
     # Image arguments come after the image: the extra flags here are the command.
     assert table["image"] == "docker.io/perfsonar/testpoint:v5.2.0-systemd"
     assert table["command"] == ["-p", "861:861", "-e", "TZ=Europe/Berlin"]
-    line = SYSTEMD.replace("docker run", "docker run -p 861:861 -e TZ=Europe/Berlin --restart=no")
+    line = SYSTEMD.replace("docker run", "docker run -w /root -e TZ=Europe/Berlin --restart=no")
     table, _, spec = imported(line)
     assert table == {
         "preset": "perfsonar-testpoint",
         "variant": "systemd",
-        "ports": ["861:861"],
+        "working_dir": "/root",
         "environment": {"TZ": "Europe/Berlin"},
         "service": {"restart": "no"},
     }
@@ -108,3 +108,9 @@ def test_a_bind_mount_of_the_psconfig_folder_replaces_that_volume() -> None:
 def test_other_images_get_no_preset(line: str) -> None:
     table, _, _ = imported(line)
     assert "preset" not in table
+
+
+def test_published_ports_with_host_network_are_dropped_as_docker_does() -> None:
+    table, result, _ = imported(SYSTEMD.replace("docker run", "docker run -p 861:861"))
+    assert "ports" not in table
+    assert [n.subject for n in result.all_notes if n.kind == "dropped"] == ["-d", "port 861:861"]
