@@ -130,7 +130,8 @@ class PodmanImages:
         except (ImageNotFound, NotFound):
             return False
         except APIError as e:
-            if getattr(e, "status_code", None) == 409 or "in use" in str(e):
+            if getattr(e, "status_code", None) == 409 or "in use" in str(e) \
+                    or "more than one tag" in str(e):  # tagged on purpose: keep it
                 return False
             raise self._fail(f"remove {image_id[:12]}", e) from e
         except _ERRORS as e:
@@ -143,7 +144,8 @@ class PodmanImages:
         def run() -> None:
             try:
                 c = self.client.containers.get(container)
-                box["result"] = c.exec_run(list(cmd), stdout=True, stderr=True)
+                # demux: without it the output carries the stream framing bytes
+                box["result"] = c.exec_run(list(cmd), stdout=True, stderr=True, demux=True)
             except BaseException as e:  # handed back to the caller below
                 box["error"] = e
 
@@ -156,6 +158,8 @@ class PodmanImages:
             e = box["error"]
             raise self._fail(f"exec in {container}", e) from e
         code, output = box["result"]
+        if isinstance(output, tuple):
+            output = b"".join(part or b"" for part in output)
         text = output.decode(errors="replace") if isinstance(output, bytes) else str(output)
         return ExecResult(int(code if code is not None else -1), text)
 
