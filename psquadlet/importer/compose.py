@@ -688,9 +688,17 @@ class _Service:
                 required = bool(entry.get("required", True))
                 item = entry.get("path", "")
             path = os.path.normpath(os.path.join(self.folder, os.path.expanduser(str(item))))
-            if not required and not os.path.exists(path):
-                self.draft.note(DROPPED, f"{self.where('env_file')} {item}", "optional and missing")
-                continue
+            if not os.path.exists(path):
+                if not required:
+                    self.draft.note(
+                        DROPPED, f"{self.where('env_file')} {item}", "optional and missing"
+                    )
+                    continue
+                self.draft.note(
+                    APPROXIMATED,
+                    f"{self.where('env_file')} {item}",
+                    f"{path} does not exist: create it before starting the unit",
+                )
             self.draft.append("environment_files", path)
 
     def _list(self, name: str, key: str) -> Callable[[Any], None]:

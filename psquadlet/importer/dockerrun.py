@@ -177,6 +177,21 @@ def _volume(d: Draft, ctx: RunContext, flag: str, value: str) -> None:
     d.append("volumes", f"{source}:{rest}")
 
 
+def _mount(d: Draft, ctx: RunContext, flag: str, value: str) -> None:
+    """A relative bind source would be read by Quadlet against the unit's folder."""
+    fields = value.split(",")
+    for i, field_text in enumerate(fields):
+        name, sep, source = field_text.partition("=")
+        if sep and name in ("source", "src") and source.startswith((".", "~")):
+            fields[i] = f"{name}={_path(ctx, source)}"
+            d.note(
+                APPROXIMATED,
+                f"{flag} {value}",
+                f"the relative path {source!r} was made absolute against {ctx.cwd}",
+            )
+    d.append("mounts", ",".join(fields))
+
+
 def _network(d: Draft, ctx: RunContext, flag: str, value: str) -> None:
     if "network" in d.settings:
         d.raw(f"--network={value}")
@@ -348,7 +363,7 @@ DOCKER_FLAGS: tuple[Flag, ...] = (
     Flag("memory-reservation", "", V, raw),
     Flag("memory-swap", "", V, raw),
     Flag("memory-swappiness", "", V, raw),
-    Flag("mount", "", V, to_list("mounts")),
+    Flag("mount", "", V, _mount),
     Flag("name", "", V, _name),
     Flag("network", "", V, _network, aliases=("net",)),
     Flag("network-alias", "", V, raw, aliases=("net-alias",)),

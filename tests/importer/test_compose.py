@@ -317,3 +317,21 @@ def test_service_not_found_names_the_services(tmp_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ImportInputError, match="no such file"):
         compose.load(str(tmp_path / "nope.yml"), environ={})
+
+
+def test_env_files_relative_required_and_optional(tmp_path: Path) -> None:
+    (tmp_path / "present.env").write_text("A=1\n", encoding="utf-8")
+    d = one(
+        tmp_path,
+        "image: app\nenv_file:\n  - present.env\n  - path: ./optional.env\n    required: false\n"
+        "  - ./required.env",
+        environ={},
+    )
+    assert d.settings["environment_files"] == [
+        f"{tmp_path}/present.env",
+        f"{tmp_path}/required.env",
+    ]
+    assert [(n.kind, n.subject) for n in d.notes] == [
+        (DROPPED, "services.svc.env_file ./optional.env"),
+        (APPROXIMATED, "services.svc.env_file ./required.env"),
+    ]

@@ -142,6 +142,12 @@ def test_volumes_bind_named_relative_and_anonymous() -> None:
     assert notes(d, RAW) == ["-v /cache"]
 
 
+def test_relative_mount_sources_are_made_absolute() -> None:
+    d = run("--mount", "type=bind,src=./conf,target=/conf,readonly")
+    assert d.settings["mounts"] == ["type=bind,src=/srv/project/conf,target=/conf,readonly"]
+    assert notes(d, APPROXIMATED) == ["--mount type=bind,src=./conf,target=/conf,readonly"]
+
+
 def test_mounts_tmpfs_devices() -> None:
     s = settings(
         "--mount", "type=bind,source=/a,target=/b", "--tmpfs", "/run:size=64m",
