@@ -14,6 +14,7 @@ import shlex
 import textwrap
 from collections.abc import Mapping, Sequence
 
+from psquadlet import imageref
 from psquadlet.importer import compose, dockerrun, perfsonar, shellwords
 from psquadlet.importer.draft import (
     APPROXIMATED,
@@ -86,6 +87,15 @@ def _finish(d: Draft, name: str | None, docker_defaults: bool, restart_default: 
                 f"docker discards published ports with network {d.settings['network']}: the "
                 "container uses the host's (or no) network",
             )
+    image = imageref.normalize(str(d.settings["image"]))
+    if image.digest and not image.tag:
+        d.section("update")["policy"] = "off"
+        d.note(
+            APPROXIMATED,
+            "(image digest)",
+            "the image is pinned by digest, so there is nothing to upgrade: the watcher leaves "
+            'it alone (update.policy = "off")',
+        )
     used_preset = perfsonar.apply_preset(d)
     if not used_preset and "restart" not in d.sections.get("service", {}):
         d.note(

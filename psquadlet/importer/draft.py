@@ -90,6 +90,7 @@ SECTION_KEYS = {
     "health": ("cmd", "interval", "timeout", "retries", "start_period", "on_failure"),
     "unit": ("description", "after", "wants", "requires", "before", "extra"),
     "service": ("restart", "restart_sec", "timeout_start", "timeout_stop", "extra"),
+    "update": ("policy",),
 }
 
 

@@ -160,3 +160,23 @@ def test_values_the_configuration_refuses_are_named_by_their_keys() -> None:
     assert out == ""
     assert "containers.nginx.ports[0]: invalid port mapping '99999:80'" in err
     assert "containers.nginx.environment.1BAD: invalid environment variable name" in err
+
+
+def test_an_image_pinned_by_digest_is_left_alone_by_the_watcher() -> None:
+    digest = "sha256:" + "ab" * 32
+    code, out, err = invoke(f"docker run alpine@{digest}")
+    assert code == 0, err
+    table = tomllib.loads(out)["containers"]["alpine"]
+    assert table["image"] == f"docker.io/library/alpine@{digest}"
+    assert table["update"] == {"policy": "off"}
+    assert "pinned by digest" in err
+
+
+def test_two_services_cannot_become_one_unit(tmp_path: Path) -> None:
+    path = tmp_path / "compose.yml"
+    path.write_text(
+        "services:\n  a: {image: x, container_name: b}\n  b: {image: y}\n", encoding="utf-8"
+    )
+    code, _, err = invoke("--compose", str(path))
+    assert code == 2
+    assert "two services would both be the unit 'b'" in err
