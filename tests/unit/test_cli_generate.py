@@ -17,8 +17,16 @@ GOOD = '[containers.tp]\npreset = "perfsonar-testpoint"\n'
 V = ["--podman-version", "5.4.2"]
 
 
+def _runner() -> CliRunner:
+    """Separate stdout and stderr on click 8.1 (Python 3.9) and 8.2+ alike."""
+    try:
+        return CliRunner(mix_stderr=False)  # type: ignore[call-arg]
+    except TypeError:  # click >= 8.2 always keeps them apart
+        return CliRunner()
+
+
 def run(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args))
+    return _runner().invoke(main, list(args))
 
 
 def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
