@@ -8,20 +8,22 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import multiprocessing
 import signal
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from psquadlet.config import load_config
-from psquadlet.errors import UsageError
+from psquadlet.errors import PsquadletError, UsageError
 from psquadlet.model import Config
 from psquadlet.watch import core
-from psquadlet.watch.interfaces import SystemClock
+from psquadlet.watch.interfaces import LockedError, SystemClock, WatchError
 from psquadlet.watch.log import Logger
 from psquadlet.watch.schedule import read_machine_id
 from psquadlet.watch.state import FileStateStore
-from psquadlet.watch.targets import select, targets_from_config
+from psquadlet.watch.targets import Target, select, targets_from_config
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,13 +82,87 @@ def upgrade(config_path: Path | None, unit: str | None, dry_run: bool, as_json: 
     return 0 if report.ok else 1
 
 
+class ForkedRunner:
+    """Runs recovery and each pass in a forked child that builds the adapters itself.
+
+    podman-py (with requests and urllib3) and pystemd roughly double the resident memory of
+    the watcher; importing them only in a short-lived child keeps the idle daemon small.
+    The child reports STATUS lines and its result over a pipe (NotifyAccess=main: only the
+    daemon itself may talk to systemd).
+    """
+
+    def __init__(self, config: Config, endpoints: Endpoints, log: Logger) -> None:
+        self.config = config
+        self.endpoints = endpoints
+        self.log = log
+
+    def recover(self, known: Sequence[Target], status: Callable[[str], None]) -> None:
+        def recover(deps: core.Deps) -> None:
+            core.recover_now(known, deps)
+
+        self._in_child(recover, status)
+
+    def run_pass(self, due: Sequence[Target], known: Sequence[Target],
+                 status: Callable[[str], None]) -> core.PassReport:
+        result = self._in_child(
+            lambda deps: core.run_pass(due, deps, known=known, mark_run=True), status)
+        assert isinstance(result, core.PassReport)
+        return result
+
+    def _in_child(self, fn: Callable[[core.Deps], object],
+                  status: Callable[[str], None]) -> object:
+        ctx = multiprocessing.get_context("fork")
+        receiver, sender = ctx.Pipe(duplex=False)
+
+        def child() -> None:
+            receiver.close()
+            try:
+                deps = build_deps(self.config, self.endpoints, self.log)
+                deps.status = lambda text: sender.send(("status", text))
+                sender.send(("done", fn(deps)))
+            except LockedError as e:
+                sender.send(("locked", str(e)))
+            except PsquadletError as e:
+                sender.send(("error", str(e)))
+            except Exception as e:  # anything else: report it, the daemon carries on
+                sender.send(("error", f"{type(e).__name__}: {e}"))
+            finally:
+                sender.close()
+
+        proc = ctx.Process(target=child, name="psquadlet-pass")
+        proc.start()
+        sender.close()
+        outcome: tuple[str, object] | None = None
+        try:
+            while True:
+                try:
+                    kind, value = receiver.recv()
+                except EOFError:
+                    break
+                if kind == "status":
+                    status(str(value))
+                else:
+                    outcome = (kind, value)
+        finally:
+            receiver.close()
+            proc.join()
+        if outcome is None:
+            raise WatchError(f"the pass process died (exit code {proc.exitcode}); "
+                             "an upgrade in flight is recovered at the next pass")
+        kind, value = outcome
+        if kind == "locked":
+            raise LockedError(str(value))
+        if kind == "error":
+            raise WatchError(str(value))
+        return value
+
+
 def watch(config_path: Path | None, endpoints: Endpoints) -> int:
     from psquadlet.watch.daemon import Daemon  # noqa: PLC0415
     from psquadlet.watch.notify import Notifier, watchdog_interval  # noqa: PLC0415
 
     config = load_config(config_path)
     log = Logger()
-    deps = build_deps(config, endpoints, log)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -94,6 +170,15 @@ def watch(config_path: Path | None, endpoints: Endpoints) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    Daemon(targets_from_config(config), deps, Notifier(), machine_id=read_machine_id(),
-           watchdog=watchdog_interval(), stop=stop).run()
+    Daemon(
+        targets_from_config(config),
+        ForkedRunner(config, endpoints, log),
+        Notifier(),
+        store=FileStateStore(endpoints.state_dir or config.watch.state_dir),
+        log=log,
+        clock=SystemClock(),
+        machine_id=read_machine_id(),
+        watchdog=watchdog_interval(),
+        stop=stop,
+    ).run()
     return 0

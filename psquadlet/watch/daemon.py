@@ -14,10 +14,10 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Callable
+from typing import Any, Callable, Protocol
 
 from psquadlet.watch import core
-from psquadlet.watch.interfaces import LockedError, WatchError
+from psquadlet.watch.interfaces import Clock, LockedError, Log, StateStore, WatchError
 from psquadlet.watch.notify import Notifier
 from psquadlet.watch.schedule import next_run
 from psquadlet.watch.targets import Target
@@ -58,13 +58,43 @@ def feeding_watchdog(notifier: Notifier, interval: float | None) -> Iterator[Non
         thread.join()
 
 
+class PassRunner(Protocol):
+    """Runs recovery and passes; the daemon only schedules them.
+
+    ``app.ForkedRunner`` runs each in a child process so that the idle daemon never holds
+    podman-py, requests and pystemd in memory; ``InProcessRunner`` is the plain version.
+    """
+
+    def recover(self, known: Sequence[Target], status: Callable[[str], None]) -> None: ...
+
+    def run_pass(self, due: Sequence[Target], known: Sequence[Target],
+                 status: Callable[[str], None]) -> core.PassReport: ...
+
+
+class InProcessRunner:
+    def __init__(self, deps: core.Deps) -> None:
+        self.deps = deps
+
+    def recover(self, known: Sequence[Target], status: Callable[[str], None]) -> None:
+        self.deps.status = status
+        core.recover_now(known, self.deps)
+
+    def run_pass(self, due: Sequence[Target], known: Sequence[Target],
+                 status: Callable[[str], None]) -> core.PassReport:
+        self.deps.status = status
+        return core.run_pass(due, self.deps, known=known, mark_run=True)
+
+
 class Daemon:
     def __init__(
         self,
         targets: Sequence[Target],
-        deps: core.Deps,
+        runner: PassRunner,
         notifier: Notifier,
         *,
+        store: StateStore,
+        log: Log,
+        clock: Clock,
         machine_id: str,
         watchdog: float | None,
         stop: threading.Event | None = None,
@@ -72,14 +102,22 @@ class Daemon:
     ) -> None:
         self.targets = tuple(targets)
         self.scheduled = tuple(t for t in targets if t.policy != "off" and not t.pinned)
-        self.deps = deps
+        self.runner = runner
+        self.store = store
+        self.log = log
+        self.clock = clock
         self.notifier = notifier
         self.machine_id = machine_id
         self.watchdog = watchdog
         self.stop = stop or threading.Event()
         self.on_pass = on_pass
         self.last_summary = "no pass yet"
-        deps.status = self._status_during_pass
+
+    @classmethod
+    def in_process(cls, targets: Sequence[Target], deps: core.Deps, notifier: Notifier,
+                   **kw: Any) -> Daemon:
+        return cls(targets, InProcessRunner(deps), notifier, store=deps.store, log=deps.log,
+                   clock=deps.clock, **kw)
 
     def _status_during_pass(self, text: str) -> None:
         self.notifier.status(text)
@@ -98,8 +136,8 @@ class Daemon:
                 self.notifier.watchdog()
 
     def schedule(self) -> dict[str, float]:
-        state = self.deps.store.load()
-        now = self.deps.clock.now()
+        state = self.store.load()
+        now = self.clock.now()
         return {t.name: next_run(t.schedule, state.get(t.name).last_run, now, self.machine_id)
                 for t in self.scheduled}
 
@@ -107,9 +145,9 @@ class Daemon:
         """Record *now* as the last run of never-run containers, so missed slots show later."""
 
 
-        with self.deps.store.lock():
-            state = self.deps.store.load()
-            now = self.deps.clock.now()
+        with self.store.lock():
+            state = self.store.load()
+            now = self.clock.now()
             changed = False
             for t in self.scheduled:
                 cs = state.get(t.name)
@@ -117,13 +155,13 @@ class Daemon:
                     state = state.put(dataclasses.replace(cs, last_run=now))
                     changed = True
             if changed:
-                self.deps.store.save(state)
+                self.store.save(state)
 
     def run(self) -> None:
-        log = self.deps.log
+        log = self.log
         try:
             with feeding_watchdog(self.notifier, self.watchdog):
-                core.recover_now(self.targets, self.deps)
+                self.runner.recover(self.targets, self._status_during_pass)
                 self._baseline()
         except LockedError as e:
             log.warning(f"{e}; recovery postponed to the first pass")
@@ -132,7 +170,7 @@ class Daemon:
         log.info(f"psquadlet watch: watching {names}")
         while not self.stop.is_set():
             due_at = self.schedule()
-            now = self.deps.clock.now()
+            now = self.clock.now()
             due = [t for t in self.scheduled if due_at[t.name] <= now]
             if due:
                 if self._run_pass(due):
@@ -160,13 +198,13 @@ class Daemon:
         self.notifier.status(f"checking {names}")
         try:
             with feeding_watchdog(self.notifier, self.watchdog):
-                report = core.run_pass(due, self.deps, known=self.targets, mark_run=True)
+                report = self.runner.run_pass(due, self.targets, self._status_during_pass)
         except LockedError as e:
-            self.deps.log.warning(f"{e}; retrying in {LOCKED_RETRY:g}s")
+            self.log.warning(f"{e}; retrying in {LOCKED_RETRY:g}s")
             return False
         except WatchError as e:
             # e.g. the state directory is unwritable: say so, try again at the next slot
-            self.deps.log.error(f"pass failed: {e}")
+            self.log.error(f"pass failed: {e}")
             self._mark_failed(due)
             return True
         self.last_summary = f"{_when(report.started)}: {summary(report)}"
@@ -179,12 +217,12 @@ class Daemon:
 
 
         try:
-            with self.deps.store.lock():
-                state = self.deps.store.load()
-                now = self.deps.clock.now()
+            with self.store.lock():
+                state = self.store.load()
+                now = self.clock.now()
                 for t in due:
                     state = state.put(dataclasses.replace(state.get(t.name), last_run=now))
-                self.deps.store.save(state)
+                self.store.save(state)
         except (WatchError, OSError) as e:
-            self.deps.log.error(f"cannot record the failed pass: {e}; waiting an hour")
+            self.log.error(f"cannot record the failed pass: {e}; waiting an hour")
             self._wait(3600)

@@ -129,8 +129,8 @@ def test_daemon_ready_passes_on_schedule_status_and_watchdog(notify_socket: Noti
                  policy="off")
     reports: list[core.PassReport] = []
     stop = threading.Event()
-    daemon = Daemon([t, off], w.deps, Notifier(notify_socket.path), machine_id="x",
-                    watchdog=0.3, stop=stop, on_pass=reports.append)
+    daemon = Daemon.in_process([t, off], w.deps, Notifier(notify_socket.path), machine_id="x",
+                               watchdog=0.3, stop=stop, on_pass=reports.append)
     thread = threading.Thread(target=daemon.run)
     thread.start()
     try:
@@ -161,8 +161,8 @@ def test_daemon_without_watchdog_sleeps_until_the_slot(notify_socket: NotifySock
                image=parse(IMAGE), schedule=Schedule(daily="03:00", randomized_delay=3600))
     stop = threading.Event()
     waits: list[float] = []
-    daemon = Daemon([t], w.deps, Notifier(notify_socket.path), machine_id="x", watchdog=None,
-                    stop=stop)
+    daemon = Daemon.in_process([t], w.deps, Notifier(notify_socket.path), machine_id="x",
+                               watchdog=None, stop=stop)
     real_wait = stop.wait
 
     def spy(timeout: float | None = None) -> bool:
@@ -191,7 +191,51 @@ def test_daemon_recovers_an_interrupted_upgrade_at_start(notify_socket: NotifySo
                image=parse(IMAGE))
     stop = threading.Event()
     stop.set()
-    Daemon([t], w.deps, Notifier(notify_socket.path), machine_id="x", watchdog=None,
-           stop=stop).run()
+    Daemon.in_process([t], w.deps, Notifier(notify_socket.path), machine_id="x",
+                      watchdog=None, stop=stop).run()
     assert w.units.state["perfsonar-testpoint.service"] == "active"
     assert w.store.state.get("perfsonar-testpoint").phase == ""
+
+
+def test_forked_runner_runs_the_pass_in_a_child_and_forwards_status(tmp_path: Path) -> None:
+    """The idle daemon never imports podman-py: the pass happens in a forked child."""
+    from psquadlet.config import parse_config
+    from psquadlet.watch.app import Endpoints, ForkedRunner
+    from psquadlet.watch.interfaces import LockedError
+    from psquadlet.watch.state import FileStateStore
+    from psquadlet.watch.targets import targets_from_config
+
+    # a registry port nobody listens on: the check fails fast, in the child
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = parse_config(
+        f'[registries."127.0.0.1:{port}"]\ntls_verify = false\n'
+        f'[containers.pt]\nimage = "127.0.0.1:{port}/perfsonar/testpoint:systemd"\n',
+        "test.toml")
+    targets = targets_from_config(config)
+    out = io.StringIO()
+    runner = ForkedRunner(config, Endpoints(podman_url="unix:///nonexistent",
+                                            state_dir=str(tmp_path)),
+                          Logger(out, journal=True, tty=False))
+    statuses: list[str] = []
+    report = runner.run_pass(targets, targets, statuses.append)
+    (o,) = report.outcomes
+    assert o.action == core.ERROR
+    assert "connection refused" in o.message
+    assert statuses == ["checking 1 image(s)"]
+    assert FileStateStore(str(tmp_path)).load().get("pt").last_run == report.started
+    with FileStateStore(str(tmp_path)).lock(), pytest.raises(LockedError):
+        runner.run_pass(targets, targets, statuses.append)
+
+
+def test_daemon_and_core_modules_do_not_import_podman_or_pystemd() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, psquadlet.watch.app, psquadlet.watch.daemon, psquadlet.watch.core; "
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('podman', 'pystemd', 'requests')); print(bad); sys.exit(1 if bad else 0)")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=False)
+    assert res.returncode == 0, res.stdout + res.stderr
