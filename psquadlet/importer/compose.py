@@ -173,6 +173,46 @@ class Interpolator:
 # ---- reading the file -----------------------------------------------------------------------
 
 
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+_INT_TAG = "tag:yaml.org,2002:int"
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+
+
+def _yaml12_loader(yaml: Any) -> Any:
+    """PyYAML reads YAML 1.1, compose reads YAML 1.2: ``- 22:22`` is the port mapping
+    "22:22" to compose and the number 1342 (base 60) to PyYAML; ``on`` is a string to compose
+    and true to PyYAML. This loader resolves plain scalars with YAML 1.2's core schema."""
+
+    class Loader(yaml.SafeLoader):  # type: ignore[misc]
+        pass
+
+    Loader.yaml_implicit_resolvers = {
+        first: [(tag, rx) for tag, rx in resolvers if tag not in (_BOOL_TAG, _INT_TAG, _FLOAT_TAG)]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    Loader.add_implicit_resolver(
+        _BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+    )
+    Loader.add_implicit_resolver(
+        _INT_TAG, re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"), list("-+0123456789")
+    )
+    Loader.add_implicit_resolver(
+        _FLOAT_TAG,
+        re.compile(
+            r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+            r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+        ),
+        list("-+0123456789."),
+    )
+
+    def construct_int(loader: Any, node: Any) -> int:
+        text = str(loader.construct_scalar(node))
+        return int(text, 0) if text.startswith(("0o", "0x")) else int(text, 10)
+
+    Loader.add_constructor(_INT_TAG, construct_int)
+    return Loader
+
+
 def _load_yaml(path: str) -> Any:
     try:
         import yaml  # noqa: PLC0415 - only --compose needs PyYAML
@@ -182,7 +222,7 @@ def _load_yaml(path: str) -> Any:
         ) from None
     try:
         with open(path, encoding="utf-8") as handle:
-            return yaml.safe_load(handle)
+            return yaml.load(handle, Loader=_yaml12_loader(yaml))  # noqa: S506 - a SafeLoader
     except FileNotFoundError:
         raise ImportInputError(f"{path}: no such file") from None
     except OSError as exc:

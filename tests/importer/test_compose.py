@@ -335,3 +335,17 @@ def test_env_files_relative_required_and_optional(tmp_path: Path) -> None:
         (DROPPED, "services.svc.env_file ./optional.env"),
         (APPROXIMATED, "services.svc.env_file ./required.env"),
     ]
+
+
+def test_yaml_is_read_as_compose_reads_it(tmp_path: Path) -> None:
+    """YAML 1.2: 22:22 is a port mapping, not the base-60 number 1342; on is a string."""
+    d = one(
+        tmp_path,
+        "image: app\nports: [22:22, 80:80, 0o17, 017]\nlabels: {a: on, b: yes, c: 1_000}\n"
+        "tty: true\nstop_grace_period: 0x10",
+        environ={},
+    )
+    assert d.settings["ports"] == ["22:22", "80:80", "15", "17"]
+    assert d.settings["labels"] == {"a": "on", "b": "yes", "c": "1_000"}
+    assert d.settings["tty"] is True
+    assert d.settings["stop_timeout"] == 16
