@@ -42,6 +42,7 @@ from psquadlet.quadlet_keys import Kind, QuadletKey
 
 __all__ = [
     "UnitValueError",
+    "check_raw",
     "check_text",
     "escape_dollars",
     "escape_specifiers",
@@ -126,6 +127,23 @@ def check_text(value: str) -> None:
                 "which is not valid text",
                 value,
             )
+
+
+def check_raw(value: str) -> None:
+    """Refuse a raw systemd value (an operator's ``extra`` key) that would not be read back as
+    written: control characters, whitespace at either end (both readers strip it, and a value
+    of only whitespace would become the empty "reset" assignment), a trailing backslash (line
+    continuation). Everything else, ``%`` specifiers included, is the operator's syntax."""
+    check_text(value)
+    if value and (value[0] in _GO_SPACE or value[-1] in _GO_SPACE):
+        raise UnitValueError(
+            "must not start or end with whitespace: unit file readers strip it", value
+        )
+    if value.endswith("\\"):
+        raise UnitValueError(
+            "must not end with a backslash: it would join the next line of the unit file",
+            value,
+        )
 
 
 def escape_specifiers(value: str) -> str:

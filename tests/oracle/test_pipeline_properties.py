@@ -9,6 +9,7 @@ Hypothesis example is a batch of configurations converted by one generator run.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -163,6 +164,52 @@ def description_setting(path: str, toml: Callable[[str], str]) -> Setting:
     return Setting(path, toml, check, extra_lines=frozenset({"Description"}))
 
 
+def unit_words(unit: UnitText, section: str, key: str) -> list[str]:
+    """systemd's reading of a unit-name list: whitespace-split words, specifiers resolved."""
+    return [unescape_specifiers(w) for v in unit.values(section, key) for w in v.split()]
+
+
+def unit_list_setting(path: str, toml: Callable[[str], str], section: str, key: str) -> Setting:
+    def check(value: str, unit: UnitText, base: UnitText) -> None:
+        words = unit_words(unit, section, key)
+        assert value in words, f"{key}= words {words!r}"
+        others = set(words) - {value}
+        assert others <= set(unit_words(base, section, key)), f"extra {key}= words {others!r}"
+        assert unit.exec_argv() == base.exec_argv()
+
+    return Setting(path, toml, check, extra_lines=frozenset({key}))
+
+
+def raw_extra_setting(path: str, table: str, section: str, key: str) -> Setting:
+    """``extra`` keys are raw systemd syntax: the line's value must be exactly the value."""
+
+    def check(value: str, unit: UnitText, base: UnitText) -> None:
+        assert unit.values(section, key) == [value]
+        assert unit.exec_argv() == base.exec_argv()
+
+    return Setting(
+        path,
+        lambda v: f"[containers.t.{table}]\n{key} = {toml_str(v)}",
+        check,
+        extra_lines=frozenset({key}),
+    )
+
+
+def health_exec_setting() -> Setting:
+    def check(value: str, unit: UnitText, base: UnitText) -> None:
+        argv = unit.exec_argv()
+        (cmd,) = flag_values(argv, "--health-cmd")
+        assert json.loads(cmd) == [value]
+        assert without_flag(argv, "--health-cmd") == without_flag(base.exec_argv(), "--health-cmd")
+
+    return Setting(
+        "health.cmd",
+        lambda v: f"[containers.t.health]\ncmd = [{toml_str(v)}]",
+        check,
+        baseline_toml=HEALTH_BASE,
+    )
+
+
 HEALTH_BASE = '[containers.t.health]\ncmd = "true"'
 
 ALL_SETTINGS = [
@@ -215,6 +262,30 @@ ALL_SETTINGS = [
         lambda v: f"[containers.t.health]\ncmd = {toml_str(v)}",
         baseline_toml=HEALTH_BASE,
     ),
+    health_exec_setting(),
+    flag_setting(
+        "group",
+        "--user",
+        lambda v: f'user = "u"\ngroup = {toml_str(v)}',
+        expect=lambda v: f"u:{v}",
+        baseline_toml='user = "u"',
+    ),
+    flag_setting("annotations", "--annotation", map_key("annotations"), expect=lambda v: f"{v}=v"),
+    flag_setting("sysctls", "--sysctl", map_key("sysctls"), expect=lambda v: f"{v}=v"),
+    unit_list_setting(
+        "unit.after", lambda v: f"[containers.t.unit]\nafter = [{toml_str(v)}]", "Unit", "After"
+    ),
+    unit_list_setting(
+        "unit.wants", lambda v: f"[containers.t.unit]\nwants = [{toml_str(v)}]", "Unit", "Wants"
+    ),
+    unit_list_setting(
+        "install.wanted_by",
+        lambda v: f"[containers.t.install]\nwanted_by = [{toml_str(v)}]",
+        "Install",
+        "WantedBy",
+    ),
+    raw_extra_setting("unit.extra", "unit.extra", "Unit", "Documentation"),
+    raw_extra_setting("service.extra", "service.extra", "Service", "RuntimeMaxSec"),
     words_setting("command", "after-image"),
     words_setting("podman_args", "before-image"),
     words_setting("global_args", "global"),
@@ -307,3 +378,60 @@ def test_every_string_setting_is_refused_or_read_back_exactly(
                 f"{setting.path} = {value!r} was not read back exactly:\n{exc}\n"
                 f"{files[NAME + '.container']}"
             ) from exc
+
+
+@dataclass
+class VolumeSetting:
+    path: str  # below volumes.data
+    toml: Callable[[str], str]  # lines inside [volumes.data]
+    expected: Callable[[str], list[str]]  # the arguments the value becomes
+
+
+VOLUME_SETTINGS = [
+    VolumeSetting("driver", lambda v: f"driver = {toml_str(v)}", lambda v: ["--driver", v]),
+    VolumeSetting("options", lambda v: f"options = [{toml_str(v)}]", lambda v: [f"--opt={v}"]),
+    VolumeSetting(
+        "labels", lambda v: f"labels = {{ k = {toml_str(v)} }}", lambda v: ["--label", f"k={v}"]
+    ),
+    VolumeSetting(
+        "labels", lambda v: f'labels = {{ {toml_str(v)} = "v" }}', lambda v: ["--label", f"{v}=v"]
+    ),
+]
+VOLUME_BASE = ["/usr/bin/podman", "volume", "create", "--ignore"]
+
+
+@pytest.mark.parametrize(
+    "setting", VOLUME_SETTINGS, ids=[f"{s.path}-{i}" for i, s in enumerate(VOLUME_SETTINGS)]
+)
+@SETTINGS
+@given(values=st.lists(TEXT, min_size=BATCH, max_size=BATCH))
+@example(values=CLASSICS)
+def test_every_volume_setting_is_refused_or_read_back_exactly(
+    setting: VolumeSetting, values: list[str]
+) -> None:
+    units: dict[str, str] = {}
+    for index, value in enumerate(values):
+        text = config_text(f"[volumes.data]\n{setting.toml(value)}")
+        refused: ConfigError | ConfigErrors | None = None
+        try:
+            files = render_units(parse_config(text, "/etc/psquadlet/test.toml"))
+        except (ConfigError, ConfigErrors) as exc:
+            refused = exc
+        if refused is not None:
+            errors = refused.errors if isinstance(refused, ConfigErrors) else (refused,)
+            root = f"volumes.data.{setting.path}"
+            assert all(e.key_path.startswith(root) for e in errors), f"{value!r}: {refused}"
+            continue
+        (volume,) = [f for f in files if f.filename == "data.volume"]
+        units[f"c{index}-data.volume"] = volume.text
+    if not units:
+        return
+    result = run_quadlet(units)
+    assert result.errors == {}, result.errors
+    for filename in units:
+        value = values[int(filename[1:].split("-", 1)[0])]
+        argv = result.service(filename.replace(".volume", "-volume.service")).exec_argv()
+        expected = [*VOLUME_BASE, *setting.expected(value), "data"]
+        if setting.path == "driver" and value == "":
+            expected = [*VOLUME_BASE, "data"]
+        assert argv == expected, f"volumes.data.{setting.path} = {value!r} read back as {argv!r}"

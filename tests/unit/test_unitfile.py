@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from psquadlet.quadlet_keys import KEYS, Kind, QuadletKey
 from psquadlet.unitfile import (
     UnitValueError,
+    check_raw,
     check_text,
     escape_dollars,
     escape_specifiers,
@@ -291,3 +292,24 @@ def test_every_kind_is_rendered() -> None:
     assert set(samples) == set(Kind)
     for row in KEYS.values():
         assert render_value(row, samples[row.kind])
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        (" ", "whitespace"),
+        ("x ", "whitespace"),
+        ("\u3000x", "whitespace"),
+        ("a\\", "backslash"),
+        ("a\nb", "newline"),
+    ],
+)
+def test_check_raw_refusals(value: str, fragment: str) -> None:
+    with pytest.raises(UnitValueError) as info:
+        check_raw(value)
+    assert fragment in info.value.reason
+
+
+@pytest.mark.parametrize("value", ["", "%n raw specifier", '"quoted"', "a b", "x\\y"])
+def test_check_raw_accepts_operator_syntax(value: str) -> None:
+    check_raw(value)
