@@ -70,6 +70,10 @@ class UnitValueError(ValueError):
         self.value = value
 
 
+#: Longest value accepted. systemd refuses unit file lines over LONG_LINE_MAX (1 MiB) and a
+#: whole ExecStart= line holds many values, each of which may double in size when escaped.
+MAX_VALUE_LENGTH = 64 * 1024
+
 # unicode.IsSpace in Go (what Quadlet's strings.TrimSpace strips), which is a superset of
 # systemd's WHITESPACE (" \t\n\r").
 _GO_SPACE = frozenset(
@@ -108,6 +112,11 @@ def check_text(value: str) -> None:
     """
     if not isinstance(value, str):
         raise UnitValueError(f"expected a string, got {type(value).__name__}")
+    if len(value) > MAX_VALUE_LENGTH:
+        raise UnitValueError(
+            f"is {len(value)} characters long; unit file values are limited to "
+            f"{MAX_VALUE_LENGTH} (systemd refuses lines over 1 MiB)"
+        )
     for offset, char in enumerate(value):
         code = ord(char)
         if char == "\t":

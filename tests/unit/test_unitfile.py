@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from psquadlet.quadlet_keys import KEYS, Kind, QuadletKey
 from psquadlet.unitfile import (
+    MAX_VALUE_LENGTH,
     UnitValueError,
     check_raw,
     check_text,
@@ -64,6 +65,12 @@ def test_check_text_refuses_control_characters_with_a_reason(value: str, fragmen
 @pytest.mark.parametrize("value", ["", "plain", "tab\tinside", "ünï € 😀", "\u2028", "\xa0"])
 def test_check_text_accepts_tab_and_unicode(value: str) -> None:
     check_text(value)
+
+
+def test_check_text_refuses_huge_values() -> None:
+    check_text("x" * MAX_VALUE_LENGTH)
+    with pytest.raises(UnitValueError, match="limited to"):
+        check_text("x" * (MAX_VALUE_LENGTH + 1))
 
 
 def test_check_text_refuses_non_strings() -> None:
