@@ -473,6 +473,17 @@ def render_units(
         errors.extend(writer.errors)
         if fmt == "quadlet":
             errors.extend(_gate(writer, version))
+        if spec.notify == "healthy" and version[:2] < (5, 0):
+            # Notify=/--sdnotify exist earlier; the value "healthy" came with Podman 5.0.
+            errors.append(
+                ConfigError(
+                    config.source,
+                    None,
+                    f"containers.{spec.name}.notify",
+                    f'notify = "healthy" needs Podman 5.0 or newer (target is '
+                    f"{quadlet_keys.format_version(version)})",
+                )
+            )
         files.append(UnitFile(filename, writer.text()))
     if fmt == "quadlet":
         for volume in config.volumes:

@@ -195,7 +195,10 @@ def generate(  # noqa: PLR0917 (one parameter per click option)
                 f"{_missing_keys(exc)}: writing a plain .service instead"
             )
             fmt = "service"
-            units = render.render_units(cfg, fmt, version, user=as_user)
+            try:
+                units = render.render_units(cfg, fmt, version, user=as_user)
+            except (ConfigError, ConfigErrors) as again:
+                raise _located(again) from None
         if note:
             click.echo(f"psquadlet: note: {note}", err=True)
         folder = outdir if outdir is not None else default_outdir(fmt, as_user)

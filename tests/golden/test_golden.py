@@ -168,3 +168,20 @@ def test_preset_examples_are_what_init_writes(variant: str) -> None:
     assert example.read_text(encoding="utf-8") == init_text(variant), (
         f"regenerate with: psquadlet init --variant {variant} - > {example.relative_to(ROOT)}"
     )
+
+
+@pytest.mark.oracle
+def test_quadlet_and_service_formats_run_the_same_image_and_command() -> None:
+    """The maximal example's command needs quoting: both formats must hand podman the same
+    image and arguments after it."""
+    from tests.support.oracle import parse_unit
+
+    config = parse_config((ROOT / "examples" / "maximal.toml").read_text(), "maximal.toml")
+    (spec,) = config.containers
+    tail = [spec.image, *spec.command]
+    quadlet = run_quadlet_dir(GOLDEN / "maximal" / "quadlet").check()
+    quadlet_argv = quadlet.service(f"{spec.name}.service").exec_argv()
+    service_text = (GOLDEN / "maximal" / "service" / f"{spec.name}.service").read_text()
+    service_argv = parse_unit(service_text).exec_argv()
+    assert quadlet_argv[-len(tail) :] == tail
+    assert service_argv[-len(tail) :] == tail

@@ -355,3 +355,16 @@ def test_default_config_file_is_used_when_present(
     loaded = config.load_config(None)
     assert loaded.source == str(path)
     assert [c.name for c in loaded.containers] == ["other"]
+
+
+def test_notify_healthy_needs_podman_5(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[containers.tp]\nimage = "docker.io/library/busybox:1"\nnotify = "healthy"\n')
+    for fmt in ("quadlet", "service", "auto"):
+        result = run("generate", "-c", str(cfg), "-o", str(tmp_path / "o"), "--format", fmt,
+                     "--podman-version", "4.9")  # fmt: skip
+        assert result.exit_code == 2
+        assert f'{cfg}:3: containers.tp.notify: notify = "healthy" needs Podman 5.0' in (
+            result.stderr
+        )
+    assert not (tmp_path / "o").exists()
