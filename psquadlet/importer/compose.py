@@ -307,7 +307,18 @@ def load(
     if not isinstance(top_volumes, dict):
         raise ImportInputError(f"{path}: 'volumes' must be a mapping")
     project = str(document.get("name") or os.path.basename(folder) or "project")
-    table_names = {str(name): _table_name(str(name), body) for name, body in services.items()}
+    # Names are interpolated like every value (a separate list: unselected services stay quiet).
+    quiet = Interpolator(variables, [])
+    table_names = {
+        str(name): quiet(_table_name(str(name), body), f"services.{name}.container_name")
+        for name, body in services.items()
+    }
+    volume_names = {
+        str(key): quiet(str(spec["name"]), f"volumes.{key}.name")
+        if isinstance(spec, dict) and spec.get("name")
+        else str(key)
+        for key, spec in top_volumes.items()
+    }
     drafts = []
     used_volumes: dict[str, str] = {}
     for name in selected:
@@ -317,7 +328,14 @@ def load(
         if not isinstance(body, dict):
             raise ImportInputError(f"{path}: services.{name} must be a mapping")
         body = interpolate.tree(body, f"services.{name}")
-        converter = _Service(str(name), folder, variables, table_names, used_volumes)
+        converter = _Service(
+            str(name),
+            folder=folder,
+            variables=variables,
+            table_names=table_names,
+            used_volumes=used_volumes,
+            volume_names=volume_names,
+        )
         drafts.append(converter.convert(body))
     for name in sorted(set(unset)):
         notes.append(
@@ -329,13 +347,12 @@ def load(
         )
     volumes = []
     for volume, where in used_volumes.items():
-        spec = top_volumes.get(volume, None) if volume in top_volumes else None
         if volume not in top_volumes:
             raise ImportInputError(
                 f"{path}: {where} uses the named volume {volume!r}, which the top-level "
                 "'volumes' does not declare"
             )
-        table = _volume_table(volume, spec, project, notes)
+        table = _volume_table(volume, top_volumes[volume], project, notes)
         if table is not None:
             volumes.append(table)
     return ComposeImport(drafts, volumes, notes)
@@ -372,17 +389,9 @@ def _volume_table(name: str, spec: Any, project: str, notes: list[Note]) -> Impo
                 "data over, or rename the volume, to keep what compose stored)",
             )
         )
-    elif spec.get("name") and spec.get("name") != name:
-        notes.append(
-            Note(
-                APPROXIMATED,
-                f"volumes.{name}.name",
-                f"the volume is named {name!r} in the unit, not {spec['name']!r}",
-            )
-        )
     if not settings:
         return None
-    return ImportedVolume(name, tuple(settings))
+    return ImportedVolume(str(spec.get("name") or name), tuple(settings))
 
 
 def _string_map(value: Any, where: str) -> dict[str, TomlValue]:
@@ -498,16 +507,19 @@ class _Service:
     def __init__(
         self,
         name: str,
+        *,
         folder: str,
         variables: Mapping[str, str],
         table_names: Mapping[str, str],
         used_volumes: dict[str, str],
+        volume_names: Mapping[str, str],
     ) -> None:
         self.service = name
         self.folder = folder
         self.variables = variables
         self.table_names = table_names
         self.used_volumes = used_volumes
+        self.volume_names = volume_names
         self.draft = Draft(name=table_names[name])
         self.ctx = dockerrun.RunContext("docker", variables, folder, [])
 
@@ -630,6 +642,7 @@ class _Service:
             source = parts[0]
             if not source.startswith(("/", ".", "~")):
                 self.used_volumes.setdefault(source, self.where("volumes"))
+                source = self.volume_names.get(source, source)
             else:
                 source = self._source(source)
             d.append("volumes", ":".join([source, *parts[1:]]))
@@ -685,6 +698,7 @@ class _Service:
                 )
                 return
             self.used_volumes.setdefault(source, self.where("volumes"))
+            source = self.volume_names.get(source, source)
         text = f"{source}:{target}"
         if options:
             text += ":" + ",".join(options)

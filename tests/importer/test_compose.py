@@ -349,3 +349,21 @@ def test_yaml_is_read_as_compose_reads_it(tmp_path: Path) -> None:
     assert d.settings["labels"] == {"a": "on", "b": "yes", "c": "1_000"}
     assert d.settings["tty"] is True
     assert d.settings["stop_timeout"] == 16
+
+
+def test_volume_and_container_names_from_name_keys_and_variables(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "services:\n  a:\n    image: app\n    container_name: ${PREFIX}-a\n"
+        "    volumes: [data:/data, 'shared:/shared:ro']\n"
+        "volumes:\n  data:\n    name: ${PREFIX}_data\n    labels: {x: y}\n"
+        "  shared:\n    external: true\n",
+    )
+    loaded = compose.load(str(path), environ={"PREFIX": "prod"})
+    [d] = loaded.drafts
+    assert d.name == "prod-a"
+    assert d.settings["volumes"] == ["prod_data:/data", "shared:/shared:ro"]
+    assert [(v.name, dict(v.settings)) for v in loaded.volumes] == [
+        ("prod_data", {"labels": {"x": "y"}})
+    ]
+    assert loaded.notes == []
