@@ -175,6 +175,7 @@ class Target:
     variant: str = ""  # "systemd", "supervisord" or "" (not a perfSONAR preset)
     host_network: bool = False
     testpoint: bool = False
+    net_raw: bool = True  # CAP_NET_RAW granted (ping and traceroute need it under Podman)
 
 
 @dataclass(frozen=True)
@@ -426,6 +427,26 @@ def check_time_sync(host: Host) -> Check:
     if not evidence:
         return Check("time-sync", WARN, "cannot tell whether the clock is synchronised", advice)
     return Check("time-sync", WARN, "clock is not synchronised", advice, tuple(evidence))
+
+
+# --------------------------------------------------------------------------- capabilities
+
+
+def check_capabilities(targets: Sequence[Target]) -> Check:
+    """Podman, unlike Docker, does not grant CAP_NET_RAW by default: ping fails without it."""
+    testpoints = [t for t in targets if t.testpoint]
+    if not testpoints:
+        return Check("capabilities", SKIP, "no perfSONAR testpoint is configured")
+    missing = [t.name for t in testpoints if not t.net_raw]
+    if missing:
+        return Check(
+            "capabilities",
+            FAIL,
+            f"no CAP_NET_RAW for {', '.join(missing)}: ping and traceroute tests will fail",
+            'add "CAP_NET_RAW" to cap_add (the perfsonar-testpoint preset does)',
+            items=tuple({"container": name, "missing": "CAP_NET_RAW"} for name in missing),
+        )
+    return Check("capabilities", PASS, "every testpoint has CAP_NET_RAW")
 
 
 # --------------------------------------------------------------------------- ports
@@ -700,6 +721,7 @@ def run_checks(
             check_cgroup(host, targets),
             check_arch(host, targets),
             check_time_sync(host),
+            check_capabilities(targets),
             check_ports(host, targets),
             check_short_names(host, images),
         )
@@ -718,6 +740,14 @@ def targets_from_config(config: Config) -> list[Target]:
         variant = spec.variant or ""
         if testpoint and not variant:
             variant = "systemd" if spec.image_ref.tag == "systemd" else "supervisord"
+        caps = {c.upper().removeprefix("CAP_") for c in spec.cap_add}
+        dropped = {c.upper().removeprefix("CAP_") for c in spec.cap_drop}
+        # podman drops first, then adds: --cap-drop=all --cap-add=net_raw grants it.
+        net_raw = (
+            spec.privileged
+            or "NET_RAW" in caps
+            or ("ALL" in caps and not dropped & {"NET_RAW", "ALL"})
+        )
         targets.append(
             Target(
                 name=spec.effective_container_name,
@@ -725,6 +755,7 @@ def targets_from_config(config: Config) -> list[Target]:
                 variant=variant,
                 host_network=spec.network == "host",
                 testpoint=testpoint,
+                net_raw=net_raw,
             )
         )
     return targets

@@ -34,6 +34,7 @@ def test_doctor_json_is_stable_and_matches_the_exit_code() -> None:
         "cgroup",
         "arch",
         "time-sync",
+        "capabilities",
         "ports",
         "short-names",
     ]

@@ -310,3 +310,27 @@ def test_doctor_does_not_bind_anything() -> None:
     before = len(os.listdir("/proc/self/fd"))
     doctor.check_ports(Host(path=""), [TESTPOINT])
     assert len(os.listdir("/proc/self/fd")) == before
+
+
+@pytest.mark.parametrize(
+    ("extra", "status"),
+    [
+        ("", PASS),  # the preset grants it
+        ("cap_add = []\n", FAIL),
+        ('cap_add = ["NET_ADMIN"]\nprivileged = true\n', PASS),
+        ('cap_add = ["net_raw"]\ncap_drop = ["ALL"]\n', PASS),
+    ],
+)
+def test_testpoint_without_cap_net_raw_fails(extra: str, status: str) -> None:
+    from psquadlet.config import parse_config
+
+    config = parse_config(f'[containers.tp]\npreset = "perfsonar-testpoint"\n{extra}', "t.toml")
+    check = doctor.check_capabilities(doctor.targets_from_config(config))
+    assert check.status == status, check
+    if status == FAIL:
+        assert 'add "CAP_NET_RAW" to cap_add' in check.advice
+
+
+def test_capabilities_skipped_without_a_testpoint() -> None:
+    other = Target("web", "docker.io/library/nginx:latest", net_raw=False)
+    assert doctor.check_capabilities([other]).status == SKIP
