@@ -8,6 +8,7 @@ aside or rewritten, even when it is unreadable).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -17,6 +18,7 @@ from typing import Any, Callable
 
 from psquadlet.doctor import Runner, run_command
 from psquadlet.model import Config
+from psquadlet.presets import PERFSONAR_TESTPOINT
 from psquadlet.watch import state as watch_state
 from psquadlet.watch.schedule import Schedule, next_run, read_machine_id
 
@@ -238,7 +240,10 @@ def container_status(
         )
         if image is not None:
             values["digest"] = _pick_digest(image, spec.image_ref.name)
-        if values["running"] and spec.preset == "perfsonar-testpoint":
+        testpoint = spec.preset == PERFSONAR_TESTPOINT or (
+            spec.image_ref.repository == "perfsonar/testpoint"
+        )
+        if values["running"] and testpoint:
             code, out = probes.run(["podman", "exec", container, "cat", BUNDLE_VERSION_FILE])
             if code == 0:
                 values["bundle_version"] = out.strip()
@@ -285,7 +290,7 @@ def collect(
     for name in chosen:
         status = container_status(config, name, probes, state)
         if note:
-            status = ContainerStatus(**{**status.__dict__, "notes": (*status.notes, note)})
+            status = dataclasses.replace(status, notes=(*status.notes, note))
         results.append(status)
     return tuple(results)
 
