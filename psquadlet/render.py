@@ -382,6 +382,9 @@ def _service_unit(spec: ContainerSpec, config: Config, user: bool) -> _Writer:
     writer.literal("KillMode=mixed")
     writer.literal("Delegate=yes")
     writer.literal("SyslogIdentifier=%N")
+    # Podman 4.3 refuses to start when a cid file is left over from a crash (as
+    # podman generate systemd --new does, remove it first).
+    writer.literal("ExecStartPre=/bin/rm -f %t/%N.cid")
     volumes = {v.name: v for v in config.volumes}
     for name in dict.fromkeys(spec.named_volumes):
         volume = volumes.get(name)
