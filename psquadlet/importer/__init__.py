@@ -195,8 +195,15 @@ def _note_lines(notes: Sequence[Note]) -> list[str]:
 
 def to_toml(result: ImportResult) -> str:
     """The configuration file text, with comments saying what was not carried over as is."""
-    header = [
+    source = textwrap.wrap(
         f"Imported by 'psquadlet import' from: {result.source}",
+        width=96,
+        subsequent_indent="    ",
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+    header = [
+        *source,
         "Check it with 'psquadlet validate -c FILE', then run 'psquadlet generate -c FILE'.",
     ]
     if result.notes:
