@@ -45,6 +45,7 @@ def import_(
     \b
       psquadlet import -- docker run -td --name web -p 8080:80 nginx
       psquadlet import 'docker run -d --net=host perfsonar/testpoint'
+      psquadlet import - < line.txt        # the line on standard input
       psquadlet import --compose docker-compose.yml [--service NAME] -o psquadlet.toml
 
     Flags that have no meaning under systemd are dropped, flags without a configuration key
