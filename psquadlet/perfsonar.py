@@ -67,6 +67,25 @@ _LS_KEYS = (
     "latitude",
     "longitude",
 )
+# Names an operator may reach for that are too far from ours for a spelling suggestion.
+_ALIASES = {
+    "zip": "zip_code",
+    "postal_code": "zip_code",
+    "postcode": "zip_code",
+    "state": "region",
+    "lat": "latitude",
+    "lon": "longitude",
+    "lng": "longitude",
+    "site": "site_name",
+    "admin_name": "administrator_name",
+    "admin_email": "administrator_email",
+    "email": "administrator_email",
+    "name": "administrator_name",
+    "site_project": "projects",
+    "project": "projects",
+    "remotes": "psconfig_remotes",
+    "configure-archives": "configure_archives",
+}
 _PERFSONAR_KEYS = ("lookup_service", "psconfig_remotes", "limits_file")
 _REMOTE_KEYS = ("url", "configure_archives")
 
@@ -156,7 +175,9 @@ class _Collector:
     ) -> None:
         for key in table:
             if key not in allowed:
-                self.error((*path, key), "unknown key", did_you_mean(key, allowed))
+                alias = _ALIASES.get(key)
+                hint = f"did you mean {alias!r}?" if alias in allowed else None
+                self.error((*path, key), "unknown key", hint or did_you_mean(key, allowed))
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")

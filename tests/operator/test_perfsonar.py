@@ -198,3 +198,13 @@ def test_unknown_top_level_key_and_relative_limits_file() -> None:
 def test_duplicate_remote() -> None:
     with pytest.raises(ConfigError, match="listed twice"):
         perfsonar.parse_perfsonar({"psconfig_remotes": [{"url": "https://a"}] * 2}, "f")
+
+
+def test_names_operators_reach_for_get_a_suggestion() -> None:
+    table = {"lookup_service": {"zip": "1", "admin_email": "a@b"}, "remotes": []}
+    with pytest.raises(ConfigErrors) as info:
+        perfsonar.parse_perfsonar(table, "f")
+    text = str(info.value)
+    assert "lookup_service.zip: unknown key (did you mean 'zip_code'?)" in text
+    assert "admin_email: unknown key (did you mean 'administrator_email'?)" in text
+    assert "perfsonar.remotes: unknown key (did you mean 'psconfig_remotes'?)" in text
