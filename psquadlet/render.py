@@ -228,6 +228,16 @@ class _Writer:
         except unitfile.UnitValueError as exc:
             self.errors.append(ConfigError(self.source, None, path, exc.reason))
             return
+        if value != value.strip():
+            self.errors.append(
+                ConfigError(
+                    self.source,
+                    None,
+                    path,
+                    "must not start or end with whitespace: unit file readers strip it",
+                )
+            )
+            return
         if value.endswith("\\"):
             self.errors.append(
                 ConfigError(
