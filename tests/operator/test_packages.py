@@ -8,6 +8,7 @@ mirror, which is what proves the Depends line is installable.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -141,6 +142,18 @@ def test_deb_installs_on_a_clean_root_and_runs(deb: Path, root: Path) -> None:
         assert f".SS {name}" in manpage
     completion = (root / "usr/share/bash-completion/completions/psquadlet").read_text()
     assert "_PSQUADLET_COMPLETE=bash_complete" in completion
+    # Podman is only recommended: on this root doctor says what to install, and fails.
+    doctor = subprocess.run(
+        ["chroot", str(root), "psquadlet", "doctor", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert doctor.returncode == 2, doctor.stderr
+    checks = {c["id"]: c for c in json.loads(doctor.stdout)["checks"]}
+    assert checks["podman"]["status"] == "fail"
+    assert "apt-get install podman" in checks["podman"]["advice"]
 
 
 def test_rpm_spec_builds_with_config_noreplace(tmp_path: Path) -> None:
