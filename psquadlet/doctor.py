@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from psquadlet import __version__, imageref
+from psquadlet import __version__, imageref, perfsonar
 from psquadlet.config import DEFAULT_CONFIG_PATH, default_config, load_config
 from psquadlet.errors import PsquadletError
 from psquadlet.model import Config
@@ -708,11 +708,53 @@ def config_check(source: str, error: Exception | None) -> Check:
     )
 
 
+def check_perfsonar_files(mounts: Sequence[tuple[str, str, str]], root: Path = Path("/")) -> Check:
+    """The host files mounted over perfSONAR's: podman refuses to start without them.
+
+    ``mounts`` are (container, host path, container path); a rendered file that is missing
+    means 'generate' has not run since the table was added, a missing or non-JSON limits file
+    is the operator's to fix.
+    """
+    if not mounts:
+        return Check("perfsonar-files", SKIP, "no perfSONAR files are declared")
+    problems: list[str] = []
+    items: list[Mapping[str, object]] = []
+    for container, host_path, target in mounts:
+        path = root / host_path.lstrip("/")
+        rendered = host_path.startswith(perfsonar.HOST_DIR + "/")
+        problem = ""
+        if not path.is_file():
+            problem = "missing: run 'psquadlet generate'" if rendered else "missing"
+        elif target == perfsonar.LIMITS_CONF:
+            try:
+                json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, ValueError) as exc:
+                problem = f"not JSON, pScheduler would not read it: {exc}"
+        items.append(
+            {"container": container, "host_path": host_path, "target": target, "problem": problem}
+        )
+        if problem:
+            problems.append(f"{container}: {host_path} ({target}): {problem}")
+    if problems:
+        return Check(
+            "perfsonar-files",
+            FAIL,
+            f"{len(problems)} perfSONAR file(s) the testpoint mounts are not usable",
+            "run 'psquadlet generate' for rendered files; create or fix limits_file",
+            tuple(problems),
+            tuple(items),
+        )
+    return Check(
+        "perfsonar-files", PASS, "every declared perfSONAR file is in place", items=tuple(items)
+    )
+
+
 def run_checks(
     host: Host,
     targets: Sequence[Target],
     config: Check,
     images: Sequence[tuple[str, str]] = (),
+    perfsonar_mounts: Sequence[tuple[str, str, str]] = (),
 ) -> Report:
     return Report(
         (
@@ -724,6 +766,7 @@ def run_checks(
             check_capabilities(targets),
             check_ports(host, targets),
             check_short_names(host, images),
+            check_perfsonar_files(perfsonar_mounts),
         )
     )
 
@@ -795,4 +838,12 @@ def diagnose(config_path: Path | None, host: Host | None = None) -> Report:
         check = config_check(str(path), exc)
         if path is not None:
             images = _raw_images(path)
-    return run_checks(host, targets_from_config(config), check, images)
+    mounts = [
+        (spec.name, source, target)
+        for spec in config.containers
+        if isinstance(spec.perfsonar, perfsonar.PerfsonarSpec)
+        for source, target in (
+            m.split(":")[:2] for m in perfsonar.bind_mounts(spec.name, spec.perfsonar)
+        )
+    ]
+    return run_checks(host, targets_from_config(config), check, images, mounts)

@@ -56,8 +56,8 @@ def doctor(config_path: Path | None, as_json: bool) -> None:
     Each check passes, warns or fails, and says what to do: Podman and its version (Quadlet
     needs 4.4), the cgroup v2 the systemd variant needs, the image's CPU architecture, time
     synchronisation (owping needs it), CAP_NET_RAW for ping, the testpoint's host ports
-    already taken by another process (named with its pid), short image names, and the
-    configuration itself.
+    already taken by another process (named with its pid), short image names, the files
+    mounted over perfSONAR's, and the configuration itself.
 
     \b
     Exit status (the Nagios plugin convention):
@@ -68,8 +68,8 @@ def doctor(config_path: Path | None, as_json: bool) -> None:
     --json prints {"schema": "psquadlet-doctor/1", "psquadlet_version", "status",
     "exit_code", "checks": [{"id", "status", "summary", "advice", "details": [...],
     "items": [...]}]}; status is pass|warn|fail|skip; check ids: config, podman, cgroup,
-    arch, time-sync, capabilities, ports, short-names. Keys are only added within schema
-    version 1.
+    arch, time-sync, capabilities, ports, short-names, perfsonar-files. Keys are only added
+    within schema version 1.
     """
     report = doctor_module.diagnose(config_path)
     click.echo(report.dumps() if as_json else report.text(), nl=False)

@@ -37,6 +37,7 @@ def test_doctor_json_is_stable_and_matches_the_exit_code() -> None:
         "capabilities",
         "ports",
         "short-names",
+        "perfsonar-files",
     ]
     for check in doc["checks"]:
         assert set(check) == {"id", "status", "summary", "advice", "details", "items"}

@@ -334,3 +334,28 @@ def test_testpoint_without_cap_net_raw_fails(extra: str, status: str) -> None:
 def test_capabilities_skipped_without_a_testpoint() -> None:
     other = Target("web", "docker.io/library/nginx:latest", net_raw=False)
     assert doctor.check_capabilities([other]).status == SKIP
+
+
+def test_perfsonar_files_must_exist_before_the_testpoint_starts(tmp_path: Path) -> None:
+    rendered = "/etc/psquadlet/perfsonar/tp/lsregistrationdaemon.conf"
+    limits = "/etc/limits.json"
+    mounts = [
+        ("tp", rendered, "/etc/perfsonar/lsregistrationdaemon.conf"),
+        ("tp", limits, "/etc/pscheduler/limits.conf"),
+    ]
+    check = doctor.check_perfsonar_files(mounts, root=tmp_path)
+    assert check.status == FAIL
+    assert (
+        f"tp: {rendered} (/etc/perfsonar/lsregistrationdaemon.conf): missing: run "
+        in (check.details[0])
+    )
+    (tmp_path / "etc/psquadlet/perfsonar/tp").mkdir(parents=True)
+    (tmp_path / rendered.lstrip("/")).write_text("site_name x\n")
+    (tmp_path / limits.lstrip("/")).write_text("{not json")
+    check = doctor.check_perfsonar_files(mounts, root=tmp_path)
+    assert check.status == FAIL
+    assert check.items[0]["problem"] == ""
+    assert "not JSON" in str(check.items[1]["problem"])
+    (tmp_path / limits.lstrip("/")).write_text('{"schema": 3}')
+    assert doctor.check_perfsonar_files(mounts, root=tmp_path).status == PASS
+    assert doctor.check_perfsonar_files([], root=tmp_path).status == SKIP
