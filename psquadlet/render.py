@@ -14,6 +14,7 @@ All quoting and escaping is done by ``psquadlet.unitfile``; a value it refuses b
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -63,6 +64,11 @@ class _Option:
     """The Quadlet key's value: one value, or the words of a list-valued key."""
     args: tuple[str, ...]
     """The same as ``podman run`` arguments."""
+
+
+def _key(name: str) -> str:
+    """A map key inside a key path, quoted like config.format_path when it is not bare."""
+    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else f'"{name}"'
 
 
 def _seconds(value: int) -> str:
@@ -125,10 +131,10 @@ def _container_options(spec: ContainerSpec, nocopy: frozenset[str] = frozenset()
         add(f"devices[{i}]", "AddDevice", (item,), f"--device={item}")
     for label_key, label_value in spec.labels:
         pair = f"{label_key}={label_value}"
-        add(f"labels.{label_key}", "Label", (pair,), f"--label={pair}")
+        add(f"labels.{_key(label_key)}", "Label", (pair,), f"--label={pair}")
     for ann_key, ann_value in spec.annotations:
         pair = f"{ann_key}={ann_value}"
-        add(f"annotations.{ann_key}", "Annotation", (pair,), f"--annotation={pair}")
+        add(f"annotations.{_key(ann_key)}", "Annotation", (pair,), f"--annotation={pair}")
     if spec.user:
         user = f"{spec.user}:{spec.group}" if spec.group else spec.user
         add("user", "User", spec.user, f"--user={user}")
@@ -144,7 +150,7 @@ def _container_options(spec: ContainerSpec, nocopy: frozenset[str] = frozenset()
         add(f"ulimits[{i}]", "Ulimit", item, f"--ulimit={item}")
     for sysctl_key, sysctl_value in spec.sysctls:
         pair = f"{sysctl_key}={sysctl_value}"
-        add(f"sysctls.{sysctl_key}", "Sysctl", (pair,), f"--sysctl={pair}")
+        add(f"sysctls.{_key(sysctl_key)}", "Sysctl", (pair,), f"--sysctl={pair}")
     if spec.cgroupns:
         add("cgroupns", None, (), f"--cgroupns={spec.cgroupns}")
     if spec.tty:
