@@ -164,6 +164,13 @@ class FileStateStore:
                                      f"moved to {aside}, starting with an empty state",))
 
     def save(self, state: WatchState) -> None:
+        try:
+            self._save(state)
+        except OSError as e:
+            raise WatchError(f"cannot write state file {self.path}: "
+                             f"{e.strerror or e}") from e
+
+    def _save(self, state: WatchState) -> None:
         os.makedirs(self.state_dir, mode=0o755, exist_ok=True)
         tmp = f"{self.path}.tmp-{os.getpid()}"
         data = to_json(state).encode()
@@ -182,8 +189,12 @@ class FileStateStore:
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        os.makedirs(self.state_dir, mode=0o755, exist_ok=True)
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            os.makedirs(self.state_dir, mode=0o755, exist_ok=True)
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise WatchError(f"cannot open lock file {self.lock_path}: "
+                             f"{e.strerror or e}") from e
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -136,3 +136,15 @@ def test_lock_is_released_when_the_holder_is_killed(tmp_path: Path) -> None:
     deadline = time.monotonic() + 5
     with FileStateStore(str(tmp_path)).lock():
         assert time.monotonic() < deadline
+
+
+def test_unwritable_state_dir_is_a_clear_error(tmp_path: Path) -> None:
+    from psquadlet.watch.interfaces import WatchError
+
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    store = FileStateStore(str(blocker / "state"))
+    with pytest.raises(WatchError, match="cannot open lock file"), store.lock():
+        pass
+    with pytest.raises(WatchError, match="cannot write state file"):
+        store.save(WatchState())
