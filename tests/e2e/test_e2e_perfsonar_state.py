@@ -141,6 +141,8 @@ def test_declared_settings_and_operator_files_survive_upgrade_and_rollback(
     assert checks["cgroup"]["status"] == "pass", checks["cgroup"]
     assert checks["arch"]["status"] == "pass", checks["arch"]
     assert checks["short-names"]["status"] == "pass"
+    assert checks["capabilities"]["status"] == "pass"
+    assert checks["perfsonar-files"]["status"] == "pass", checks["perfsonar-files"]
 
     # logs: the unit's journal, through journalctl.
     logs = tb.run(["psquadlet", "logs", "-c", CONFIG, "-n", "200"]).stdout
