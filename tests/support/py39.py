@@ -1,0 +1,348 @@
+"""psquadlet under Python 3.9: a debootstrapped Debian 11 "bullseye" root (Python 3.9.2).
+
+Enterprise Linux 9 runs Python 3.9; the development machine only has 3.11. The root is built
+once and cached under CACHE (stamp file written last, so an interrupted build is rebuilt).
+Every command runs in a private mount namespace (``unshare --mount``) on an overlay of the
+cached root with a per-session upper folder: the cached root is never written, and the
+mounts (overlay, /proc, /sys, /dev nodes, pip's folders) vanish with the command's process,
+also when a test fails or pytest is killed. Nothing is ever mounted in the host's namespace.
+
+The host's pip settings (config files, PIP_* variables, the local wheel folders and index
+they name, the CA bundle) are replicated inside, so pip in the root reaches the same package
+sources as pip on the host. Built wheels (pystemd compiles) are kept in a pip cache next to
+the root, so only the first session pays for the compile.
+"""
+
+from __future__ import annotations
+
+import configparser
+import contextlib
+import fcntl
+import hashlib
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+CACHE = Path(os.environ.get("PSQUADLET_TEST_CACHE", "/var/cache/psquadlet-tests"))
+MIRROR = os.environ.get("PSQUADLET_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+SUITE = "bullseye"  # Debian 11: python3 is 3.9.2, the oldest Python psquadlet supports
+ROOT = CACHE / "py39-root"
+PIP_CACHE = CACHE / "py39-pip-cache"
+DEB_CACHE = CACHE / "debs-bullseye"
+# python3-venv brings pip (20.3.4) through ensurepip; the compiler and headers are for
+# pystemd, which PyPI has only as source (an EL9 operator needs gcc and systemd-devel too).
+PACKAGES = (
+    "python3",
+    "python3-venv",
+    "python3-dev",
+    "gcc",
+    "libc6-dev",
+    "libsystemd-dev",
+    "pkg-config",
+)
+STAMP_NAME = ".psquadlet-py39-stamp"
+PROVISION_ID = "py39-v1"
+INNER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+DEV_NODES = ("null", "zero", "full", "random", "urandom")
+PIP_CONFIG_FILES = (
+    "/etc/pip.conf",
+    "/etc/xdg/pip/pip.conf",
+    "~/.config/pip/pip.conf",
+    "~/.pip/pip.conf",
+)
+
+
+class Py39Error(RuntimeError):
+    """The Python 3.9 root could not be built or a command could not be started in it."""
+
+
+def _log(msg: str) -> None:
+    print(f"[py39] {msg}", file=sys.stderr, flush=True)
+
+
+def _stamp() -> str:
+    text = "\n".join([SUITE, MIRROR, PROVISION_ID, *sorted(PACKAGES)])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _rmtree(path: Path) -> None:
+    # Nothing is mounted below our folders in the host namespace; --one-file-system is a
+    # second guard should that ever change.
+    if path.exists() or path.is_symlink():
+        subprocess.run(["rm", "-rf", "--one-file-system", str(path)], check=False)
+
+
+@contextlib.contextmanager
+def _lock(path: Path) -> Iterator[None]:
+    """Two pytest sessions on one machine must not build the root at the same time."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _is_built(root: Path) -> bool:
+    stamp = root / STAMP_NAME
+    return stamp.is_file() and stamp.read_text().strip() == _stamp()
+
+
+def build_root(root: Path = ROOT) -> Path:
+    """The cached bullseye root with Python 3.9 (built when missing, incomplete or outdated)."""
+    if _is_built(root):
+        return root
+    with _lock(root.with_name(root.name + ".lock")):
+        if _is_built(root):  # another session built it while we waited
+            return root
+        _debootstrap(root)
+    return root
+
+
+def _debootstrap(root: Path) -> None:
+    tmp = root.with_name(root.name + ".building")
+    log_path = root.with_name(root.name + ".debootstrap.log")
+    _log(f"debootstrapping {SUITE} into {root} (cached for later runs)")
+    started = time.monotonic()
+    _rmtree(tmp)
+    _rmtree(root)
+    _rmtree(PIP_CACHE)  # wheels built against the old root go with it
+    DEB_CACHE.mkdir(parents=True, exist_ok=True)
+    argv = [
+        "debootstrap",
+        "--variant=minbase",
+        f"--cache-dir={DEB_CACHE}",
+        "--include=" + ",".join(PACKAGES),
+        SUITE,
+        str(tmp),
+        MIRROR,
+    ]
+    with open(log_path, "wb") as log:
+        res = subprocess.run(
+            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, check=False
+        )
+    if res.returncode != 0:
+        tail = log_path.read_text(errors="replace")[-3000:]
+        raise Py39Error(
+            f"{shlex.join(argv)} failed ({res.returncode}); does the mirror {MIRROR} still "
+            f"carry {SUITE}? (set PSQUADLET_DEBIAN_MIRROR, e.g. http://archive.debian.org/"
+            f"debian). Log {log_path}:\n{tail}"
+        )
+    for deb in (tmp / "var/cache/apt/archives").glob("*.deb"):
+        deb.unlink()
+    # debootstrap can leave /proc or /sys of the build mounted when it is interrupted; it
+    # unmounts them on success. Make sure before the root is used as an overlay layer.
+    with open("/proc/self/mountinfo") as f:
+        if any(f" {tmp}/" in line for line in f):
+            raise Py39Error(f"debootstrap left mounts below {tmp}")
+    version = subprocess.run(
+        ["chroot", str(tmp), "python3", "-c", "import sys; print(sys.version_info[:2])"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if version.stdout.strip() != "(3, 9)":
+        raise Py39Error(
+            f"the {SUITE} root's python3 is not 3.9: {version.stdout.strip()!r} "
+            f"{version.stderr.strip()}"
+        )
+    (tmp / STAMP_NAME).write_text(_stamp() + "\n")
+    tmp.rename(root)
+    _log(f"{SUITE} root ready in {time.monotonic() - started:.0f}s")
+
+
+def _pip_paths(env: Mapping[str, str]) -> tuple[list[Path], list[Path]]:
+    """The host's pip config files, and the local files/folders their settings name."""
+    home = Path(env.get("HOME", "/root"))
+    configs = [Path(p.replace("~", str(home), 1)) for p in PIP_CONFIG_FILES]
+    if env.get("PIP_CONFIG_FILE"):
+        configs.append(Path(env["PIP_CONFIG_FILE"]))
+    configs = [c for c in configs if c.is_file()]
+    values = [v for k, v in env.items() if k.startswith("PIP_")]
+    for conf in configs:
+        parser = configparser.ConfigParser(interpolation=None)
+        with contextlib.suppress(configparser.Error):
+            parser.read(conf)
+            values += [v for s in parser.sections() for v in parser[s].values()]
+    referenced: list[Path] = []
+    for value in values:
+        for word in value.split():
+            word = word.removeprefix("file://")
+            path = Path(word)
+            if path.is_absolute() and path.exists():
+                # A local index links its files relative to the index root (../../files/).
+                referenced.append(path.parent if path.name == "simple" else path)
+    return configs, sorted(set(referenced))
+
+
+@dataclass(frozen=True)
+class Result:
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def check(self) -> Result:
+        if self.returncode != 0:
+            raise AssertionError(
+                f"{shlex.join(self.argv)} exited {self.returncode} under Python 3.9\n"
+                f"--- stdout\n{self.stdout[-4000:]}\n--- stderr\n{self.stderr[-4000:]}"
+            )
+        return self
+
+
+class Py39Session:
+    """Commands on a writable overlay of the cached root; the overlay's changes live in
+    `scratch` for the session (remove `scratch` to forget them)."""
+
+    def __init__(self, root: Path, scratch: Path, env: Mapping[str, str] | None = None) -> None:
+        self.root = root
+        self.scratch = scratch
+        self.upper = scratch / "upper"
+        self.work = scratch / "work"
+        self.merged = scratch / "merged"
+        for d in (self.upper, self.work, self.merged):
+            d.mkdir(parents=True, exist_ok=True)
+        host_env = dict(os.environ if env is None else env)
+        self.env = {
+            "HOME": "/root",
+            "PATH": INNER_PATH,
+            "LANG": "C.UTF-8",
+            "LC_ALL": "C.UTF-8",
+            **{k: v for k, v in host_env.items() if k.startswith("PIP_")},
+        }
+        self.binds: list[tuple[Path, bool]] = []  # (host folder, read-only)
+        self._replicate_host(host_env)
+
+    def path(self, inner: str) -> Path:
+        """Where a file written now appears at `inner` inside (the overlay's upper layer)."""
+        return self.upper / inner.lstrip("/")
+
+    def write(self, inner: str, data: bytes | str) -> None:
+        target = self.path(inner)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(data, str):
+            data = data.encode()
+        target.write_bytes(data)
+
+    def _replicate_host(self, host_env: Mapping[str, str]) -> None:
+        for name in ("/etc/resolv.conf", "/etc/hosts"):
+            if Path(name).exists():
+                self.write(name, Path(name).read_bytes())
+        configs, referenced = _pip_paths(host_env)
+        host_home = Path(host_env.get("HOME", "/root"))
+        for conf in configs:
+            inner = str(conf)
+            if conf.is_relative_to(host_home):
+                inner = "/root/" + str(conf.relative_to(host_home))
+            self.write(inner, conf.read_bytes())
+        for ref in referenced:
+            if ref.is_file():
+                self.write(str(ref), ref.read_bytes())
+            elif ref.is_dir():
+                self.path(str(ref)).mkdir(parents=True, exist_ok=True)
+                self.binds.append((ref, True))
+        PIP_CACHE.mkdir(parents=True, exist_ok=True)
+        self.path("/root/.cache/pip").mkdir(parents=True, exist_ok=True)
+        for node in DEV_NODES:
+            self.path(f"/dev/{node}").parent.mkdir(parents=True, exist_ok=True)
+
+    def _mount_script(self) -> str:
+        m = shlex.quote(str(self.merged))
+        lines = [
+            "set -eu",
+            "mount -t overlay overlay -o "
+            + shlex.quote(
+                f"lowerdir={self.root},upperdir={self.upper},workdir={self.work},index=off"
+            )
+            + f" {m}",
+            f"mount -t proc proc {m}/proc",
+            f"mount -t sysfs -o ro sysfs {m}/sys",
+        ]
+        for node in DEV_NODES:
+            lines.append(f"[ -e {m}/dev/{node} ] || : > {m}/dev/{node}")
+            lines.append(f"mount --bind /dev/{node} {m}/dev/{node}")
+        binds = [*self.binds, (PIP_CACHE, False)]
+        inner = {PIP_CACHE: "/root/.cache/pip"}
+        for host, read_only in binds:
+            target = f"{m}{shlex.quote(inner.get(host, str(host)))}"
+            lines.append(f"mount --bind {shlex.quote(str(host))} {target}")
+            if read_only:
+                lines.append(f"mount -o remount,bind,ro {target}")
+        env = [f"{k}={v}" for k, v in sorted(self.env.items())]
+        enter = shlex.quote('cd "$0" && exec "$@"')
+        lines.append(f'exec chroot {m} /usr/bin/env -i {shlex.join(env)} /bin/sh -c {enter} "$@"')
+        return "\n".join(lines)
+
+    def run(
+        self,
+        argv: Sequence[str],
+        cwd: str = "/",
+        stdin: str | None = None,
+        timeout: float = 300.0,
+    ) -> Result:
+        """Run `argv` inside (PATH, HOME=/root, the host's PIP_* settings), as root."""
+        cmd = [
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "--",
+            "/bin/sh",
+            "-c",
+            self._mount_script(),
+            "sh",
+            cwd,
+            *argv,
+        ]
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,  # pip's build helpers are in the group: kill them too
+        )
+        try:
+            out, err = proc.communicate(stdin, timeout=timeout)
+        except BaseException:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise
+        return Result(tuple(argv), proc.returncode, out, err)
+
+    def copy_tree(self, repo: Path, inner: str) -> None:
+        """The working tree as git sees it (tracked and untracked, not ignored: no .venv)."""
+        files = subprocess.run(
+            [
+                "git",
+                "-c",
+                "core.quotepath=off",
+                "-C",
+                str(repo),
+                "ls-files",
+                "-z",
+                "-co",
+                "--exclude-standard",
+            ],
+            capture_output=True,
+            check=True,
+        ).stdout.split(b"\0")
+        dest = self.path(inner)
+        _rmtree(dest)
+        for raw in files:
+            rel = raw.decode()
+            src = repo / rel
+            if rel and src.is_file():  # a file deleted in the working tree is still listed
+                target = dest / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(src, target)
