@@ -91,7 +91,8 @@ def events(tb: TestBed, since: float) -> list[tuple[int, str, str, str]]:
     out = []
     for line in res.stdout.splitlines():
         parts = line.split("\t")
-        if len(parts) == 4:
+        # --since has whole-second resolution: drop what came before `since` itself
+        if len(parts) == 4 and int(parts[0]) >= since * 1e9:
             out.append((int(parts[0]), parts[1], parts[2], parts[3]))
     return out
 
@@ -228,9 +229,16 @@ def test_watcher_killed_mid_upgrade_recovers_old_or_new(
     )
     assert read_state(tb).get("phase"), "the kill came too late to interrupt anything"
     tb.systemctl("reset-failed", WATCH, check=False)
-    tb.systemctl("restart", WATCH)
+    tb.systemctl("restart", "--no-block", WATCH)
 
-    tb.wait_for(lambda: not read_state(tb).get("phase"), 120, "recovery to finish")
+    try:
+        tb.wait_for(lambda: not read_state(tb).get("phase"), 150, "recovery to finish")
+    except Exception as e:
+        raise AssertionError(
+            f"{e}; phases seen {seen}; state {read_state(tb)}\n"
+            f"{tb.systemctl('status', WATCH, SERVICE, check=False).stdout}\n"
+            f"{tb.journal(WATCH)[-5000:]}"
+        ) from e
     tb.wait_for(
         lambda: tb.systemctl("is-active", SERVICE, check=False).stdout.strip() == "active"
         and running_digest(tb) in (old, new)
