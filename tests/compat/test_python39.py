@@ -26,13 +26,12 @@ import pytest
 from psquadlet import __version__
 from psquadlet.cli import COMMANDS
 from tests.support import require_programs, require_root
-from tests.support.py39 import Py39Error, Py39Session, Result, build_root
+from tests.support.py39 import VENV, Py39Error, Py39Session, Result, build_root
 
 pytestmark = pytest.mark.compat
 
 REPO = Path(__file__).resolve().parents[2]
 SRC = "/work/src"  # a copy of the working tree inside the 3.9 root
-VENV = "/work/venv"
 PSQUADLET = f"{VENV}/bin/psquadlet"
 EXAMPLES = sorted((REPO / "examples").glob("*.toml"))
 GOLDEN = REPO / "tests" / "golden"
@@ -72,7 +71,6 @@ def py39(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Py39Session]:
     session = Py39Session(root, scratch)
     try:
         session.copy_tree(REPO, SRC)
-        session.run(["python3", "-m", "venv", VENV]).check()
         # The venv's own pip (20.3.4, as bullseye ships it; EL9 ships 21.2): what an operator
         # would type, no upgrade first.
         session.run(
@@ -226,12 +224,10 @@ def test_generate_matches_golden_files_on_39(py39: Py39Session, example: Path, f
     # Everything else printed (perfSONAR's host files) as under the host's Python.
     assert dry.stdout == host(*args, "--dry-run").stdout
 
-    # And written for real (atomic writes on 3.9), then nothing left to change.
+    # And written for real (atomic writes on 3.9).
     psq(py39, *args).check()
     written = {p.name: p.read_text(encoding="utf-8") for p in py39.path(outdir).iterdir()}
     assert {n: _versionless(t) for n, t in written.items()} == golden
-    again = psq(py39, *args, "--dry-run", "--diff").check()
-    assert again.stdout == "", f"a second generate would change:\n{again.stdout}"
 
 
 def test_validate_reports_every_problem_on_39(py39: Py39Session, tmp_path: Path) -> None:

@@ -48,7 +48,10 @@ PACKAGES = (
     "pkg-config",
 )
 STAMP_NAME = ".psquadlet-py39-stamp"
-PROVISION_ID = "py39-v1"
+PROVISION_ID = "py39-v2"
+# An empty venv, made once in the cached root: every session's overlay starts from it
+# pristine, and psquadlet with its dependencies is pip-installed into it per session.
+VENV = "/opt/py39-venv"
 INNER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEV_NODES = ("null", "zero", "full", "random", "urandom")
 PIP_CONFIG_FILES = (
@@ -154,6 +157,14 @@ def _debootstrap(root: Path) -> None:
             f"the {SUITE} root's python3 is not 3.9: {version.stdout.strip()!r} "
             f"{version.stderr.strip()}"
         )
+    venv = subprocess.run(
+        ["chroot", str(tmp), "python3", "-m", "venv", VENV],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if venv.returncode != 0:
+        raise Py39Error(f"python3 -m venv {VENV} failed in the {SUITE} root:\n{venv.stderr}")
     (tmp / STAMP_NAME).write_text(_stamp() + "\n")
     tmp.rename(root)
     _log(f"{SUITE} root ready in {time.monotonic() - started:.0f}s")
