@@ -11,7 +11,8 @@ with a loopback docker-registry:
    `io.containers.autoupdate=registry` so that auto-update manages the same containers;
 2. each tool checks K times (default 3) with nothing new, then once after a new image was
    pushed under the tag; requests and response bytes per check come from the registry's own
-   access log (bytes = the response body sizes it logged; headers are not counted);
+   access log (bytes = response bodies sent: the sizes it logged, 0 for a HEAD, which it
+   logs with the Content-Length it did not send; headers are not counted);
 3. `psquadlet watch` runs under the shipped unit file (Type=notify, WatchdogSec=5min) and
    is left idle for --idle seconds: resident memory from /proc/PID/status (VmRSS) and
    wake-ups per hour from the context switches of all its threads over the window.
@@ -76,7 +77,9 @@ def cost_since(reg: Registry, offset: int) -> tuple[Cost, int]:
         path = m["path"]
         kind = "manifest" if "/manifests/" in path else "blob" if "/blobs/" in path else path
         c[f"{m['method']} {kind}"] += 1
-        size += int(m["size"]) if m["size"].isdigit() else 0
+        # the registry logs a HEAD with its Content-Length, but sends no body
+        if m["method"] != "HEAD" and m["size"].isdigit():
+            size += int(m["size"])
     return Cost(c, size), len(data)
 
 
@@ -101,24 +104,35 @@ def measure(tb: TestBed, reg: Registry, tool: str, times: int) -> Cost:
 
 
 def proc_sample(tb: TestBed, pid: int) -> tuple[int, int]:
-    """(VmRSS kB, context switches of all threads) of a process inside the test bed."""
-    text = tb.sh(f"cat /proc/{pid}/status; for t in /proc/{pid}/task/*; do "
-                 "grep ctxt_switches $t/status; done")
+    """(VmRSS kB, voluntary context switches of all threads) of a process in the test bed.
+
+    A voluntary switch is the process going to sleep, so each wake-up is one of them;
+    involuntary switches (preemption while running) are left out.
+    """
+    text = tb.sh(f"grep VmRSS /proc/{pid}/status; for t in /proc/{pid}/task/*; do "
+                 "grep ^voluntary_ctxt_switches $t/status; done")
     rss = int(re.search(r"VmRSS:\s+(\d+)", text).group(1))  # type: ignore[union-attr]
-    switches = sum(int(n) for n in re.findall(r"voluntary_ctxt_switches:\s+(\d+)", text))
+    switches = sum(int(n) for n in re.findall(r"^voluntary_ctxt_switches:\s+(\d+)", text,
+                                              re.MULTILINE))
     return rss, switches
 
 
+# The shipped unit under another name: concurrent test beds share cgroup paths on this host
+# (systemd-nspawn --keep-unit), so a test bed that kills its psquadlet-watch.service would
+# kill ours too.
+WATCH = "psquadlet-watch-bench.service"
+
+
 def idle_watcher(tb: TestBed, window: float) -> tuple[int, float, int]:
-    """Run psquadlet-watch.service; (RSS kB, wake-ups per hour, threads)."""
+    """Run the shipped psquadlet-watch.service; (RSS kB, wake-ups per hour, threads)."""
     unit = (REPO / "units" / "psquadlet-watch.service").read_text()
-    tb.write("/etc/systemd/system/psquadlet-watch.service", unit)
-    tb.write("/etc/systemd/system/psquadlet-watch.service.d/bench.conf",
+    tb.write(f"/etc/systemd/system/{WATCH}", unit)
+    tb.write(f"/etc/systemd/system/{WATCH}.d/bench.conf",
              f"[Service]\nExecStart=\nExecStart={VENV}/bin/psquadlet watch -c {CONFIG}\n")
     tb.systemctl("daemon-reload")
-    tb.systemctl("start", "psquadlet-watch.service")  # Type=notify: returns after READY=1
+    tb.systemctl("start", WATCH)  # Type=notify: returns after READY=1
     pid = int(tb.systemctl("show", "-p", "MainPID", "--value",
-                           "psquadlet-watch.service").stdout.strip())
+                           WATCH).stdout.strip())
     time.sleep(5)  # settle after start-up
     rss0, sw0 = proc_sample(tb, pid)
     t0 = time.monotonic()
@@ -126,15 +140,15 @@ def idle_watcher(tb: TestBed, window: float) -> tuple[int, float, int]:
     try:
         rss1, sw1 = proc_sample(tb, pid)
     except Exception:
-        print(tb.systemctl("status", "psquadlet-watch.service", check=False).stdout,
-              tb.journal("psquadlet-watch.service"), file=sys.stderr)
+        print(tb.systemctl("status", WATCH, check=False).stdout,
+              tb.journal(WATCH), file=sys.stderr)
         raise
     elapsed = time.monotonic() - t0
     threads = int(tb.sh(f"ls /proc/{pid}/task | wc -l").strip())
     status = tb.systemctl("show", "-p", "StatusText", "--value",
-                          "psquadlet-watch.service").stdout.strip()
+                          WATCH).stdout.strip()
     print(f"watcher status: {status}", file=sys.stderr)
-    tb.systemctl("stop", "psquadlet-watch.service", check=False)
+    tb.systemctl("stop", WATCH, check=False)
     return max(rss0, rss1), (sw1 - sw0) * 3600 / elapsed, threads
 
 
@@ -169,16 +183,16 @@ def main() -> int:
 
     print(f"\nRegistry cost per check: {args.units} units on one image, "
           f"means of {args.checks} checks\n")
-    print(f"{'':40}{'psquadlet':>11}{'auto-update':>13}{'ratio':>8}")
+    print(f"{'':46}{'psquadlet':>11}{'auto-update':>13}{'ratio':>8}")
     for label, data in (("nothing new", same), ("new image pending", changed)):
         a, b = data["psquadlet"], data["podman-auto-update"]
-        print(f"{label + ': requests':40}{a.total:>11g}{b.total:>13g}"
+        print(f"{label + ': requests':46}{a.total:>11g}{b.total:>13g}"
               f"{a.total / b.total if b.total else float('nan'):>8.2f}")
-        print(f"{label + ': response bytes':40}{a.bytes:>11}{b.bytes:>13}"
+        print(f"{label + ': response body bytes':46}{a.bytes:>11}{b.bytes:>13}"
               f"{a.bytes / b.bytes if b.bytes else float('nan'):>8.2f}")
         gets_a = a.requests.get("GET manifest", 0)
         gets_b = b.requests.get("GET manifest", 0)
-        print(f"{label + ': manifest GETs (Hub: pulls)':40}{gets_a:>11g}{gets_b:>13g}")
+        print(f"{label + ': manifest GETs (Hub: pulls)':46}{gets_a:>11g}{gets_b:>13g}")
         for tool in TOOLS:
             print(f"    {tool}: {fmt(data[tool].requests)}")
     print(f"\npsquadlet watch idle for {args.idle:g}s: VmRSS {rss / 1024:.1f} MB "
