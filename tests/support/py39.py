@@ -29,6 +29,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 CACHE = Path(os.environ.get("PSQUADLET_TEST_CACHE", "/var/cache/psquadlet-tests"))
 MIRROR = os.environ.get("PSQUADLET_DEBIAN_MIRROR", "http://deb.debian.org/debian")
@@ -194,6 +195,14 @@ def _pip_paths(env: Mapping[str, str]) -> tuple[list[Path], list[Path]]:
     return configs, sorted(set(referenced))
 
 
+def stop(proc: subprocess.Popen[Any]) -> None:
+    """Kill a command started inside and everything it started (its own process group)."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate()
+
+
 @dataclass(frozen=True)
 class Result:
     argv: tuple[str, ...]
@@ -281,6 +290,9 @@ class Py39Session:
         for node in DEV_NODES:
             lines.append(f"[ -e {m}/dev/{node} ] || : > {m}/dev/{node}")
             lines.append(f"mount --bind /dev/{node} {m}/dev/{node}")
+        # POSIX semaphores (multiprocessing locks and events) live in /dev/shm.
+        lines.append(f"mkdir -p {m}/dev/shm")
+        lines.append(f"mount -t tmpfs -o mode=1777,size=64m shm {m}/dev/shm")
         binds = [*self.binds, (PIP_CACHE, False)]
         inner = {PIP_CACHE: "/root/.cache/pip"}
         for host, read_only in binds:
@@ -293,15 +305,8 @@ class Py39Session:
         lines.append(f'exec chroot {m} /usr/bin/env -i {shlex.join(env)} /bin/sh -c {enter} "$@"')
         return "\n".join(lines)
 
-    def run(
-        self,
-        argv: Sequence[str],
-        cwd: str = "/",
-        stdin: str | None = None,
-        timeout: float = 300.0,
-    ) -> Result:
-        """Run `argv` inside (PATH, HOME=/root, the host's PIP_* settings), as root."""
-        cmd = [
+    def _command(self, argv: Sequence[str], cwd: str) -> list[str]:
+        return [
             "unshare",
             "--mount",
             "--propagation",
@@ -314,8 +319,17 @@ class Py39Session:
             cwd,
             *argv,
         ]
+
+    def run(
+        self,
+        argv: Sequence[str],
+        cwd: str = "/",
+        stdin: str | None = None,
+        timeout: float = 300.0,
+    ) -> Result:
+        """Run `argv` inside (PATH, HOME=/root, the host's PIP_* settings), as root."""
         proc = subprocess.Popen(
-            cmd,
+            self._command(argv, cwd),
             stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -325,11 +339,21 @@ class Py39Session:
         try:
             out, err = proc.communicate(stdin, timeout=timeout)
         except BaseException:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
+            stop(proc)
             raise
         return Result(tuple(argv), proc.returncode, out, err)
+
+    def start(self, argv: Sequence[str], log: Path, cwd: str = "/") -> subprocess.Popen[bytes]:
+        """Start `argv` inside in the background, stdout and stderr to `log` (a file, so a
+        long output never blocks it). End it with `stop`."""
+        with open(log, "wb") as out:
+            return subprocess.Popen(
+                self._command(argv, cwd),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def copy_tree(self, repo: Path, inner: str) -> None:
         """The working tree as git sees it (tracked and untracked, not ignored: no .venv)."""
