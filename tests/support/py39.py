@@ -307,6 +307,12 @@ class Py39Session:
 
     def _command(self, argv: Sequence[str], cwd: str) -> list[str]:
         return [
+            # Dies with the test process even when pytest itself is killed (the command runs
+            # in a session of its own, so no terminal signal would reach it).
+            "setpriv",
+            "--pdeathsig",
+            "KILL",
+            "--",
             "unshare",
             "--mount",
             "--propagation",
