@@ -53,17 +53,20 @@ class Round:
     run_s: float = 0.0  # the tool's own run time
     to_healthy_s: float = 0.0  # tool start -> new container healthy
     outage_s: float = 0.0  # old container died -> new container healthy
+    stop_outage_s: float = 0.0  # systemd begins stopping the unit -> new container healthy
     requests: Counter[str] = field(default_factory=Counter)
     note: str = ""
 
 
 def config_text(registry: str, tag: str) -> str:
+    variant = "systemd" if tag == "systemd" else "supervisord"
     return f"""\
 [registries."{registry}"]
 tls_verify = false
 
 [containers.{UNIT}]
 preset = "perfsonar-testpoint"
+variant = "{variant}"
 image = "{registry}/perfsonar/testpoint:{tag}"
 labels = {{ "io.containers.autoupdate" = "registry" }}
 
@@ -102,17 +105,41 @@ class Poller(threading.Thread):
             self.samples.append((t0, time.time(), ok))
 
 
-def died_times(tb: TestBed, since: float) -> list[float]:
+def container_events(tb: TestBed, since: float) -> list[tuple[float, str]]:
+    """(time, status) of the unit's container events since `since`, in order."""
     res = tb.podman(
         "events", "--stream=false", "--since", str(int(since) - 1),
-        "--filter", "type=container", "--filter", "event=died",
-        "--format", "{{.TimeNano}}\t{{.Name}}",
+        "--filter", "type=container",
+        "--format", "{{.TimeNano}}\t{{.Status}}\t{{.Name}}",
     )
     out = []
     for line in res.stdout.splitlines():
-        ns, _, name = line.partition("\t")
+        ns, status, name = [*line.split("\t"), "", ""][:3]
         if name == UNIT and int(ns) / 1e9 >= since:
-            out.append(int(ns) / 1e9)
+            out.append((int(ns) / 1e9, status))
+    return sorted(out)
+
+
+def stopping_times(tb: TestBed, since: float) -> list[float]:
+    """When systemd began stopping the unit (its "Stopping ..." journal line).
+
+    podman emits no event when a stop is requested, only `died` when the container is gone;
+    for an image that ignores its stop signal the service is already on its way out before.
+    """
+    res = tb.run(
+        ["journalctl", "-u", SERVICE, "--since", f"@{int(since) - 1}", "-o", "json",
+         "--output-fields=MESSAGE,__REALTIME_TIMESTAMP"],
+        check=False,
+    )
+    out = []
+    for line in res.stdout.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        t = int(entry.get("__REALTIME_TIMESTAMP", 0)) / 1e6
+        if str(entry.get("MESSAGE", "")).startswith("Stopping") and t >= since:
+            out.append(t)
     return sorted(out)
 
 
@@ -170,14 +197,17 @@ def one_round(
         poller.stop.set()
         poller.join()
     r.requests = summarize(reg.requests(since=mark))
-    died = died_times(tb, since)
+    evs = container_events(tb, since)
+    died = [t for t, status in evs if status == "died"]
     if not died:
         r.note += " (old container never died: not upgraded?)"
         return r
     first_died = died[0]
+    first_stop = min([*stopping_times(tb, since), first_died])
     healthy_after = [end for start, end, ok in poller.samples if ok and start > first_died]
     if healthy_after:
         r.outage_s = healthy_after[0] - first_died
+        r.stop_outage_s = healthy_after[0] - first_stop
         r.to_healthy_s = healthy_after[0] - since
     return r
 
@@ -199,8 +229,9 @@ def fmt_counter(c: Counter[str]) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--kind", choices=("systemd", "plain"), default="systemd",
-                    help="stand-in image: systemd PID 1 (default) or a plain process")
+    ap.add_argument("--kind", choices=("systemd", "plain", "stubborn"), default="systemd",
+                    help="stand-in: systemd PID 1 (default), a plain process, or one "
+                    "that ignores SIGTERM (stop waits out the timeout)")
     args = ap.parse_args()
     tag = "systemd" if args.kind == "systemd" else "latest"
 
@@ -215,7 +246,8 @@ def main() -> int:
                 n += 1
                 results[tool].append(r)
                 print(
-                    f"round {i + 1} {tool:19} outage {r.outage_s:6.2f}s  run {r.run_s:6.2f}s  "
+                    f"round {i + 1} {tool:19} outage {r.outage_s:6.2f}s "
+                    f"(from stopping {r.stop_outage_s:6.2f}s)  run {r.run_s:6.2f}s  "
                     f"to healthy {r.to_healthy_s:6.2f}s  requests {r.requests['total']:3}  "
                     f"[{r.note}]",
                     file=sys.stderr,
@@ -226,15 +258,16 @@ def main() -> int:
         return statistics.median(getattr(r, attr) for r in results[tool])
 
     print(f"\nOutage benchmark ({args.kind} stand-in, {args.rounds} rounds, medians)\n")
-    print(f"{'':34}{'psquadlet':>12}{'auto-update':>14}{'ratio':>8}")
+    print(f"{'':36}{'psquadlet':>12}{'auto-update':>14}{'ratio':>8}")
     for label, attr in (
         ("outage (died -> healthy) [s]", "outage_s"),
+        ("outage (unit stopping -> healthy) [s]", "stop_outage_s"),
         ("tool run time [s]", "run_s"),
         ("start -> healthy [s]", "to_healthy_s"),
     ):
         a, b = med("psquadlet", attr), med("podman-auto-update", attr)
         ratio = f"{a / b:.2f}" if b else "-"
-        print(f"{label:34}{a:12.2f}{b:14.2f}{ratio:>8}")
+        print(f"{label:36}{a:12.2f}{b:14.2f}{ratio:>8}")
     for tool in TOOLS:
         last = results[tool][-1].requests
         print(f"registry requests, upgrade, {tool}: {last['total']} ({fmt_counter(last)})")

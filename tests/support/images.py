@@ -108,9 +108,14 @@ def _write(path: Path, text: str, mode: int = 0o644) -> None:
     path.chmod(mode)
 
 
-def build_plain(version: str, broken: bool = False) -> StandIn:
-    """A ~1 MB busybox image whose PID 1 is a shell loop that stops on SIGTERM."""
-    ref = f"{REPO}/plain:{version}{'-broken' if broken else ''}"
+def build_plain(version: str, broken: bool = False, stubborn: bool = False) -> StandIn:
+    """A ~1 MB busybox image whose PID 1 is a shell loop that stops on SIGTERM.
+
+    `stubborn`: PID 1 ignores SIGTERM (no handler; PID 1 gets no default action), so a stop
+    waits out the stop timeout and ends in SIGKILL, like an image run with the wrong signal.
+    """
+    kind = "stubborn" if stubborn else "plain"
+    ref = f"{REPO}/{kind}:{version}{'-broken' if broken else ''}"
     busybox = shutil.which("busybox")
     if busybox is None:
         raise RuntimeError("static busybox not found: run scripts/test-deps (busybox-static)")
@@ -127,6 +132,8 @@ def build_plain(version: str, broken: bool = False) -> StandIn:
         # the case a health gate (and not just "did it start") must catch.
         never_ready = 'echo "broken on purpose" >&2; while :; do sleep 3600 & wait $!; done'
         serve = PLAIN_SERVE.format(broken=never_ready if broken else "")
+        if stubborn:
+            serve = serve.replace("trap ", ": no trap ", 1)
         _write(root / "usr/local/bin/serve", serve, 0o755)
         _write(root / "usr/local/bin/healthcheck", HEALTHCHECK_PLAIN, 0o755)
         _write(root / "usr/bin/pscheduler", PSCHEDULER, 0o755)
@@ -151,7 +158,7 @@ def build_plain(version: str, broken: bool = False) -> StandIn:
             if tar.stdout:
                 tar.stdout.close()
             tar.wait()
-    return StandIn("plain", version, broken, ref)
+    return StandIn(kind, version, broken, ref)
 
 
 def systemd_base() -> str:
@@ -227,6 +234,8 @@ def build_systemd(version: str, broken: bool = False) -> StandIn:
 def build(kind: str, version: str, broken: bool = False) -> StandIn:
     if kind == "plain":
         return build_plain(version, broken)
+    if kind == "stubborn":
+        return build_plain(version, broken, stubborn=True)
     if kind == "systemd":
         return build_systemd(version, broken)
     raise ValueError(f"unknown stand-in kind {kind!r}")
