@@ -239,3 +239,42 @@ def test_daemon_and_core_modules_do_not_import_podman_or_pystemd() -> None:
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=False)
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_psquadlet_watch_process_notifies_and_stops_on_sigterm(tmp_path: Path) -> None:
+    """The real command: READY after start-up recovery, STATUS, WATCHDOG, clean SIGTERM."""
+    import signal
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "p.toml"
+    cfg.write_text('[registries."127.0.0.1:9"]\ntls_verify = false\n'
+                   '[containers.pt]\nimage = "127.0.0.1:9/perfsonar/testpoint:systemd"\n')
+    sock = NotifySocket(tmp_path / "notify")
+    env = {**os.environ, "NOTIFY_SOCKET": sock.path, "WATCHDOG_USEC": "1000000"}
+    env.pop("WATCHDOG_PID", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "psquadlet", "watch", "-c", str(cfg), "--state-dir",
+         str(tmp_path / "state"), "--podman-url", "unix:///nonexistent"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and sock.messages.count("WATCHDOG=1") < 2:
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        sock.close()
+    assert proc.returncode == 0, err
+    assert sock.messages.count("WATCHDOG=1") >= 2
+    msgs = [m for m in sock.messages if m != "WATCHDOG=1"]  # pings may come during start-up
+    assert msgs[0] == "READY=1\nSTATUS=watching pt"
+    assert msgs[1].startswith("STATUS=idle; next check ")
+    assert msgs[-1] == "STOPPING=1"
+    assert "psquadlet watch: stopping" in err
+    # the first start records a baseline, so a slot missed later is noticed
+    state = (tmp_path / "state" / "state.json").read_text()
+    assert '"last_run"' in state
