@@ -73,7 +73,7 @@ def py39(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Py39Session]:
     with the reason.
     """
     require_root()
-    require_programs("debootstrap", "unshare", "setpriv", "chroot", "mount", "git")
+    require_programs("debootstrap", "unshare", "setpriv", "chroot", "mount")
     try:
         root = build_root()
     except (Py39Error, OSError) as e:

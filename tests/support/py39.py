@@ -26,6 +26,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,8 @@ from typing import Any
 
 CACHE = Path(os.environ.get("PSQUADLET_TEST_CACHE", "/var/cache/psquadlet-tests"))
 MIRROR = os.environ.get("PSQUADLET_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+# Where bullseye goes once the mirrors drop it (first one that carries the suite wins).
+FALLBACK_MIRRORS = ("http://archive.debian.org/debian",)
 SUITE = "bullseye"  # Debian 11: python3 is 3.9.2, the oldest Python psquadlet supports
 ROOT = CACHE / "py39-root"
 PIP_CACHE = CACHE / "py39-pip-cache"
@@ -72,7 +75,8 @@ def _log(msg: str) -> None:
 
 
 def _stamp() -> str:
-    text = "\n".join([SUITE, MIRROR, PROVISION_ID, *sorted(PACKAGES)])
+    # Not the mirror: the same release from another mirror is the same root.
+    text = "\n".join([SUITE, PROVISION_ID, *sorted(PACKAGES)])
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -111,10 +115,26 @@ def build_root(root: Path = ROOT) -> Path:
     return root
 
 
+def _pick_mirror() -> str:
+    tried = []
+    for mirror in dict.fromkeys((MIRROR, *FALLBACK_MIRRORS)):
+        url = f"{mirror}/dists/{SUITE}/Release"
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=30):
+                return mirror
+        except (OSError, ValueError) as e:  # URLError, HTTPError and timeouts are OSErrors
+            tried.append(f"{url}: {e}")
+    raise Py39Error(
+        f"no Debian mirror carries {SUITE} (Python 3.9); set PSQUADLET_DEBIAN_MIRROR to one "
+        "that does. Tried:\n  " + "\n  ".join(tried)
+    )
+
+
 def _debootstrap(root: Path) -> None:
     tmp = root.with_name(root.name + ".building")
     log_path = root.with_name(root.name + ".debootstrap.log")
-    _log(f"debootstrapping {SUITE} into {root} (cached for later runs)")
+    mirror = _pick_mirror()
+    _log(f"debootstrapping {SUITE} from {mirror} into {root} (cached for later runs)")
     started = time.monotonic()
     _rmtree(tmp)
     _rmtree(root)
@@ -127,7 +147,7 @@ def _debootstrap(root: Path) -> None:
         "--include=" + ",".join(PACKAGES),
         SUITE,
         str(tmp),
-        MIRROR,
+        mirror,
     ]
     with open(log_path, "wb") as log:
         res = subprocess.run(
@@ -135,11 +155,7 @@ def _debootstrap(root: Path) -> None:
         )
     if res.returncode != 0:
         tail = log_path.read_text(errors="replace")[-3000:]
-        raise Py39Error(
-            f"{shlex.join(argv)} failed ({res.returncode}); does the mirror {MIRROR} still "
-            f"carry {SUITE}? (set PSQUADLET_DEBIAN_MIRROR, e.g. http://archive.debian.org/"
-            f"debian). Log {log_path}:\n{tail}"
-        )
+        raise Py39Error(f"{shlex.join(argv)} failed ({res.returncode}). Log {log_path}:\n{tail}")
     for deb in (tmp / "var/cache/apt/archives").glob("*.deb"):
         deb.unlink()
     # debootstrap can leave /proc or /sys of the build mounted when it is interrupted; it
@@ -362,28 +378,43 @@ class Py39Session:
             )
 
     def copy_tree(self, repo: Path, inner: str) -> None:
-        """The working tree as git sees it (tracked and untracked, not ignored: no .venv)."""
-        files = subprocess.run(
-            [
-                "git",
-                "-c",
-                "core.quotepath=off",
-                "-C",
-                str(repo),
-                "ls-files",
-                "-z",
-                "-co",
-                "--exclude-standard",
-            ],
-            capture_output=True,
-            check=True,
-        ).stdout.split(b"\0")
+        """The working tree as git sees it (tracked and untracked, not ignored: no .venv);
+        without git (a tree unpacked from an archive), every file but venvs and caches."""
         dest = self.path(inner)
         _rmtree(dest)
-        for raw in files:
-            rel = raw.decode()
+        for rel in _tree_files(repo):
             src = repo / rel
-            if rel and src.is_file():  # a file deleted in the working tree is still listed
+            if src.is_file():  # a file deleted in the working tree is still listed by git
                 target = dest / rel
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(src, target)
+
+
+_NOT_SOURCE = {
+    ".git",
+    ".venv",
+    "venv",
+    "build",
+    "dist",
+    "__pycache__",
+    ".pytest_cache",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".hypothesis",
+}
+
+
+def _tree_files(repo: Path) -> list[str]:
+    git = ["git", "-c", "core.quotepath=off", "-C", str(repo), "ls-files", "-z", "-co"]
+    try:
+        res = subprocess.run([*git, "--exclude-standard"], capture_output=True, check=False)
+    except OSError:  # no git at all
+        res = None
+    if res is not None and res.returncode == 0:
+        return [raw.decode() for raw in res.stdout.split(b"\0") if raw]
+    files = []
+    for dirpath, dirnames, filenames in os.walk(repo):
+        dirnames[:] = [d for d in dirnames if d not in _NOT_SOURCE and not d.endswith(".egg-info")]
+        rel = Path(dirpath).relative_to(repo)
+        files += [str(rel / f) for f in filenames if not f.endswith((".pyc", ".pyo"))]
+    return files
