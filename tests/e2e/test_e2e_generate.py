@@ -120,11 +120,14 @@ def test_generate_start_stop_boot(
         assert cg["RW"], cg
         assert host["CgroupMode"] == "host", host["CgroupMode"]
         assert info["Config"]["Tty"] is True
+        # systemd as PID 1 powers off on SIGRTMIN+3; SIGTERM would wait out the stop timeout
+        assert info["Config"]["StopSignal"] == "SIGRTMIN+3"
         # PID 1 is systemd, and it brought its own service up (what the health gate asks).
         tb.wait_for(lambda: health_ok(tb), 60, "the stand-in's service inside the container")
     else:
         assert not host.get("Tmpfs"), host.get("Tmpfs")
         assert "/sys/fs/cgroup" not in mounts
+        assert info["Config"]["StopSignal"] == "SIGTERM"
         tb.wait_for(lambda: health_ok(tb), 30, "the stand-in's process inside the container")
 
     # --- a clean stop: the image's stop signal works, podman never falls back to SIGKILL
