@@ -52,9 +52,11 @@ PACKAGES = (
     "pkg-config",
 )
 STAMP_NAME = ".psquadlet-py39-stamp"
-PROVISION_ID = "py39-v2"
-# An empty venv, made once in the cached root: every session's overlay starts from it
-# pristine, and psquadlet with its dependencies is pip-installed into it per session.
+PROVISION_ID = "py39-v3"
+# A venv with the newest pip that runs on 3.9 (as an operator would upgrade it first:
+# bullseye's 20.3.4, like EL9's 21.2, parses PyPI's HTML pages slowly), made once in the
+# cached root: every session's overlay starts from it pristine, and psquadlet with its
+# dependencies is pip-installed into it per session.
 VENV = "/opt/py39-venv"
 INNER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEV_NODES = ("null", "zero", "full", "random", "urandom")
@@ -182,6 +184,18 @@ def _debootstrap(root: Path) -> None:
     )
     if venv.returncode != 0:
         raise Py39Error(f"python3 -m venv {VENV} failed in the {SUITE} root:\n{venv.stderr}")
+    # pip from PyPI with the host's pip settings: a session over the new root whose venv
+    # folder is the root's own (bound read-write), so the upgrade lands in the root.
+    scratch = tmp.with_name(tmp.name + ".provision")
+    _rmtree(scratch)
+    try:
+        session = Py39Session(tmp, scratch, rw_binds=[(tmp / VENV.lstrip("/"), VENV)])
+        pip = [f"{VENV}/bin/python", "-m", "pip", "install", "--no-input", "--upgrade", "pip"]
+        result = session.run(pip, timeout=600)
+    finally:
+        _rmtree(scratch)
+    if result.returncode != 0:
+        raise Py39Error(f"upgrading pip in the {SUITE} root failed:\n{result.stderr[-3000:]}")
     (tmp / STAMP_NAME).write_text(_stamp() + "\n")
     tmp.rename(root)
     _log(f"{SUITE} root ready in {time.monotonic() - started:.0f}s")
@@ -237,10 +251,21 @@ class Result:
 
 class Py39Session:
     """Commands on a writable overlay of the cached root; the overlay's changes live in
-    `scratch` for the session (remove `scratch` to forget them)."""
+    `scratch` for the session (remove `scratch` to forget them).
 
-    def __init__(self, root: Path, scratch: Path, env: Mapping[str, str] | None = None) -> None:
+    Commands of one session must run one after the other (they mount the same upper layer);
+    to run a command in the background, run it in a `fork`.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        scratch: Path,
+        env: Mapping[str, str] | None = None,
+        rw_binds: Sequence[tuple[Path, str]] = (),
+    ) -> None:
         self.root = root
+        self.lowers = [root]  # top first
         self.scratch = scratch
         self.upper = scratch / "upper"
         self.work = scratch / "work"
@@ -255,8 +280,20 @@ class Py39Session:
             "LC_ALL": "C.UTF-8",
             **{k: v for k, v in host_env.items() if k.startswith("PIP_")},
         }
-        self.binds: list[tuple[Path, bool]] = []  # (host folder, read-only)
+        # (host folder, inner path, read-only)
+        self.binds: list[tuple[Path, str, bool]] = [(h, i, False) for h, i in rw_binds]
+        self.binds.append((PIP_CACHE, "/root/.cache/pip", False))
         self._replicate_host(host_env)
+
+    def fork(self, scratch: Path) -> Py39Session:
+        """A session that starts from this one's files as they are now (its upper layer
+        becomes a read-only lower layer) and writes to its own: the two can run at the same
+        time. Later changes here must not touch files the fork uses."""
+        child = Py39Session(self.root, scratch, env={})
+        child.lowers = [self.upper, *self.lowers]
+        child.env = dict(self.env)
+        child.binds = list(self.binds)
+        return child
 
     def path(self, inner: str) -> Path:
         """Where a file written now appears at `inner` inside (the overlay's upper layer)."""
@@ -285,7 +322,7 @@ class Py39Session:
                 self.write(str(ref), ref.read_bytes())
             elif ref.is_dir():
                 self.path(str(ref)).mkdir(parents=True, exist_ok=True)
-                self.binds.append((ref, True))
+                self.binds.append((ref, str(ref), True))
         PIP_CACHE.mkdir(parents=True, exist_ok=True)
         self.path("/root/.cache/pip").mkdir(parents=True, exist_ok=True)
         for node in DEV_NODES:
@@ -297,7 +334,8 @@ class Py39Session:
             "set -eu",
             "mount -t overlay overlay -o "
             + shlex.quote(
-                f"lowerdir={self.root},upperdir={self.upper},workdir={self.work},index=off"
+                f"lowerdir={':'.join(map(str, self.lowers))},upperdir={self.upper},"
+                f"workdir={self.work},index=off"
             )
             + f" {m}",
             f"mount -t proc proc {m}/proc",
@@ -309,10 +347,8 @@ class Py39Session:
         # POSIX semaphores (multiprocessing locks and events) live in /dev/shm.
         lines.append(f"mkdir -p {m}/dev/shm")
         lines.append(f"mount -t tmpfs -o mode=1777,size=64m shm {m}/dev/shm")
-        binds = [*self.binds, (PIP_CACHE, False)]
-        inner = {PIP_CACHE: "/root/.cache/pip"}
-        for host, read_only in binds:
-            target = f"{m}{shlex.quote(inner.get(host, str(host)))}"
+        for host, inner, read_only in self.binds:
+            target = f"{m}{shlex.quote(inner)}"
             lines.append(f"mount --bind {shlex.quote(str(host))} {target}")
             if read_only:
                 lines.append(f"mount -o remount,bind,ro {target}")
