@@ -1,14 +1,15 @@
 """The e2e test bed: a Debian 13 root booted with systemd-nspawn, Podman 5 + Quadlet inside.
 
 See /work/shared/reference/testbed.md for how each piece was made to work on this kind of
-machine. The debootstrapped root is cached under CACHE (expensive: ~1.5 min, ~500 MB) and
-copied per run so every run starts from a clean system.
+machine. The debootstrapped root is cached under CACHE (expensive: ~1.5 min, ~500 MB) and is
+the read-only lower layer of an overlayfs per run, so every run starts from a clean system.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import fcntl
 import hashlib
 import os
 import secrets
@@ -93,6 +94,21 @@ def debootstrap(
     stamp_file = root / STAMP_NAME
     if stamp_file.is_file() and stamp_file.read_text().strip() == stamp:
         return root
+    # Two test runs at once (CI jobs, engineers) must not build into each other's folder.
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with open(root.with_name(f".{root.name}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if stamp_file.is_file() and stamp_file.read_text().strip() == stamp:
+            return root  # built by the run we waited for
+        return _build_root(root, packages, stamp, provision)
+
+
+def _build_root(
+    root: Path,
+    packages: tuple[str, ...],
+    stamp: str,
+    provision: Callable[[Path], None] | None,
+) -> Path:
     if shutil.which("debootstrap") is None:
         raise RuntimeError("debootstrap not found: run scripts/test-deps")
     _log(f"debootstrapping {SUITE} into {root} (cached for later runs)")
