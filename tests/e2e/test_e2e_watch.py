@@ -202,6 +202,36 @@ def test_registry_down_nothing_restarted(
     assert [e for e in evs if e[1] == "container" and e[2] in ("died", "stop")] == []
 
 
+def test_pull_failing_mid_pass_nothing_restarted(
+    clean_testbed: TestBed, standins: StandIns, e2e_registry: Registry
+) -> None:
+    """The registry answers the check but breaks before the new image is fetched."""
+    tb = clean_testbed
+    old = start_testpoint(tb, standins, 'health_timeout = "30s"')
+    repo = TAG.partition(":")[0]
+    old_blobs = {layer["digest"] for layer in e2e_registry.manifest(repo, old)["layers"]}
+    new = standins.push("systemd", "2.1", TAG)
+    manifest = e2e_registry.manifest(repo, new)
+    missing = [manifest["config"]["digest"]] + [
+        layer["digest"] for layer in manifest["layers"] if layer["digest"] not in old_blobs
+    ]
+    e2e_registry.break_blobs(missing)
+    before_id = container_id(tb)
+    mark = e2e_registry.mark()
+    since = time.time()
+
+    outcome = upgrade_pass(tb)
+    assert outcome["action"] == "error", outcome
+    reqs = e2e_registry.requests(since=mark)
+    assert any(r.is_blob and r.status >= 400 for r in reqs), reqs  # the pull was tried
+    assert container_id(tb) == before_id
+    assert running_digest(tb) == old
+    assert tb.systemctl("is-active", SERVICE, check=False).stdout.strip() == "active"
+    evs = events(tb, since)
+    assert [e for e in evs if e[1] == "container" and e[2] in ("died", "stop")] == []
+    assert not read_state(tb).get("phase")
+
+
 def test_watcher_killed_mid_upgrade_recovers_old_or_new(
     clean_testbed: TestBed, standins: StandIns
 ) -> None:

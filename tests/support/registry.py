@@ -20,6 +20,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REGISTRY_BIN = "docker-registry"
 # User-Agent of the requests this module makes itself; `requests()` leaves them out.
@@ -256,6 +257,31 @@ class Registry:
             if e.code == 404:
                 return None
             raise
+
+    def manifest(self, repo: str, ref: str) -> dict[str, Any]:
+        """The manifest the registry serves for repo:ref (tag or digest), parsed."""
+        req = urllib.request.Request(
+            f"{self.url}/v2/{repo}/manifests/{ref}",
+            headers={"Accept": MANIFEST_ACCEPT, "User-Agent": TEST_AGENT},
+        )
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            data = json.loads(resp.read())
+        assert isinstance(data, dict)
+        return data
+
+    def break_blobs(self, digests: list[str]) -> None:
+        """Remove blobs from the storage behind the registry's back.
+
+        Manifests still resolve (a HEAD or a check succeeds) but a pull of an image that
+        needs these blobs fails half-way: a registry that breaks during a pass.
+        """
+        for digest in digests:
+            algo, _, hexpart = digest.partition(":")
+            blob_dir = self.storage / "docker/registry/v2/blobs" / algo / hexpart[:2] / hexpart
+            data = blob_dir / "data"
+            if not data.is_file():
+                raise FileNotFoundError(f"no blob {digest} in {self.storage}")
+            data.unlink()
 
     def __enter__(self) -> Registry:
         return self.start()
