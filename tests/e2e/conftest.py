@@ -7,6 +7,7 @@ expensive parts are cached on the machine); each test starts from no psquadlet u
 from __future__ import annotations
 
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,6 +50,9 @@ def e2e_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]
         reg.close()
 
 
+_prebuilt: list[threading.Thread] = []
+
+
 @pytest.fixture(scope="session")
 def testbed(e2e_registry: Registry) -> Iterator[TestBed]:
     """The booted test bed with psquadlet (this working tree) installed inside.
@@ -61,6 +65,7 @@ def testbed(e2e_registry: Registry) -> Iterator[TestBed]:
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, _sigterm_to_exit)
     tb = TestBed(registries=(e2e_registry.host,))
+    _prebuilt.append(img.prebuild_systemd_base())  # in parallel: both debootstrap when cold
     try:
         started = time.monotonic()
         try:
@@ -77,7 +82,7 @@ def testbed(e2e_registry: Registry) -> Iterator[TestBed]:
 @pytest.fixture(scope="session")
 def standins(e2e_registry: Registry) -> img.StandIns:
     require_programs("podman", "busybox")
-    return img.StandIns(e2e_registry)
+    return img.StandIns(e2e_registry, base=_prebuilt[0] if _prebuilt else None)
 
 
 def remove_psquadlet_units(tb: TestBed) -> None:

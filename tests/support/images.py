@@ -16,9 +16,11 @@ version fails them: its service does not come up.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -202,6 +204,22 @@ def systemd_base() -> str:
     return ref
 
 
+def prebuild_systemd_base() -> threading.Thread:
+    """Start building the systemd base in the background (e.g. while the test bed boots).
+
+    Errors are not lost: `systemd_base()` is called again when a stand-in is built, and
+    raises them then.
+    """
+
+    def work() -> None:
+        with contextlib.suppress(Exception):
+            systemd_base()
+
+    thread = threading.Thread(target=work, name="systemd-base", daemon=True)
+    thread.start()
+    return thread
+
+
 def build_systemd(version: str, broken: bool = False) -> StandIn:
     """A systemd-PID-1 image: the cached base plus one small layer for this version."""
     base = systemd_base()
@@ -268,11 +286,15 @@ def remove(ref: str) -> None:
 class StandIns:
     """Stand-in images built on demand (once per session) and pushed by tests."""
 
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, base: threading.Thread | None = None) -> None:
         self.registry = registry
+        self._base = base
         self._built: dict[tuple[str, str, bool], StandIn] = {}
 
     def get(self, kind: str, version: str, broken: bool = False) -> StandIn:
+        if self._base is not None:
+            self._base.join()
+            self._base = None
         key = (kind, version, broken)
         if key not in self._built:
             self._built[key] = build(kind, version, broken)

@@ -115,7 +115,9 @@ def _build_root(
     tmp = root.with_name(root.name + ".building")
     remove_tree(tmp)
     remove_tree(root)
-    DEB_CACHE.mkdir(parents=True, exist_ok=True)
+    # One package cache per root: roots may be built at the same time (see images.py).
+    deb_cache = DEB_CACHE / root.name
+    deb_cache.mkdir(parents=True, exist_ok=True)
     log_path = root.with_name(root.name + ".debootstrap.log")
     started = time.monotonic()
     with open(log_path, "wb") as log:
@@ -123,7 +125,7 @@ def _build_root(
             [
                 "debootstrap",
                 "--variant=minbase",
-                f"--cache-dir={DEB_CACHE}",
+                f"--cache-dir={deb_cache}",
                 "--include=" + ",".join(packages),
                 SUITE,
                 str(tmp),
