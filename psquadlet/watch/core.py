@@ -512,6 +512,7 @@ def recover(targets: Sequence[Target], deps: Deps, state: WatchState) -> WatchSt
             state = _save(deps, state, dataclasses.replace(cs, phase=""))
             continue
         deps.log.warning(f"{t.name}: recovering an upgrade interrupted while {cs.phase}")
+        deps.set_status(f"recovering {t.unit}: upgrade interrupted while {cs.phase}")
         try:
             state = _recover_one(t, cs, deps, state)
         except WatchError as e:

@@ -5,6 +5,12 @@ The daemon wakes only when a check is due and, when systemd asks for a watchdog
 for a watcher. During a pass (which may pull and wait for a health gate for minutes) a
 helper thread keeps pinging the watchdog, but only up to a limit, so a pass that hangs for
 good still gets the watcher restarted by systemd.
+
+Crash recovery runs before READY=1 (systemd should only call the watcher started once the
+testpoint is back on a known image), and it may restart the unit and wait for the health
+gate for minutes: far longer than ``TimeoutStartSec=`` (90 s by default). So while it runs,
+a helper thread keeps asking systemd for more time with ``EXTEND_TIMEOUT_USEC=`` (and feeds
+the watchdog, if any), up to the same limit as a pass.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ from psquadlet.watch.targets import Target
 
 LOCKED_RETRY = 60.0
 MAX_PASS = 6 * 3600.0  # a pass longer than this is considered hung: stop feeding the watchdog
+STARTUP_PING = 20.0  # while recovering before READY=1: ask for more start time this often
+STARTUP_GRACE = 3  # ... each time for this many intervals, so one late ping does not kill us
 
 
 def _when(t: float) -> str:
@@ -50,6 +58,38 @@ def feeding_watchdog(notifier: Notifier, interval: float | None) -> Iterator[Non
             notifier.watchdog()
 
     thread = threading.Thread(target=feed, name="watchdog", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
+@contextmanager
+def extending_start_timeout(notifier: Notifier, watchdog: float | None,
+                            every: float = STARTUP_PING) -> Iterator[None]:
+    """Keep systemd from killing a watcher that is still starting (recovering) for a reason.
+
+    Asks for ``STARTUP_GRACE`` intervals more right away and then every interval (the
+    watchdog's, when it is shorter), feeding the watchdog too, until the block ends or
+    ``MAX_PASS`` has passed: a recovery that hangs for good still hits the start time-out.
+    """
+    interval = min(every, watchdog) if watchdog else every
+    done = threading.Event()
+    limit = time.monotonic() + MAX_PASS
+
+    def ping() -> None:
+        notifier.extend_timeout(interval * STARTUP_GRACE)
+        if watchdog:
+            notifier.watchdog()
+
+    def feed() -> None:
+        while not done.wait(interval) and time.monotonic() < limit:
+            ping()
+
+    ping()
+    thread = threading.Thread(target=feed, name="start-timeout", daemon=True)
     thread.start()
     try:
         yield
@@ -99,6 +139,7 @@ class Daemon:
         watchdog: float | None,
         stop: threading.Event | None = None,
         on_pass: Callable[[core.PassReport], None] | None = None,
+        startup_ping: float = STARTUP_PING,
     ) -> None:
         self.targets = tuple(targets)
         self.scheduled = tuple(t for t in targets if t.policy != "off" and not t.pinned)
@@ -111,6 +152,7 @@ class Daemon:
         self.watchdog = watchdog
         self.stop = stop or threading.Event()
         self.on_pass = on_pass
+        self.startup_ping = startup_ping
         self.last_summary = "no pass yet"
 
     @classmethod
@@ -159,8 +201,9 @@ class Daemon:
 
     def run(self) -> None:
         log = self.log
+        self.notifier.status("starting: recovering interrupted upgrades, if any")
         try:
-            with feeding_watchdog(self.notifier, self.watchdog):
+            with extending_start_timeout(self.notifier, self.watchdog, self.startup_ping):
                 self.runner.recover(self.targets, self._status_during_pass)
                 self._baseline()
         except LockedError as e:

@@ -1,4 +1,4 @@
-"""sd_notify(3) in a few lines of Python: no libsystemd binding needed for READY/STATUS/WATCHDOG."""
+"""sd_notify(3) in a few lines of Python: no libsystemd binding needed for the fields we send."""
 
 from __future__ import annotations
 
@@ -41,6 +41,14 @@ class Notifier:
 
     def watchdog(self) -> bool:
         return self.send(WATCHDOG="1")
+
+    def extend_timeout(self, seconds: float) -> bool:
+        """Ask for *seconds* more before systemd's start (or stop) time-out fires.
+
+        ``EXTEND_TIMEOUT_USEC=`` (systemd >= 236) moves the deadline to now + *seconds*; it
+        never shortens ``TimeoutStartSec=``. Older systemd ignores the field.
+        """
+        return self.send(EXTEND_TIMEOUT_USEC=str(max(round(seconds * 1_000_000), 1)))
 
     def stopping(self) -> bool:
         return self.send(STOPPING="1")

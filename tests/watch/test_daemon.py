@@ -11,8 +11,9 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Callable
 
 import pytest
 from watchfakes import IMAGE, OLD, world
@@ -69,8 +70,11 @@ def test_notifier_sends_ready_status_watchdog(notify_socket: NotifySocket) -> No
     assert n.ready("watching pt")
     assert n.status("idle; next check\nat 03:12")
     assert n.watchdog()
+    assert n.extend_timeout(90)
+    assert n.extend_timeout(0.0000001)  # never 0: that would mean nothing to systemd
     assert notify_socket.drain() == ["READY=1\nSTATUS=watching pt",
-                                     "STATUS=idle; next check at 03:12", "WATCHDOG=1"]
+                                     "STATUS=idle; next check at 03:12", "WATCHDOG=1",
+                                     "EXTEND_TIMEOUT_USEC=90000000", "EXTEND_TIMEOUT_USEC=1"]
 
 
 def test_notifier_is_silent_outside_systemd() -> None:
@@ -144,7 +148,7 @@ def test_daemon_ready_passes_on_schedule_status_and_watchdog(notify_socket: Noti
     assert len(reports) >= 2
     assert all(r.outcomes[0].action == core.UP_TO_DATE for r in reports)
     msgs = notify_socket.drain()
-    assert msgs[0] == "READY=1\nSTATUS=watching perfsonar-testpoint"
+    msgs = msgs[msgs.index("READY=1\nSTATUS=watching perfsonar-testpoint"):]
     assert any(m.startswith("STATUS=idle; next check ") and "(perfsonar-testpoint)" in m
                for m in msgs)
     assert "WATCHDOG=1" in msgs
@@ -195,6 +199,49 @@ def test_daemon_recovers_an_interrupted_upgrade_at_start(notify_socket: NotifySo
                       watchdog=None, stop=stop).run()
     assert w.units.state["perfsonar-testpoint.service"] == "active"
     assert w.store.state.get("perfsonar-testpoint").phase == ""
+
+
+class SlowRecovery:
+    """A runner whose start-up recovery takes a while, like a restart plus a health gate."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def recover(self, known: Sequence[Target], status: Callable[[str], None]) -> None:
+        status("recovering perfsonar-testpoint.service")
+        time.sleep(self.seconds)
+
+    def run_pass(self, due: Sequence[Target], known: Sequence[Target],
+                 status: Callable[[str], None]) -> core.PassReport:
+        raise AssertionError("no pass is due")
+
+
+@pytest.mark.parametrize("watchdog", [None, 0.05])
+def test_daemon_extends_the_start_timeout_while_recovering(
+    notify_socket: NotifySocket, watchdog: float | None
+) -> None:
+    """Recovery before READY=1 can outlast TimeoutStartSec=: keep asking for more time."""
+    w = world()
+    t = Target(name="perfsonar-testpoint", unit="perfsonar-testpoint.service", container="pt",
+               image=parse(IMAGE))
+    stop = threading.Event()
+    stop.set()
+    Daemon([t], SlowRecovery(0.75), Notifier(notify_socket.path), store=w.store, log=w.log,
+           clock=w.clock, machine_id="x", watchdog=watchdog, stop=stop,
+           startup_ping=0.15).run()
+    msgs = notify_socket.drain()
+    ready = msgs.index("READY=1\nSTATUS=watching perfsonar-testpoint")
+    before, after = msgs[:ready], msgs[ready:]
+    assert before[0].startswith("STATUS=starting: recovering")
+    assert "STATUS=recovering perfsonar-testpoint.service" in before
+    interval = min(0.15, watchdog) if watchdog else 0.15
+    extends = [m for m in before if m.startswith("EXTEND_TIMEOUT_USEC=")]
+    # one right away, then one per interval: never a gap systemd's deadline could fall into
+    assert extends[0] == before[1]
+    assert len(extends) >= 0.75 / interval - 1
+    assert set(extends) == {f"EXTEND_TIMEOUT_USEC={round(interval * 3_000_000)}"}
+    assert ("WATCHDOG=1" in before) == bool(watchdog)
+    assert not [m for m in after if m.startswith("EXTEND_TIMEOUT_USEC=")]  # only while starting
 
 
 def test_forked_runner_runs_the_pass_in_a_child_and_forwards_status(tmp_path: Path) -> None:
@@ -271,7 +318,11 @@ def test_psquadlet_watch_process_notifies_and_stops_on_sigterm(tmp_path: Path) -
     assert proc.returncode == 0, err
     assert sock.messages.count("WATCHDOG=1") >= 2
     msgs = [m for m in sock.messages if m != "WATCHDOG=1"]  # pings may come during start-up
-    assert msgs[0] == "READY=1\nSTATUS=watching pt"
+    ready = msgs.index("READY=1\nSTATUS=watching pt")
+    # recovery ran before READY=1, asking systemd for more start time (half the watchdog)
+    assert msgs[0].startswith("STATUS=starting: recovering")
+    assert "EXTEND_TIMEOUT_USEC=1500000" in msgs[:ready]
+    msgs = msgs[ready:]
     assert msgs[1].startswith("STATUS=idle; next check ")
     assert msgs[-1] == "STOPPING=1"
     assert "psquadlet watch: stopping" in err
