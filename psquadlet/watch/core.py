@@ -531,6 +531,21 @@ def _recover_one(t: Target, cs: ContainerState, deps: Deps, state: WatchState) -
             phase="", phase_digest="", phase_image_id="", phase_started=None,
         )
         return _save(deps, state, cs)
+    if cs.phase == PHASE_RESTARTING and _still_on_previous(t, cs, deps):
+        # Killed after recording the phase but before systemd had the restart job: the old
+        # container still runs. Gating it would wait out health_timeout for an image it
+        # never started, then roll back (and hold up the watcher's start); restart instead.
+        deps.log.info(f"{t.name}: the restart never happened; restarting {t.unit} now")
+        deps.set_status(f"restarting {t.unit}")
+        try:
+            deps.units.restart(t.unit, deps.job_timeout)
+        except UnitError as e:
+            out, state = _rollback(t, cs, f"restart failed: {e}", deps, state)
+            _report(deps, out)
+            return state
+        out, state = _gate_and_commit(t, cs, deps, state, recovered=True)
+        _report(deps, out)
+        return state
     if cs.phase in (PHASE_RESTARTING, PHASE_CHECKING):
         _ensure_started(t, deps)
         out, state = _gate_and_commit(t, cs, deps, state, recovered=True)
@@ -540,6 +555,23 @@ def _recover_one(t: Target, cs: ContainerState, deps: Deps, state: WatchState) -
     out, state = _rollback(t, cs, "rollback interrupted; redone", deps, state)
     _report(deps, out)
     return state
+
+
+def _still_on_previous(t: Target, cs: ContainerState, deps: Deps) -> bool:
+    """True only on evidence: the unit is active and its container runs the previous image.
+
+    A unit that is activating or deactivating is in the middle of the restart job the killed
+    watcher queued; systemd finishes that job on its own.
+    """
+    if not cs.previous_image_id or cs.previous_image_id == cs.phase_image_id:
+        return False
+    try:
+        if deps.units.active_state(t.unit) != "active":
+            return False
+        ci = deps.images.container_image(t.container)
+    except (UnitError, ImagesError):
+        return False
+    return ci is not None and ci.running and ci.image_id == cs.previous_image_id
 
 
 def _ensure_started(t: Target, deps: Deps) -> None:

@@ -11,7 +11,12 @@ from psquadlet.imageref import parse
 from psquadlet.watch import core
 from psquadlet.watch.interfaces import LockedError, PullError, RegistryError, UnitError
 from psquadlet.watch.schedule import Schedule
-from psquadlet.watch.state import PHASE_CHECKING, PHASE_PULLING, PHASE_ROLLING_BACK
+from psquadlet.watch.state import (
+    PHASE_CHECKING,
+    PHASE_PULLING,
+    PHASE_RESTARTING,
+    PHASE_ROLLING_BACK,
+)
 from psquadlet.watch.targets import Target
 
 UNIT = "perfsonar-testpoint.service"
@@ -275,6 +280,39 @@ def test_recovery_after_kill_during_check_finishes_a_healthy_upgrade() -> None:
     assert cs.history[-1].action == core.UPGRADED
     assert report.outcomes[0].action == core.UP_TO_DATE
     assert ("pull", f"{NAME}@{NEW}") not in w.images.calls
+
+
+def test_recovery_after_kill_before_the_restart_job_restarts_instead_of_gating() -> None:
+    """Killed between recording 'restarting' and asking systemd: the old container runs.
+
+    Gating it would wait the whole health_timeout for an image it never started and then
+    roll back, holding up the watcher's start for minutes; the restart is done instead.
+    """
+    w = world()
+    w.images.pull(f"{NAME}@{NEW}")
+    w.images.tag("new0", parse(IMAGE))  # tagged, then killed before units.restart
+    _interrupted(w, PHASE_RESTARTING)
+    assert w.images.containers["pt"].image_id == "old0"
+    start = w.clock.monotonic()
+    core.recover_now([target()], w.deps)
+    cs = w.store.state.get("perfsonar-testpoint")
+    assert cs.phase == ""
+    assert cs.history[-1].action == core.UPGRADED
+    assert w.images.containers["pt"].image_id == "new0"
+    assert w.units.calls == [("restart", UNIT)]
+    assert w.clock.monotonic() - start < target().health_timeout
+
+
+def test_recovery_after_kill_during_the_restart_job_leaves_it_to_systemd() -> None:
+    w = world()
+    w.images.pull(f"{NAME}@{NEW}")
+    w.images.tag("new0", parse(IMAGE))
+    w.units.state[UNIT] = "activating"  # systemd is still running the killed watcher's job
+    _interrupted(w, PHASE_RESTARTING)
+    core.recover_now([target()], w.deps)
+    assert w.units.calls == [("start", UNIT)]  # merges into the job, no second restart
+    assert w.images.containers["pt"].image_id == "new0"
+    assert w.store.state.get("perfsonar-testpoint").history[-1].action == core.UPGRADED
 
 
 def test_recovery_of_a_stopped_unit_with_a_bad_new_image_rolls_back() -> None:
