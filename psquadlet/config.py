@@ -12,7 +12,7 @@ import importlib
 import ipaddress
 import re
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -921,6 +921,30 @@ def _syntax_error(source: str, exc: Exception) -> ConfigError:
     return ConfigError(source, line, "", f"TOML syntax error: {message}")
 
 
+def _named_tables(
+    ctx: _Context, top: _Table, section: str, check: Callable[[str], object]
+) -> Iterator[tuple[str, tuple[str | int, ...], dict[str, Any]]]:
+    """Yield each well-formed ``[section.NAME]`` table; report the others and go on.
+
+    Registries, volumes and containers are all keyed by a name the operator chose, so a bad
+    name or a non-table value is one located error, and the rest of the file is still read.
+    """
+    tables = top.table(section, None)
+    if tables is None:
+        return
+    for name, value in tables.data.items():
+        path: tuple[str | int, ...] = (section, name)
+        try:
+            check(name)
+        except FieldError as exc:
+            ctx.error(path, exc.message, exc.hint)
+            continue
+        if not isinstance(value, dict):
+            ctx.error(path, f"expected a table, got {_type_name(value)}")
+            continue
+        yield name, path, value
+
+
 def parse_config(text: str, source: str) -> model.Config:
     """Parse and validate a whole configuration; raise ConfigError(s) naming every problem."""
     try:
@@ -933,50 +957,17 @@ def parse_config(text: str, source: str) -> model.Config:
     watch = _parse_watch(top.table("watch", WATCH_KEYS))
 
     registries: list[model.RegistrySettings] = []
-    registry_tables = top.table("registries", None)
-    if registry_tables is not None:
-        for host, value in registry_tables.data.items():
-            path: tuple[str | int, ...] = ("registries", host)
-            try:
-                check_registry_host(host)
-            except FieldError as exc:
-                ctx.error(path, exc.message, exc.hint)
-                continue
-            if not isinstance(value, dict):
-                ctx.error(path, f"expected a table, got {_type_name(value)}")
-                continue
-            table = _Table(ctx, value, path, REGISTRY_KEYS)
-            registries.append(model.RegistrySettings(host, table.flag("tls_verify", True)))
+    for host, path, value in _named_tables(ctx, top, "registries", check_registry_host):
+        table = _Table(ctx, value, path, REGISTRY_KEYS)
+        registries.append(model.RegistrySettings(host, table.flag("tls_verify", True)))
 
     declared: dict[str, model.VolumeSpec] = {}
-    volume_tables = top.table("volumes", None)
-    if volume_tables is not None:
-        for name, value in volume_tables.data.items():
-            path = ("volumes", name)
-            try:
-                check_name(name)
-            except FieldError as exc:
-                ctx.error(path, exc.message, exc.hint)
-                continue
-            if not isinstance(value, dict):
-                ctx.error(path, f"expected a table, got {_type_name(value)}")
-                continue
-            declared[name] = _parse_volume(_Table(ctx, value, path, VOLUME_KEYS), name)
+    for name, path, value in _named_tables(ctx, top, "volumes", check_name):
+        declared[name] = _parse_volume(_Table(ctx, value, path, VOLUME_KEYS), name)
 
     containers: list[model.ContainerSpec] = []
-    container_tables = top.table("containers", None)
-    if container_tables is not None:
-        for name, value in container_tables.data.items():
-            path = ("containers", name)
-            try:
-                check_name(name)
-            except FieldError as exc:
-                ctx.error(path, exc.message, exc.hint)
-                continue
-            if not isinstance(value, dict):
-                ctx.error(path, f"expected a table, got {_type_name(value)}")
-                continue
-            containers.append(_parse_container(ctx, name, value))
+    for name, _path, value in _named_tables(ctx, top, "containers", check_name):
+        containers.append(_parse_container(ctx, name, value))
 
     seen: dict[str, str] = {}
     for spec in containers:
