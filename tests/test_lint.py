@@ -33,6 +33,7 @@ FORMATTED = [
     "psquadlet/plan.py",
     "psquadlet/fsutil.py",
     "psquadlet/cli/generate.py",
+    "psquadlet/cli/common.py",
     "tests/unit/test_config.py",
     "tests/unit/test_plan.py",
     "tests/golden/test_golden.py",

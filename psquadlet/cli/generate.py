@@ -9,16 +9,15 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
 
 import click
 
 from psquadlet import config as config_mod
 from psquadlet import perfsonar, presets, quadlet_keys, render
 from psquadlet import plan as plan_mod
+from psquadlet.cli.common import config_option, fail
 from psquadlet.errors import ConfigError, ConfigErrors, PsquadletError, RefusedError, UsageError
 from psquadlet.fsutil import atomic_write
 
@@ -26,12 +25,6 @@ QUADLET_DIR_ROOT = Path("/etc/containers/systemd")
 QUADLET_DIR_USER = Path("~/.config/containers/systemd")
 SERVICE_DIR_ROOT = Path("/etc/systemd/system")
 SERVICE_DIR_USER = Path("~/.config/systemd/user")
-
-
-def _fail(exc: PsquadletError) -> NoReturn:
-    for line in str(exc).splitlines() or [""]:
-        click.echo(f"psquadlet: error: {line}", err=True)
-    sys.exit(exc.exit_code)
 
 
 def _is_root() -> bool:
@@ -129,14 +122,7 @@ def _daemon_reload(user: bool) -> None:
 
 
 @click.command()
-@click.option(
-    "-c",
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Configuration file (default: /etc/psquadlet/psquadlet.toml, else the built-in "
-    "perfSONAR testpoint).",
-)
+@config_option
 @click.option(
     "-o",
     "--output",
@@ -234,7 +220,7 @@ def generate(  # noqa: PLR0917 (one parameter per click option)
                 scope = "--user " if as_user else ""
                 click.echo(f"run 'systemctl {scope}daemon-reload' to load the changes")
     except PsquadletError as exc:
-        _fail(exc)
+        fail(exc)
 
 
 @click.command()
@@ -262,20 +248,14 @@ def init(variant: str, force: bool, path: str) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(target, text)
     except OSError as exc:
-        _fail(PsquadletError(f"cannot write {target}: {exc.strerror or exc}"))
+        fail(PsquadletError(f"cannot write {target}: {exc.strerror or exc}"))
     except PsquadletError as exc:
-        _fail(exc)
+        fail(exc)
     click.echo(f"wrote {target}; check it with 'psquadlet validate -c {target}'")
 
 
 @click.command()
-@click.option(
-    "-c",
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Configuration file (default: /etc/psquadlet/psquadlet.toml, else the built-in one).",
-)
+@config_option
 def validate(config_path: Path | None) -> None:
     """Check a configuration; print "OK: N containers" or every problem (exit code 2)."""
     try:
@@ -286,6 +266,6 @@ def validate(config_path: Path | None) -> None:
         except (ConfigError, ConfigErrors) as exc:
             raise _located(exc) from None
     except PsquadletError as exc:
-        _fail(exc)
+        fail(exc)
     count = len(cfg.containers)
     click.echo(f"OK: {count} containers ({cfg.source})")

@@ -14,31 +14,17 @@ from click.shell_completion import get_completion_class
 from psquadlet import doctor as doctor_module
 from psquadlet import status as status_module
 from psquadlet.cli import main
+from psquadlet.cli.common import config_option, fail
 from psquadlet.cli.manpage import render
 from psquadlet.config import load_config
 from psquadlet.errors import PsquadletError, UsageError
-
-CONFIG_HELP = "configuration file (default: /etc/psquadlet/psquadlet.toml, else the built-in one)"
-config_option = click.option(
-    "-c",
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help=CONFIG_HELP,
-)
-
-
-def _fail(exc: PsquadletError) -> NoReturn:
-    click.echo(f"psquadlet: error: {exc}", err=True)
-    sys.exit(exc.exit_code)
 
 
 def _exec(argv: list[str]) -> NoReturn:
     """Replace psquadlet by the program, so that signals, the tty and the exit code are its own."""
     program = shutil.which(argv[0])
     if program is None:
-        _fail(PsquadletError(f"{argv[0]} not found on PATH"))
+        fail(PsquadletError(f"{argv[0]} not found on PATH"))
     sys.stdout.flush()
     os.execv(program, argv)  # noqa: S606 - argv is a list, no shell involved
 
@@ -95,7 +81,7 @@ def status(config_path: Path | None, as_json: bool, names: tuple[str, ...]) -> N
             raise UsageError(f"no container {unknown[0]!r} in {config.source}")
         statuses = status_module.collect(config, names)
     except PsquadletError as exc:
-        _fail(exc)
+        fail(exc)
     if as_json:
         click.echo(status_module.dumps(statuses), nl=False)
     else:
@@ -130,7 +116,7 @@ def shell(config_path: Path | None, name: str | None, command: tuple[str, ...]) 
     try:
         _unit, container = _pick(config_path, name)
     except PsquadletError as exc:
-        _fail(exc)
+        fail(exc)
     flags = ["-i", "-t"] if sys.stdin.isatty() else ["-i"]
     inner = list(command) or ["sh", "-c", "command -v bash >/dev/null && exec bash -l; exec sh -l"]
     _exec(["podman", "exec", *flags, container, *inner])
@@ -146,7 +132,7 @@ def logs(config_path: Path | None, follow: bool, lines: int | None, name: str | 
     try:
         unit, _container = _pick(config_path, name)
     except PsquadletError as exc:
-        _fail(exc)
+        fail(exc)
     argv = ["journalctl", "--no-pager"]
     if _user_mode():
         argv.append("--user")

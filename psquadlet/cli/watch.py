@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from psquadlet.cli.common import config_option, fail
 from psquadlet.errors import PsquadletError
 
 
@@ -21,15 +22,10 @@ def _endpoint_options(f: Any) -> Any:
                      help="systemd's D-Bus address (default: the system bus).")(f)
     f = click.option("--podman-url", metavar="URL", envvar="PSQUADLET_PODMAN_URL",
                      help="Podman API (default: unix:///run/podman/podman.sock).")(f)
-    f = click.option("-c", "--config", "config_path", type=click.Path(path_type=Path),
-                     help="Configuration file (default: /etc/psquadlet/psquadlet.toml, "
-                     "else the built-in default).")(f)
+    f = config_option(f)
     return f
 
 
-def _fail(e: PsquadletError) -> None:
-    click.echo(f"psquadlet: error: {e}", err=True)
-    sys.exit(e.exit_code)
 
 
 @click.command()
@@ -53,7 +49,7 @@ def upgrade(  # noqa: PLR0917 - one parameter per click option
         code = app.upgrade(config_path, unit, dry_run, as_json,
                    app.Endpoints(podman_url, dbus_address, state_dir, registry_timeout))
     except PsquadletError as e:
-        _fail(e)
+        fail(e)
     sys.exit(code)
 
 
@@ -68,5 +64,5 @@ def watch(config_path: Path | None, podman_url: str | None, dbus_address: str | 
         code = app.watch(config_path, app.Endpoints(podman_url, dbus_address, state_dir,
                                                         registry_timeout))
     except PsquadletError as e:
-        _fail(e)
+        fail(e)
     sys.exit(code)
