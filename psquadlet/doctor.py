@@ -28,6 +28,7 @@ from typing import Callable
 from psquadlet import __version__, imageref, perfsonar
 from psquadlet.config import DEFAULT_CONFIG_PATH, default_config, load_config
 from psquadlet.errors import PsquadletError
+from psquadlet.host import oci_arch
 from psquadlet.model import Config
 from psquadlet.presets import PERFSONAR_TESTPOINT
 from psquadlet.tomlpos import tomllib
@@ -323,25 +324,6 @@ def check_cgroup(host: Host, targets: Sequence[Target]) -> Check:
 
 
 # --------------------------------------------------------------------------- architecture
-
-_ARCH_ALIASES = {
-    "x86_64": "amd64",
-    "amd64": "amd64",
-    "aarch64": "arm64",
-    "arm64": "arm64",
-    "armv7l": "arm",
-    "armv6l": "arm",
-    "ppc64le": "ppc64le",
-    "s390x": "s390x",
-    "i686": "386",
-    "i386": "386",
-    "riscv64": "riscv64",
-}
-
-
-def oci_arch(machine: str) -> str:
-    return _ARCH_ALIASES.get(machine.lower(), machine.lower())
-
 
 def check_arch(host: Host, targets: Sequence[Target]) -> Check:
     host_arch = oci_arch(host.machine)

@@ -80,6 +80,41 @@ class ConfigError(PsquadletError):
         return f"ConfigError({self.__str__()!r})"
 
 
+class PodmanVersionError(ConfigError):
+    """The target Podman cannot read a key, or one value of a key, that the configuration needs.
+
+    Typed so that callers never grep messages: ``feature`` names what is missing (a Quadlet key
+    such as ``HealthOnFailure=``, a key=value such as ``Notify=healthy``, or a ``podman run``
+    flag such as ``--sdnotify=healthy``), ``needs`` the first Podman version that has it and
+    ``target`` the version units are written for. ``str()`` reads like any ConfigError.
+    """
+
+    def __init__(
+        self,
+        file: str,
+        line: int | None,
+        key_path: str,
+        *,
+        feature: str,
+        needs: tuple[int, ...],
+        target: tuple[int, ...],
+        message: str | None = None,
+    ) -> None:
+        self.feature = feature
+        self.needs = tuple(needs)
+        self.target = tuple(target)
+        if message is None:
+            message = (
+                f"{feature} needs Podman {_version(self.needs)} or newer "
+                f"(target is {_version(self.target)})"
+            )
+        super().__init__(file, line, key_path, message)
+
+
+def _version(version: tuple[int, ...]) -> str:
+    return ".".join(str(part) for part in version)
+
+
 class ConfigErrors(PsquadletError):
     """Several configuration problems found in one pass: an operator fixes them all at once."""
 

@@ -7,7 +7,6 @@ change and in CI, and must stay quick and installable with click alone.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,6 +19,7 @@ from psquadlet import plan as plan_mod
 from psquadlet.cli.common import config_option, fail
 from psquadlet.errors import ConfigError, ConfigErrors, PsquadletError, RefusedError, UsageError
 from psquadlet.fsutil import atomic_write
+from psquadlet.host import detect_podman_version
 
 QUADLET_DIR_ROOT = Path("/etc/containers/systemd")
 QUADLET_DIR_USER = Path("~/.config/containers/systemd")
@@ -29,20 +29,6 @@ SERVICE_DIR_USER = Path("~/.config/systemd/user")
 
 def _is_root() -> bool:
     return os.geteuid() == 0
-
-
-def detect_podman_version() -> tuple[int, int, int] | None:
-    """The installed podman's version, or None when there is none (or it does not answer)."""
-    podman = shutil.which("podman")
-    if podman is None:
-        return None
-    try:
-        result = subprocess.run(
-            [podman, "--version"], capture_output=True, text=True, timeout=10, check=False
-        )
-        return quadlet_keys.parse_version(result.stdout)
-    except (OSError, subprocess.SubprocessError, ValueError):
-        return None
 
 
 def default_outdir(fmt: str, user: bool) -> Path:

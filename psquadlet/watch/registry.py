@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from psquadlet import __version__
+from psquadlet.host import oci_arch
 from psquadlet.imageref import ImageRef
 from psquadlet.watch.interfaces import RegistryError, RemoteImage
 
@@ -44,13 +45,8 @@ USER_AGENT = f"psquadlet/{__version__}"
 DEFAULT_TIMEOUT = 30.0
 MAX_BODY = 8 * 1024 * 1024
 
-_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386",
-         "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}
-
-
 def host_platform() -> tuple[str, str]:
-    machine = platform.machine()
-    return "linux", _ARCH.get(machine, machine)
+    return "linux", oci_arch(platform.machine())
 
 
 # ---------------------------------------------------------------------------- credentials
