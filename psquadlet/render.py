@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from psquadlet import __version__, quadlet_keys, unitfile
-from psquadlet.errors import ConfigError, UsageError, raise_collected
+from psquadlet.errors import ConfigError, PodmanVersionError, UsageError, raise_collected
 from psquadlet.model import BUILTIN_SOURCE, Config, ContainerSpec, VolumeSpec
 
 FORMATS = ("quadlet", "service")
@@ -457,10 +457,13 @@ def _service_unit(spec: ContainerSpec, config: Config, user: bool) -> _Writer:
 def _gate(writer: _Writer, version: tuple[int, int, int]) -> list[ConfigError]:
     """Keys the target Podman does not know, each at the configuration key that asked for it."""
     return [
-        ConfigError(writer.source, None, path, message)
+        PodmanVersionError(
+            writer.source, None, path, feature=f"key {row.name}= in [{row.section}]",
+            needs=row.since, target=version,
+        )
         for row, path in writer.used
-        for message in quadlet_keys.check_version([row], version)
-    ]
+        if row.since != (0, 0) and version[:2] < row.since
+    ]  # fmt: skip
 
 
 def render_units(
@@ -495,12 +498,13 @@ def render_units(
         if spec.notify == "healthy" and version[:2] < (5, 0):
             # Notify=/--sdnotify exist earlier; the value "healthy" came with Podman 5.0.
             errors.append(
-                ConfigError(
+                PodmanVersionError(
                     config.source,
                     None,
                     f"containers.{spec.name}.notify",
-                    f'notify = "healthy" needs Podman 5.0 or newer (target is '
-                    f"{quadlet_keys.format_version(version)})",
+                    feature='notify = "healthy"',
+                    needs=(5, 0),
+                    target=version,
                 )
             )
         files.append(UnitFile(filename, writer.text()))

@@ -17,7 +17,14 @@ from psquadlet import config as config_mod
 from psquadlet import perfsonar, presets, quadlet_keys, render
 from psquadlet import plan as plan_mod
 from psquadlet.cli.common import config_option, fail
-from psquadlet.errors import ConfigError, ConfigErrors, PsquadletError, RefusedError, UsageError
+from psquadlet.errors import (
+    ConfigError,
+    ConfigErrors,
+    PodmanVersionError,
+    PsquadletError,
+    RefusedError,
+    UsageError,
+)
 from psquadlet.fsutil import atomic_write
 from psquadlet.host import detect_podman_version
 
@@ -79,11 +86,12 @@ def _choose_format(
 
 
 def _only_version_errors(exc: ConfigError | ConfigErrors) -> bool:
-    return all(" needs Podman " in e.message for e in exc.errors)
+    return all(isinstance(e, PodmanVersionError) for e in exc.errors)
 
 
 def _missing_keys(exc: ConfigError | ConfigErrors) -> str:
-    keys = dict.fromkeys(e.message.split(" in [", 1)[0].removeprefix("key ") for e in exc.errors)
+    features = (e.feature for e in exc.errors if isinstance(e, PodmanVersionError))
+    keys = dict.fromkeys(f.split(" in [", 1)[0].removeprefix("key ") for f in features)
     return ", ".join(keys)
 
 
