@@ -14,11 +14,12 @@ import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
-from psquadlet.doctor import Runner, run_command
+from psquadlet import host
+from psquadlet.host import Runner, run_command
 from psquadlet.model import Config
-from psquadlet.presets import PERFSONAR_TESTPOINT
 from psquadlet.watch import state as watch_state
 from psquadlet.watch.schedule import Schedule, next_run, read_machine_id
 
@@ -143,23 +144,8 @@ def _short(digest: str) -> str:
     return digest.split(":", 1)[-1][:12] if digest else "?"
 
 
-def parse_systemctl_show(text: str) -> dict[str, str]:
-    values = {}
-    for line in text.splitlines():
-        key, sep, value = line.partition("=")
-        if sep:
-            values[key] = value
-    return values
-
-
 def unit_state(run: Runner, unit: str) -> tuple[dict[str, str], str]:
-    user = ["--user"] if os.geteuid() != 0 else []
-    code, out = run(["systemctl", *user, "show", "-p", "LoadState,ActiveState,SubState", unit])
-    values = parse_systemctl_show(out) if code == 0 else {}
-    if not values:
-        first = out.strip().splitlines()[0][:200] if out.strip() else f"exit {code}"
-        return {}, f"systemctl show {unit} failed: {first}"
-    return values, ""
+    return host.systemctl_show(run, unit, ("LoadState", "ActiveState", "SubState"))
 
 
 def inspect_json(run: Runner, kind: str, name: str) -> dict[str, Any] | None:
@@ -189,12 +175,11 @@ def load_state(state_dir: str) -> tuple[watch_state.WatchState, str]:
     """The watcher's state, read only; a note instead of an exception when it is unreadable."""
     path = os.path.join(state_dir, watch_state.STATE_FILE)
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
+        text = host.read_host_text(Path(path))
     except FileNotFoundError:
         return watch_state.WatchState(), ""
-    except OSError as e:
-        return watch_state.WatchState(), f"cannot read {path}: {e.strerror}"
+    except host.HostFileError as e:
+        return watch_state.WatchState(), f"cannot read {path}: {e.reason}"
     try:
         return watch_state.from_json(text), ""
     except (ValueError, TypeError) as e:
@@ -240,10 +225,7 @@ def container_status(
         )
         if image is not None:
             values["digest"] = _pick_digest(image, spec.image_ref.name)
-        testpoint = spec.preset == PERFSONAR_TESTPOINT or (
-            spec.image_ref.repository == "perfsonar/testpoint"
-        )
-        if values["running"] and testpoint:
+        if values["running"] and host.container_variant(spec) is not None:
             code, out = probes.run(["podman", "exec", container, "cat", BUNDLE_VERSION_FILE])
             if code == 0:
                 values["bundle_version"] = out.strip()
@@ -295,6 +277,15 @@ def collect(
     return tuple(results)
 
 
+def all_active(statuses: Sequence[ContainerStatus]) -> bool:
+    """What the exit code says: 0 when every unit shown is active, 3 otherwise."""
+    return all(s.active_state == "active" for s in statuses)
+
+
 def dumps(statuses: Sequence[ContainerStatus]) -> str:
-    doc = {"schema": JSON_SCHEMA, "containers": [s.to_json() for s in statuses]}
+    doc = {
+        "schema": JSON_SCHEMA,
+        "ok": all_active(statuses),
+        "containers": [s.to_json() for s in statuses],
+    }
     return json.dumps(doc, indent=2) + "\n"

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from psquadlet import doctor, status
+from psquadlet import status
 from psquadlet.config import load_config, parse_config
+from psquadlet.doctor import Host, checks, context_for
 from psquadlet.watch import state as watch_state
 from tests.support import require_programs, require_root
 
@@ -200,6 +201,7 @@ def _tcp_free(port: int) -> bool:
     return True
 
 
+@pytest.mark.registry
 def test_status_of_a_real_container(
     tmp_path: Path, plain_image: str, container: tuple[str, int]
 ) -> None:
@@ -219,12 +221,21 @@ def test_status_of_a_real_container(
     assert st.bundle_version == "5.9.9"
 
 
+@pytest.mark.registry
 def test_doctor_leaves_out_the_testpoints_own_ports(container: tuple[str, int]) -> None:
     name, port = container
-    own = doctor.Target(name, "x", "supervisord", host_network=True, testpoint=True)
-    other = doctor.Target("someone-else", "x", "supervisord", host_network=True, testpoint=True)
-    assert port not in [c["port"] for c in doctor.check_ports(doctor.Host(), [own]).items]
-    clash = [c for c in doctor.check_ports(doctor.Host(), [other]).items if c["port"] == port]
+
+    def ports(container_name: str) -> list[dict[str, object]]:
+        toml = (
+            '[containers.tp]\npreset = "perfsonar-testpoint"\nvariant = "supervisord"\n'
+            f'container_name = "{container_name}"\n'
+        )
+        return [
+            dict(c) for c in checks.check_ports(context_for(parse_config(toml, "t"), Host())).items
+        ]
+
+    assert port not in [c["port"] for c in ports(name)]
+    clash = [c for c in ports("someone-else") if c["port"] == port]
     assert clash, f"port {port} of the running container not seen"
     procs = clash[0]["processes"]
     assert isinstance(procs, list)
