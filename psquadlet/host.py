@@ -165,9 +165,10 @@ def read_host_text(path: Path, limit: int = MAX_HOST_FILE) -> str:
         raise
     except OSError as exc:
         raise HostFileError(path, exc.strerror or str(exc)) from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise HostFileError(path, "not a regular file")
     with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise HostFileError(path, "not a regular file")
         try:
             data = f.read(limit + 1)
         except OSError as exc:

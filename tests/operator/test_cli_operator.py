@@ -82,6 +82,28 @@ def test_doctor_reports_a_bad_configuration_and_still_checks_the_host(tmp_path: 
     assert checks["ports"]["status"] in ("pass", "fail")  # ran, against the built-in default
 
 
+def test_status_json_on_a_bad_configuration_is_the_error_object(tmp_path: Path) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text('[containers.tp]\nimage = "docker.io/library/nginx:1"\nnetwrok = "host"\n')
+    result = run("status", "-c", str(cfg), "--json")
+    assert result.returncode == 2
+    doc = json.loads(result.stdout)
+    assert (doc["schema"], doc["ok"]) == ("psquadlet-status/1", False)
+    (problem,) = doc["error"]["problems"]
+    assert problem["file"] == str(cfg)
+    assert (problem["line"], problem["key_path"]) == (3, "containers.tp.netwrok")
+    assert problem["hint"] == "did you mean 'network'?"
+    assert doc["error"]["message"] in result.stderr
+    assert result.stderr.startswith("psquadlet: error: ")
+    # Not a configuration problem: the message alone, no problems.
+    cfg.write_text('[containers.tp]\nimage = "docker.io/library/nginx:1"\n')
+    result = run("status", "-c", str(cfg), "--json", "nosuch")
+    assert result.returncode == 2
+    doc = json.loads(result.stdout)
+    assert doc["ok"] is False
+    assert doc["error"] == {"message": f"no container 'nosuch' in {cfg}", "problems": []}
+
+
 def test_doctor_text_output() -> None:
     result = run("doctor", env=without_podman())
     assert result.stdout.splitlines()[-1] in ("overall: pass", "overall: warn", "overall: fail")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from psquadlet import host
+from psquadlet import doctor, host
 from psquadlet.config import parse_config
 from psquadlet.doctor import (
     FAIL,
@@ -377,3 +378,134 @@ def test_perfsonar_files_must_exist_before_the_testpoint_starts(tmp_path: Path) 
     (tmp_path / limits.lstrip("/")).write_text('{"schema": 3}')
     assert check_perfsonar_files(mounts, root=tmp_path).status == PASS
     assert check_perfsonar_files([], root=tmp_path).status == SKIP
+
+
+def test_a_systemd_release_tag_is_the_systemd_variant(tmp_path: Path) -> None:
+    # v5.2.0-systemd was read as supervisord here (and as systemd by import): one detector now.
+    pinned = '[containers.tp]\nimage = "docker.io/perfsonar/testpoint:v5.2.0-systemd"\n'
+    check = checks.check_cgroup(ctx(pinned, Host(cgroup_root=_cgroup_v1(tmp_path))))
+    assert check.status == FAIL
+    assert check.items[0]["containers"] == ["tp"]
+
+
+# --------------------------------------------------------------------------- unreadable files
+
+
+@pytest.fixture
+def alarm() -> Iterator[None]:
+    """Turn a check that blocks (a FIFO opened for reading waits for a writer) into a failure."""
+
+    def expire(signum: int, frame: object) -> None:
+        raise TimeoutError("doctor blocked reading a file")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(10)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_unit_files_that_cannot_be_read_are_named_not_a_traceback(
+    tmp_path: Path, alarm: None
+) -> None:
+    (tmp_path / "good.container").write_text("[Container]\nImage=quay.io/x/y:1\n")
+    (tmp_path / "latin.container").write_bytes(b"[Container]\nImage=quay.io/caf\xe9:1\n")
+    (tmp_path / "zero.container").symlink_to("/dev/zero")
+    os.mkfifo(tmp_path / "fifo.container")
+    check = checks.check_short_names(ctx(host=Host(quadlet_dirs=(tmp_path,))))
+    assert check.status == WARN
+    assert sorted(check.details) == [
+        f"{tmp_path}/fifo.container: not read: not a regular file",
+        f"{tmp_path}/latin.container: not read: not UTF-8 text (byte 29)",
+        f"{tmp_path}/zero.container: not read: not a regular file",
+    ]
+    # A short name in a readable unit still fails the check, and the unreadable are listed.
+    (tmp_path / "short.container").write_text("[Container]\nImage=nginx\n")
+    check = checks.check_short_names(ctx(host=Host(quadlet_dirs=(tmp_path,))))
+    assert check.status == FAIL
+    assert len(check.details) == 4
+
+
+def test_a_limits_file_that_is_a_fifo_or_dev_zero_is_a_problem(tmp_path: Path, alarm: None) -> None:
+    os.mkfifo(tmp_path / "fifo.json")
+    (tmp_path / "zero.json").symlink_to("/dev/zero")
+    (tmp_path / "latin.json").write_bytes(b'{"caf\xe9": 1}')
+    target = "/etc/pscheduler/limits.conf"
+    mounts = [("tp", f"/{name}", target) for name in ("fifo.json", "zero.json", "latin.json")]
+    check = check_perfsonar_files(mounts, root=tmp_path)
+    assert check.status == FAIL
+    assert [item["problem"] for item in check.items] == [
+        "not a regular file",
+        "not a regular file",
+        "not UTF-8 text (byte 5)",
+    ]
+
+
+# --------------------------------------------------------------------------- SELinux
+
+
+def _selinux(folder: Path, mode: str | None, boolean: str | None) -> Host:
+    """A PATH with stand-ins for getenforce and getsebool (SELinux cannot be switched on here)."""
+    folder.mkdir(exist_ok=True)
+    for name, out in (
+        ("getenforce", mode),
+        ("getsebool", None if boolean is None else f"container_manage_cgroup --> {boolean}"),
+    ):
+        if out is not None:
+            (folder / name).write_text(f"#!/bin/sh\necho '{out}'\n")
+            (folder / name).chmod(0o755)
+    return Host(path=str(folder))
+
+
+@pytest.mark.parametrize(
+    ("mode", "boolean", "status"),
+    [
+        ("Enforcing", "off", FAIL),
+        ("Enforcing", "on", PASS),
+        ("Permissive", "off", WARN),
+        ("Disabled", None, SKIP),
+        (None, None, SKIP),  # no SELinux tools: not an SELinux host
+    ],
+)
+def test_selinux_needs_container_manage_cgroup_for_systemd(
+    tmp_path: Path, mode: str | None, boolean: str | None, status: str
+) -> None:
+    check = checks.check_selinux(ctx(host=_selinux(tmp_path / "bin", mode, boolean)))
+    assert check.status == status, check
+    if status in (FAIL, WARN):
+        assert check.advice == "setsebool -P container_manage_cgroup on"
+    if status == FAIL:
+        assert "perfsonar-testpoint" in check.summary
+
+
+def test_selinux_is_not_asked_for_containers_without_systemd(tmp_path: Path) -> None:
+    enforcing_off = _selinux(tmp_path / "bin", "Enforcing", "off")
+    assert checks.check_selinux(ctx(SUPERVISORD, enforcing_off)).status == SKIP
+    assert checks.check_selinux(ctx(NGINX, enforcing_off)).status == SKIP
+    init = NGINX + 'command = ["/sbin/init"]\n'
+    assert checks.check_selinux(ctx(init, enforcing_off)).status == FAIL
+    entry = NGINX + 'entrypoint = "/usr/lib/systemd/systemd"\n'
+    assert checks.check_selinux(ctx(entry, enforcing_off)).status == FAIL
+
+
+def test_selinux_check_runs_in_the_report(tmp_path: Path) -> None:
+    (tmp_path / "c.toml").write_text(TESTPOINT)
+    report = doctor.diagnose(tmp_path / "c.toml", _selinux(tmp_path / "bin", "Enforcing", "off"))
+    (selinux,) = [c for c in report.checks if c.id == "selinux"]
+    assert selinux.status == FAIL
+    assert report.exit_code == 2
+
+
+def test_extensions_add_their_checks_to_the_registry(tmp_path: Path) -> None:
+    def extension(context: Context) -> Check:
+        return Check("extension", PASS, f"{len(context.targets)} container(s)")
+
+    (tmp_path / "c.toml").write_text(TESTPOINT + NGINX)
+    report = doctor.diagnose(tmp_path / "c.toml", Host(path=""), extension_checks=(extension,))
+    assert [c.id for c in report.checks][-1] == "extension"
+    assert report.checks[-1].summary == "2 container(s)"
+    assert [c.id for c in report.checks][1:-1] == [
+        f.__name__[6:].replace("_", "-") for f in doctor.CHECKS
+    ]

@@ -130,6 +130,30 @@ def test_unreadable_state_is_a_note_and_is_left_in_place(tmp_path: Path) -> None
     assert sorted(p.name for p in tmp_path.iterdir()) == [watch_state.STATE_FILE]
 
 
+@pytest.mark.parametrize("kind", ["dev-zero", "fifo", "latin-1"])
+def test_a_state_file_that_is_not_a_small_text_file_is_a_note(tmp_path: Path, kind: str) -> None:
+    bad = tmp_path / watch_state.STATE_FILE
+    if kind == "dev-zero":
+        bad.symlink_to("/dev/zero")  # was a MemoryError
+    elif kind == "fifo":
+        os.mkfifo(bad)  # was a hang
+    else:
+        bad.write_bytes(b'{"caf\xe9": 1}')
+    config = parse_config(_config(tmp_path), "t.toml")
+    (st,) = status.collect(config, (), status.Probes(run=FakeHost()))
+    expected = "not UTF-8 text (byte 5)" if kind == "latin-1" else "not a regular file"
+    assert f"cannot read {bad}: {expected}" in st.notes
+
+
+def test_status_json_says_ok_when_every_unit_is_active(tmp_path: Path) -> None:
+    config = parse_config(_config(tmp_path), "t.toml")
+    (active,) = status.collect(config, (), status.Probes(run=FakeHost()))
+    doc = json.loads(status.dumps((active,)))
+    assert (doc["schema"], doc["ok"]) == ("psquadlet-status/1", True)
+    (down,) = status.collect(config, (), status.Probes(run=lambda argv: (1, "")))
+    assert json.loads(status.dumps((active, down)))["ok"] is False
+
+
 def test_nothing_running_still_reports(tmp_path: Path) -> None:
     config = parse_config(_config(tmp_path), "t.toml")
     probes = status.Probes(run=lambda argv: (1, "Failed to connect to bus\nmore\n"))
