@@ -21,7 +21,8 @@ from psquadlet import host
 from psquadlet.host import Runner, run_command
 from psquadlet.model import Config
 from psquadlet.watch import state as watch_state
-from psquadlet.watch.schedule import Schedule, next_run, read_machine_id
+from psquadlet.watch.schedule import next_run, read_machine_id
+from psquadlet.watch.targets import targets_from_config
 
 BUNDLE_VERSION_FILE = "/var/lib/perfsonar/bundles/bundle_version"
 JSON_SCHEMA = "psquadlet-status/1"
@@ -233,15 +234,11 @@ def container_status(
                 notes.append(f"cannot read {BUNDLE_VERSION_FILE} in {container}")
     cs = state.get(name)
     upd = spec.update
-    schedule = Schedule(
-        daily=None if upd.interval else upd.schedule,
-        randomized_delay=upd.randomized_delay,
-        interval=upd.interval,
-    )
+    (target,) = [t for t in targets_from_config(config) if t.name == name]
     next_check = None
     if upd.policy != "off":
         now = probes.now()
-        next_check = max(now, next_run(schedule, cs.last_check, now, probes.machine_id()))
+        next_check = max(now, next_run(target.schedule, cs.last_check, now, probes.machine_id()))
     return ContainerStatus(
         name=name,
         unit=spec.unit_name,
