@@ -7,6 +7,7 @@ functions of the same shape, run after these (see ``diagnose``).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -105,12 +106,41 @@ def check_cgroup(ctx: Context) -> Check:
 _INIT_COMMANDS = ("/usr/sbin/init", "/sbin/init", "/usr/local/sbin/init")
 
 
-def runs_systemd(spec: ContainerSpec, variant: str | None) -> bool:
-    """The container's PID 1 is systemd: the systemd variant, or a systemd/init command."""
+def _image_command(host: Host, image: str) -> tuple[list[str], list[str]]:
+    """The image's own entrypoint and command, ([], []) when podman or the image is missing."""
+    if host.which("podman") is None:
+        return [], []
+    code, out = host.run_program(
+        "podman",
+        "image",
+        "inspect",
+        "--format",
+        "{{json .Config.Entrypoint}}\t{{json .Config.Cmd}}",
+        image,
+    )
+    parts = out.strip().split("\t")
+    if code != 0 or len(parts) != 2:
+        return [], []
+    try:
+        entry, cmd = (json.loads(p) or [] for p in parts)
+    except ValueError:
+        return [], []
+    if not isinstance(entry, list) or not isinstance(cmd, list):
+        return [], []
+    return [str(e) for e in entry], [str(c) for c in cmd]
+
+
+def runs_systemd(host: Host, spec: ContainerSpec, variant: str | None) -> bool:
+    """The container's PID 1 is systemd: the systemd variant, or a command that Podman runs in
+    systemd mode (the configured entrypoint and command over the image's own)."""
     if variant == "systemd":
         return True
-    program = spec.entrypoint.split()[0] if spec.entrypoint.strip() else ""
-    program = program or (spec.command[0] if spec.command else "")
+    if spec.entrypoint.strip():
+        command = spec.entrypoint.split()
+    else:
+        entry, cmd = _image_command(host, spec.image)
+        command = [*entry, *(spec.command or cmd)]
+    program = command[0] if command else ""
     return program in _INIT_COMMANDS or program.rsplit("/", 1)[-1] == "systemd"
 
 
@@ -120,13 +150,15 @@ SELINUX_FIX = "setsebool -P container_manage_cgroup on"
 def check_selinux(ctx: Context) -> Check:
     """systemd in a container writes to the cgroup file system, which SELinux denies unless
     the ``container_manage_cgroup`` boolean is on (Podman's --systemd documentation)."""
-    needing = [t.container for t in ctx.targets if runs_systemd(ctx.spec(t), ctx.variant(t))]
-    if not needing:
-        return Check("selinux", SKIP, "no container runs systemd")
     code, out = ctx.host.run_program("getenforce")
     mode = out.strip().lower() if code == 0 else ""
     if mode not in ("enforcing", "permissive"):
         return Check("selinux", SKIP, "SELinux is not enabled on this host")
+    needing = [
+        t.container for t in ctx.targets if runs_systemd(ctx.host, ctx.spec(t), ctx.variant(t))
+    ]
+    if not needing:
+        return Check("selinux", SKIP, f"SELinux {mode}; no container runs systemd")
     code, out = ctx.host.run_program("getsebool", "container_manage_cgroup")
     value = out.strip().rsplit(" ", 1)[-1] if code == 0 else ""
     items = ({"mode": mode, "container_manage_cgroup": value or None, "containers": needing},)

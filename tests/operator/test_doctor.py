@@ -490,6 +490,26 @@ def test_selinux_is_not_asked_for_containers_without_systemd(tmp_path: Path) -> 
     assert checks.check_selinux(ctx(entry, enforcing_off)).status == FAIL
 
 
+def test_selinux_reads_the_images_own_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    host = _selinux(tmp_path / "bin", "Enforcing", "off")
+    podman = tmp_path / "bin" / "podman"  # a stand-in: the image's Entrypoint and Cmd
+    podman.write_text('#!/bin/sh\nprintf \'%s\\t%s\\n\' "$PSQ_ENTRY" "$PSQ_CMD"\n')
+    podman.chmod(0o755)
+
+    def status(entry: str, cmd: str, config: str = NGINX) -> str:
+        monkeypatch.setenv("PSQ_ENTRY", entry)
+        monkeypatch.setenv("PSQ_CMD", cmd)
+        return checks.check_selinux(ctx(config, host)).status
+
+    assert status("null", '["/sbin/init"]') == FAIL
+    assert status('["/usr/lib/systemd/systemd"]', '["--log-level=info"]') == FAIL
+    assert status("null", '["nginx", "-g", "daemon off;"]') == SKIP
+    # The configured command replaces the image's.
+    assert status("null", '["/sbin/init"]', NGINX + 'command = ["nginx"]\n') == SKIP
+
+
 def test_selinux_check_runs_in_the_report(tmp_path: Path) -> None:
     (tmp_path / "c.toml").write_text(TESTPOINT)
     report = doctor.diagnose(tmp_path / "c.toml", _selinux(tmp_path / "bin", "Enforcing", "off"))
