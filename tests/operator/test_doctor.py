@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -389,22 +388,6 @@ def test_a_systemd_release_tag_is_the_systemd_variant(tmp_path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- unreadable files
-
-
-@pytest.fixture
-def alarm() -> Iterator[None]:
-    """Turn a check that blocks (a FIFO opened for reading waits for a writer) into a failure."""
-
-    def expire(signum: int, frame: object) -> None:
-        raise TimeoutError("doctor blocked reading a file")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(10)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def test_unit_files_that_cannot_be_read_are_named_not_a_traceback(

@@ -4,8 +4,6 @@ and files read from the host bounded in size and time."""
 from __future__ import annotations
 
 import os
-import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -87,22 +85,6 @@ def test_systemctl_show_reads_properties_and_notes_failures() -> None:
     assert values == {}
     assert note == "systemctl show gone.service failed: Failed to connect to bus: No medium found"
     assert calls[1][:2] == ["systemctl", "--user"]
-
-
-@pytest.fixture
-def alarm() -> Iterator[None]:
-    """Fail a test that blocks (a FIFO opened for reading waits for a writer) after 10 s."""
-
-    def expire(signum: int, frame: object) -> None:
-        raise TimeoutError("blocked reading a host file")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(10)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def test_only_small_regular_utf8_files_are_read(tmp_path: Path, alarm: None) -> None:

@@ -131,7 +131,9 @@ def test_unreadable_state_is_a_note_and_is_left_in_place(tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize("kind", ["dev-zero", "fifo", "latin-1"])
-def test_a_state_file_that_is_not_a_small_text_file_is_a_note(tmp_path: Path, kind: str) -> None:
+def test_a_state_file_that_is_not_a_small_text_file_is_a_note(
+    tmp_path: Path, kind: str, alarm: None
+) -> None:
     bad = tmp_path / watch_state.STATE_FILE
     if kind == "dev-zero":
         bad.symlink_to("/dev/zero")  # was a MemoryError
