@@ -14,13 +14,15 @@ import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
-from psquadlet.doctor import Runner, run_command
+from psquadlet import host
+from psquadlet.host import Runner, run_command
 from psquadlet.model import Config
-from psquadlet.presets import PERFSONAR_TESTPOINT
 from psquadlet.watch import state as watch_state
-from psquadlet.watch.schedule import Schedule, next_run, read_machine_id
+from psquadlet.watch.schedule import next_run, read_machine_id
+from psquadlet.watch.targets import targets_from_config
 
 BUNDLE_VERSION_FILE = "/var/lib/perfsonar/bundles/bundle_version"
 JSON_SCHEMA = "psquadlet-status/1"
@@ -143,23 +145,8 @@ def _short(digest: str) -> str:
     return digest.split(":", 1)[-1][:12] if digest else "?"
 
 
-def parse_systemctl_show(text: str) -> dict[str, str]:
-    values = {}
-    for line in text.splitlines():
-        key, sep, value = line.partition("=")
-        if sep:
-            values[key] = value
-    return values
-
-
 def unit_state(run: Runner, unit: str) -> tuple[dict[str, str], str]:
-    user = ["--user"] if os.geteuid() != 0 else []
-    code, out = run(["systemctl", *user, "show", "-p", "LoadState,ActiveState,SubState", unit])
-    values = parse_systemctl_show(out) if code == 0 else {}
-    if not values:
-        first = out.strip().splitlines()[0][:200] if out.strip() else f"exit {code}"
-        return {}, f"systemctl show {unit} failed: {first}"
-    return values, ""
+    return host.systemctl_show(run, unit, ("LoadState", "ActiveState", "SubState"))
 
 
 def inspect_json(run: Runner, kind: str, name: str) -> dict[str, Any] | None:
@@ -189,12 +176,11 @@ def load_state(state_dir: str) -> tuple[watch_state.WatchState, str]:
     """The watcher's state, read only; a note instead of an exception when it is unreadable."""
     path = os.path.join(state_dir, watch_state.STATE_FILE)
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
+        text = host.read_host_text(Path(path))
     except FileNotFoundError:
         return watch_state.WatchState(), ""
-    except OSError as e:
-        return watch_state.WatchState(), f"cannot read {path}: {e.strerror}"
+    except host.HostFileError as e:
+        return watch_state.WatchState(), f"cannot read {path}: {e.reason}"
     try:
         return watch_state.from_json(text), ""
     except (ValueError, TypeError) as e:
@@ -240,10 +226,7 @@ def container_status(
         )
         if image is not None:
             values["digest"] = _pick_digest(image, spec.image_ref.name)
-        testpoint = spec.preset == PERFSONAR_TESTPOINT or (
-            spec.image_ref.repository == "perfsonar/testpoint"
-        )
-        if values["running"] and testpoint:
+        if values["running"] and host.container_variant(spec) is not None:
             code, out = probes.run(["podman", "exec", container, "cat", BUNDLE_VERSION_FILE])
             if code == 0:
                 values["bundle_version"] = out.strip()
@@ -251,15 +234,11 @@ def container_status(
                 notes.append(f"cannot read {BUNDLE_VERSION_FILE} in {container}")
     cs = state.get(name)
     upd = spec.update
-    schedule = Schedule(
-        daily=None if upd.interval else upd.schedule,
-        randomized_delay=upd.randomized_delay,
-        interval=upd.interval,
-    )
+    (target,) = [t for t in targets_from_config(config) if t.name == name]
     next_check = None
     if upd.policy != "off":
         now = probes.now()
-        next_check = max(now, next_run(schedule, cs.last_check, now, probes.machine_id()))
+        next_check = max(now, next_run(target.schedule, cs.last_check, now, probes.machine_id()))
     return ContainerStatus(
         name=name,
         unit=spec.unit_name,
@@ -295,6 +274,15 @@ def collect(
     return tuple(results)
 
 
+def all_active(statuses: Sequence[ContainerStatus]) -> bool:
+    """What the exit code says: 0 when every unit shown is active, 3 otherwise."""
+    return all(s.active_state == "active" for s in statuses)
+
+
 def dumps(statuses: Sequence[ContainerStatus]) -> str:
-    doc = {"schema": JSON_SCHEMA, "containers": [s.to_json() for s in statuses]}
+    doc = {
+        "schema": JSON_SCHEMA,
+        "ok": all_active(statuses),
+        "containers": [s.to_json() for s in statuses],
+    }
     return json.dumps(doc, indent=2) + "\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -17,7 +18,7 @@ from psquadlet.cli import main
 from psquadlet.cli.common import config_option, fail
 from psquadlet.cli.manpage import render
 from psquadlet.config import load_config
-from psquadlet.errors import PsquadletError, UsageError
+from psquadlet.errors import ConfigError, ConfigErrors, PsquadletError, UsageError
 
 
 def _exec(argv: list[str]) -> NoReturn:
@@ -40,10 +41,11 @@ def doctor(config_path: Path | None, as_json: bool) -> None:
     """Check this host before (or while) running the testpoint.
 
     Each check passes, warns or fails, and says what to do: Podman and its version (Quadlet
-    needs 4.4), the cgroup v2 the systemd variant needs, the image's CPU architecture, time
+    needs 4.4), the cgroup v2 the systemd variant needs, SELinux's container_manage_cgroup
+    boolean for containers that run systemd, the image's CPU architecture, time
     synchronisation (owping needs it), CAP_NET_RAW for ping, the testpoint's host ports
-    already taken by another process (named with its pid), short image names, the files
-    mounted over perfSONAR's, and the configuration itself.
+    already taken by another process (named with its pid), short image names and unreadable
+    unit files, the files mounted over perfSONAR's, and the configuration itself.
 
     \b
     Exit status (the Nagios plugin convention):
@@ -51,11 +53,11 @@ def doctor(config_path: Path | None, as_json: bool) -> None:
       1  at least one warning, no failure
       2  at least one failure (also: bad command line)
     \b
-    --json prints {"schema": "psquadlet-doctor/1", "psquadlet_version", "status",
+    --json prints {"schema": "psquadlet-doctor/1", "ok", "psquadlet_version", "status",
     "exit_code", "checks": [{"id", "status", "summary", "advice", "details": [...],
-    "items": [...]}]}; status is pass|warn|fail|skip; check ids: config, podman, cgroup,
-    arch, time-sync, capabilities, ports, short-names, perfsonar-files. Keys are only added
-    within schema version 1.
+    "items": [...]}]}; ok is false when a check failed; status is pass|warn|fail|skip;
+    check ids: config, podman, cgroup, selinux, arch, time-sync, capabilities, ports,
+    short-names, perfsonar-files. Keys are only added within schema version 1.
     """
     report = doctor_module.diagnose(config_path)
     click.echo(report.dumps() if as_json else report.text(), nl=False)
@@ -72,6 +74,11 @@ def status(config_path: Path | None, as_json: bool, names: tuple[str, ...]) -> N
 
     NAMES are container table names (default: all). Exits 0 when every unit shown is active,
     3 otherwise (like 'systemctl is-active').
+
+    \b
+    --json prints {"schema": "psquadlet-status/1", "ok", "containers": [...]}; ok is true
+    when every unit shown is active; on an error, {"schema", "ok": false, "error":
+    {"message", "problems": [{"file", "line", "key_path", "message", "hint"}]}}.
     """
     try:
         config = load_config(config_path)
@@ -81,12 +88,31 @@ def status(config_path: Path | None, as_json: bool, names: tuple[str, ...]) -> N
             raise UsageError(f"no container {unknown[0]!r} in {config.source}")
         statuses = status_module.collect(config, names)
     except PsquadletError as exc:
+        if as_json:
+            click.echo(error_json(status_module.JSON_SCHEMA, exc))
         fail(exc)
     if as_json:
         click.echo(status_module.dumps(statuses), nl=False)
     else:
         click.echo("\n".join(s.text() for s in statuses), nl=False)
-    sys.exit(0 if all(s.active_state == "active" for s in statuses) else 3)
+    sys.exit(0 if status_module.all_active(statuses) else 3)
+
+
+def error_json(schema: str, exc: PsquadletError) -> str:
+    """The --json document of a command that failed: its message and located problems."""
+    located = exc.errors if isinstance(exc, (ConfigError, ConfigErrors)) else ()
+    problems = [
+        {
+            "file": e.file,
+            "line": e.line,
+            "key_path": e.key_path,
+            "message": e.message,
+            "hint": e.hint,
+        }
+        for e in located
+    ]
+    error = {"message": str(exc), "problems": problems}
+    return json.dumps({"schema": schema, "ok": False, "error": error}, indent=2)
 
 
 def _pick(config_path: Path | None, name: str | None) -> tuple[str, str]:

@@ -14,7 +14,7 @@ when the imported command is silent about them, and listed in the output.
 
 from __future__ import annotations
 
-from psquadlet import imageref, presets
+from psquadlet import host, imageref, presets
 from psquadlet.importer.draft import PRESET, Draft
 from psquadlet.importer.emit import TomlValue
 
@@ -23,11 +23,15 @@ _SUBTABLES = ("service", "update", "unit", "health", "install")
 
 
 def variant_of(image: str) -> str | None:
-    """The preset variant for a perfSONAR testpoint image, None for any other image."""
+    """The preset variant for a perfSONAR testpoint image, None for any other image.
+
+    Only the repository the preset names is represented by it; the variant is the host
+    module's one reading of upstream's tags.
+    """
     ref = imageref.normalize(image)
     if ref.name != REPOSITORY:
         return None
-    return "systemd" if ref.tag and "systemd" in ref.tag else "supervisord"
+    return host.testpoint_variant(ref)
 
 
 def _empty(value: TomlValue) -> TomlValue:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -17,21 +18,39 @@ from tests.support import require_programs, require_root
 PSQUADLET = str(Path(sys.executable).with_name("psquadlet"))
 
 
-def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [PSQUADLET, *args], input=stdin, capture_output=True, text=True, check=False, timeout=120
+        [PSQUADLET, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        env=env,
     )
 
 
+def without_podman() -> dict[str, str]:
+    """The environment with a PATH on which no podman is found: doctor then runs no podman
+    (tests that need the host's podman carry the ``registry`` marker)."""
+    folders = os.environ.get("PATH", "").split(os.pathsep)
+    kept = [f for f in folders if f and not os.path.exists(os.path.join(f, "podman"))]
+    return {**os.environ, "PATH": os.pathsep.join(kept)}
+
+
 def test_doctor_json_is_stable_and_matches_the_exit_code() -> None:
-    result = run("doctor", "--json")
+    result = run("doctor", "--json", env=without_podman())
     doc = json.loads(result.stdout)
     assert doc["schema"] == "psquadlet-doctor/1"
-    assert set(doc) == {"schema", "psquadlet_version", "status", "exit_code", "checks"}
+    assert set(doc) == {"schema", "ok", "psquadlet_version", "status", "exit_code", "checks"}
+    assert doc["ok"] is (doc["status"] != "fail")
     assert [c["id"] for c in doc["checks"]] == [
         "config",
         "podman",
         "cgroup",
+        "selinux",
         "arch",
         "time-sync",
         "capabilities",
@@ -50,7 +69,7 @@ def test_doctor_json_is_stable_and_matches_the_exit_code() -> None:
 def test_doctor_reports_a_bad_configuration_and_still_checks_the_host(tmp_path: Path) -> None:
     cfg = tmp_path / "bad.toml"
     cfg.write_text('[containers.tp]\nimage = "perfsonar/testpoint"\nnetwrok = "host"\n')
-    result = run("doctor", "-c", str(cfg), "--json")
+    result = run("doctor", "-c", str(cfg), "--json", env=without_podman())
     assert result.returncode == 2
     checks = {c["id"]: c for c in json.loads(result.stdout)["checks"]}
     assert checks["config"]["status"] == "fail"
@@ -63,8 +82,30 @@ def test_doctor_reports_a_bad_configuration_and_still_checks_the_host(tmp_path: 
     assert checks["ports"]["status"] in ("pass", "fail")  # ran, against the built-in default
 
 
+def test_status_json_on_a_bad_configuration_is_the_error_object(tmp_path: Path) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text('[containers.tp]\nimage = "docker.io/library/nginx:1"\nnetwrok = "host"\n')
+    result = run("status", "-c", str(cfg), "--json")
+    assert result.returncode == 2
+    doc = json.loads(result.stdout)
+    assert (doc["schema"], doc["ok"]) == ("psquadlet-status/1", False)
+    (problem,) = doc["error"]["problems"]
+    assert problem["file"] == str(cfg)
+    assert (problem["line"], problem["key_path"]) == (3, "containers.tp.netwrok")
+    assert problem["hint"] == "did you mean 'network'?"
+    assert doc["error"]["message"] in result.stderr
+    assert result.stderr.startswith("psquadlet: error: ")
+    # Not a configuration problem: the message alone, no problems.
+    cfg.write_text('[containers.tp]\nimage = "docker.io/library/nginx:1"\n')
+    result = run("status", "-c", str(cfg), "--json", "nosuch")
+    assert result.returncode == 2
+    doc = json.loads(result.stdout)
+    assert doc["ok"] is False
+    assert doc["error"] == {"message": f"no container 'nosuch' in {cfg}", "problems": []}
+
+
 def test_doctor_text_output() -> None:
-    result = run("doctor")
+    result = run("doctor", env=without_podman())
     assert result.stdout.splitlines()[-1] in ("overall: pass", "overall: warn", "overall: fail")
     assert "[PASS] config:" in result.stdout or "[FAIL] config:" in result.stdout
 
@@ -159,6 +200,7 @@ def running(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["podman", "rm", "-f", "-t", "0", name], capture_output=True, check=False)
 
 
+@pytest.mark.registry
 def test_shell_runs_in_the_container(running: Path) -> None:
     result = run("shell", "-c", str(running), "tp", "--", "cat", "/etc/psq-version")
     assert result.returncode == 0, result.stderr

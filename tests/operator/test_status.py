@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from psquadlet import doctor, status
+from psquadlet import status
 from psquadlet.config import load_config, parse_config
+from psquadlet.doctor import Host, checks, context_for
 from psquadlet.watch import state as watch_state
 from tests.support import require_programs, require_root
 
@@ -129,6 +130,32 @@ def test_unreadable_state_is_a_note_and_is_left_in_place(tmp_path: Path) -> None
     assert sorted(p.name for p in tmp_path.iterdir()) == [watch_state.STATE_FILE]
 
 
+@pytest.mark.parametrize("kind", ["dev-zero", "fifo", "latin-1"])
+def test_a_state_file_that_is_not_a_small_text_file_is_a_note(
+    tmp_path: Path, kind: str, alarm: None
+) -> None:
+    bad = tmp_path / watch_state.STATE_FILE
+    if kind == "dev-zero":
+        bad.symlink_to("/dev/zero")  # was a MemoryError
+    elif kind == "fifo":
+        os.mkfifo(bad)  # was a hang
+    else:
+        bad.write_bytes(b'{"caf\xe9": 1}')
+    config = parse_config(_config(tmp_path), "t.toml")
+    (st,) = status.collect(config, (), status.Probes(run=FakeHost()))
+    expected = "not UTF-8 text (byte 5)" if kind == "latin-1" else "not a regular file"
+    assert f"cannot read {bad}: {expected}" in st.notes
+
+
+def test_status_json_says_ok_when_every_unit_is_active(tmp_path: Path) -> None:
+    config = parse_config(_config(tmp_path), "t.toml")
+    (active,) = status.collect(config, (), status.Probes(run=FakeHost()))
+    doc = json.loads(status.dumps((active,)))
+    assert (doc["schema"], doc["ok"]) == ("psquadlet-status/1", True)
+    (down,) = status.collect(config, (), status.Probes(run=lambda argv: (1, "")))
+    assert json.loads(status.dumps((active, down)))["ok"] is False
+
+
 def test_nothing_running_still_reports(tmp_path: Path) -> None:
     config = parse_config(_config(tmp_path), "t.toml")
     probes = status.Probes(run=lambda argv: (1, "Failed to connect to bus\nmore\n"))
@@ -200,6 +227,7 @@ def _tcp_free(port: int) -> bool:
     return True
 
 
+@pytest.mark.registry
 def test_status_of_a_real_container(
     tmp_path: Path, plain_image: str, container: tuple[str, int]
 ) -> None:
@@ -219,12 +247,21 @@ def test_status_of_a_real_container(
     assert st.bundle_version == "5.9.9"
 
 
+@pytest.mark.registry
 def test_doctor_leaves_out_the_testpoints_own_ports(container: tuple[str, int]) -> None:
     name, port = container
-    own = doctor.Target(name, "x", "supervisord", host_network=True, testpoint=True)
-    other = doctor.Target("someone-else", "x", "supervisord", host_network=True, testpoint=True)
-    assert port not in [c["port"] for c in doctor.check_ports(doctor.Host(), [own]).items]
-    clash = [c for c in doctor.check_ports(doctor.Host(), [other]).items if c["port"] == port]
+
+    def ports(container_name: str) -> list[dict[str, object]]:
+        toml = (
+            '[containers.tp]\npreset = "perfsonar-testpoint"\nvariant = "supervisord"\n'
+            f'container_name = "{container_name}"\n'
+        )
+        return [
+            dict(c) for c in checks.check_ports(context_for(parse_config(toml, "t"), Host())).items
+        ]
+
+    assert port not in [c["port"] for c in ports(name)]
+    clash = [c for c in ports("someone-else") if c["port"] == port]
     assert clash, f"port {port} of the running container not seen"
     procs = clash[0]["processes"]
     assert isinstance(procs, list)
