@@ -6,8 +6,8 @@ that unhealthy/restarted reach the operator in the timer mode too, where no daem
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from pathlib import Path
 
 from psquadlet import model
@@ -67,7 +67,7 @@ def send_test(config: model.Config, channel: str | None = None) -> list[ChannelR
     results = []
     for ch in settings.channels:
         if not only or ch.name in only:
-            pending = Pending(uuid.uuid4().hex, message.title, message.body, "test", "", 0.0)
+            pending = Pending(os.urandom(16).hex(), message.title, message.body, "test", "", 0.0)
             results.append(notifier.send_now(ch, [pending]))
     return results
 

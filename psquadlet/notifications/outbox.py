@@ -14,7 +14,6 @@ import errno
 import fcntl
 import json
 import os
-import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -143,7 +142,7 @@ class Outbox:
             if message.key and quiet_period > 0:
                 box.recent[message.key] = now
             box.pending.append(
-                Pending(uuid.uuid4().hex, message.title, body, message.kind, message.key, now)
+                Pending(os.urandom(16).hex(), message.title, body, message.kind, message.key, now)
             )
             overflow = len(box.pending) - self.limit
             if overflow > 0:
