@@ -32,7 +32,7 @@ def _config(tmp_path: Path, smtp: SmtpSink, webhook: Webhook, dead_port: int) ->
         "[notifications]\n"
         f'urls_file = "{urls}"\n'
         'hostname = "lab1"\n'
-        'timeout = "10s"\n'
+        'timeout = "20s"\n'
         "[notifications.channels.mail]\n"
         "[notifications.channels.broken]\n"
         "[notifications.channels.hook]\n"

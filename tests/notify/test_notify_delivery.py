@@ -1,7 +1,9 @@
 """Delivery with Apprise for real: loopback SMTP (aiosmtpd) and a JSON webhook (http.server).
 
 Faults: a dead SMTP server and a hanging webhook delay the caller by at most the channel's
-timeout; the outbox keeps the message and a later flush delivers it.
+timeout; the outbox keeps the message and a later flush delivers it. Successful deliveries get
+a generous timeout (the sender is a fresh Python importing Apprise, slow on a loaded CI host);
+the fault cases a short one, which is what they measure.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ def _notifier(
     urls: dict[str, str],
     clock: Clock,
     log: Lines | None = None,
-    timeout: int = 3,
+    timeout: int = 20,
     **kw: int,
 ) -> Notifier:
     settings = NotificationSettings(
@@ -112,7 +114,7 @@ def test_email_and_webhook_receive_the_message(
 def test_smtp_down_is_fast_and_delivered_when_back(tmp_path: Path) -> None:
     smtp = SmtpSink()  # not started: connection refused
     clock, log = Clock(), Lines()
-    n = _notifier(tmp_path, {"mail": smtp.url(SECRET)}, clock, log)
+    n = _notifier(tmp_path, {"mail": smtp.url(SECRET)}, clock, log, timeout=3)
     started = time.monotonic()
     n.emit(_event(EventKind.UPGRADED, clock.now, old_digest=OLD, new_digest=NEW))
     (result,) = n.flush()
@@ -125,7 +127,8 @@ def test_smtp_down_is_fast_and_delivered_when_back(tmp_path: Path) -> None:
     smtp.start()
     try:
         clock.now += BACKOFF_FIRST
-        (again,) = n.flush()
+        later = _notifier(tmp_path, {"mail": smtp.url(SECRET)}, clock, log)  # the next pass
+        (again,) = later.flush()
         assert again.ok, again
         assert again.sent == 1
         assert len(smtp.messages) == 1
@@ -153,7 +156,7 @@ def test_hanging_webhook_is_cut_at_the_timeout_then_delivered(
     webhook.hang.clear()
     webhook.release.set()
     clock.now += BACKOFF_FIRST
-    (again,) = n.flush()
+    (again,) = _notifier(tmp_path, {"hook": webhook.url()}, clock).flush()  # the next pass
     assert again.sent == 1, again
     assert webhook.received[-1]["title"].endswith("the update check is failing")
 
