@@ -37,5 +37,6 @@ class Redactor:
 
     def __call__(self, text: str) -> str:
         for secret in self.secrets:
-            text = text.replace(secret, "***")
+            scheme, sep, _rest = secret.partition("://")
+            text = text.replace(secret, f"{scheme}://***" if sep else "***")
         return _URL_RE.sub(lambda m: f"{m.group(1)}://***", text)

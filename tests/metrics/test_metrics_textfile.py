@@ -21,7 +21,7 @@ from psquadlet.watch.state import (
     HistoryEntry,
     WatchState,
 )
-from tests.metrics.conftest import prometheus_program
+from tests.notify.debs import program as prometheus_program
 from tests.notify.receivers import free_port
 
 pytest.importorskip("prometheus_client")

@@ -8,6 +8,9 @@ the fault cases a short one, which is what they measure.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -17,6 +20,7 @@ from psquadlet.notifications.deliver import Notifier
 from psquadlet.notifications.outbox import BACKOFF_FIRST
 from psquadlet.notifications.settings import Channel, NotificationSettings
 from psquadlet.watch.events import Event, EventKind
+from tests.notify.debs import distribution_apprise
 from tests.notify.receivers import SmtpSink, Webhook
 
 pytest.importorskip("apprise")
@@ -219,3 +223,45 @@ def test_emit_never_raises(tmp_path: Path) -> None:
     assert log.lines
     assert "cannot queue upgraded" in log.lines[0]
     assert n.flush()[0].error.startswith("outbox")
+
+
+def test_the_distributions_apprise_delivers(
+    tmp_path: Path, smtp: SmtpSink, webhook: Webhook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Debian's own Apprise (1.2.0 in Debian 12, the oldest supported) speaks the same API."""
+    folder = distribution_apprise()
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(folder), *sys.path]))
+    probe = subprocess.run(
+        [sys.executable, "-c", "import apprise; print(apprise.__file__, apprise.__version__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert probe.stdout.startswith(str(folder)), probe.stdout
+    clock = Clock()
+    n = _notifier(tmp_path, {"mail": smtp.url(), "hook": webhook.url()}, clock)
+    n.emit(_event(EventKind.UPDATE_AVAILABLE, clock.now, old_digest=OLD, new_digest=NEW))
+    assert all(r.sent == 1 for r in n.flush())
+    assert "update available" in smtp.messages[0]
+    assert webhook.received[0]["title"].endswith("update available")
+
+
+def test_sender_errors_are_redacted(tmp_path: Path) -> None:
+    """Whatever the sender reports (Apprise may quote a URL) is stripped of the URL's secrets."""
+    stand_in = tmp_path / "sender"
+    stand_in.write_text(
+        "#!/bin/sh\n"
+        'url=$(sed -n \'s/.*"url": "\\([^"]*\\)".*/\\1/p\')\n'
+        'printf \'{"error": "login refused for %s (user psq, password %s)"}\\n\' '
+        f'"$url" "{SECRET}"\n'
+    )
+    stand_in.chmod(0o755)
+    log, clock = Lines(), Clock()
+    settings = NotificationSettings(channels=(Channel("mail"),), timeout=20)
+    url = f"mailtos://psq:{SECRET}@smtp.example.org?to=ops@example.org"
+    n = Notifier(settings, tmp_path, {"mail": url}, log=log, clock=clock, python=str(stand_in))
+    n.emit(_event(EventKind.ROLLED_BACK, clock.now))
+    (result,) = n.flush()
+    assert result.error == "login refused for mailtos://*** (user psq, password ***)"
+    assert all(SECRET not in line for line in log.lines)
+    assert SECRET not in (tmp_path / "notifications/mail.json").read_text()
