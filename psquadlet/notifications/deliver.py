@@ -195,7 +195,7 @@ class Notifier:
                 [self.python, "-m", "psquadlet.notifications.send"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,  # a traceback, if the sender itself breaks
                 start_new_session=True,  # killed as a group at the deadline
             )
             assert proc.stdin is not None
@@ -218,8 +218,10 @@ class Notifier:
             proc.wait()
             error = f"no answer within {self.settings.timeout} s"
         assert proc.stdout is not None
-        with proc.stdout:
+        assert proc.stderr is not None
+        with proc.stdout, proc.stderr:
             output = proc.stdout.read().decode(errors="replace")
+            crash = proc.stderr.read().decode(errors="replace").strip().splitlines()
         sent: set[str] = set()
         for line in output.splitlines():
             try:
@@ -234,6 +236,8 @@ class Notifier:
             error = ""  # everything went out; only the sender's exit was slow
         elif not error and proc.returncode != 0:
             error = f"the sender exited with status {proc.returncode}"
+            if crash:
+                error += f": {crash[-1]}"
         return sent, self.redact(error)
 
     def _record(self, channel: Channel, sent: set[str], error: str, tried: int) -> ChannelResult:

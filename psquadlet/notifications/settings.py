@@ -252,8 +252,11 @@ def load_urls(settings: NotificationSettings) -> dict[str, str]:
 
 def from_file(path: str | Path) -> NotificationSettings:
     """The ``[notifications]`` table of a configuration file (the default when absent)."""
-    text = Path(path).read_text(encoding="utf-8")
-    data = tomllib.loads(text)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+        data = tomllib.loads(text)
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(str(path), None, "", f"cannot read: {exc}") from None
     if "notifications" not in data:
         return NotificationSettings()
     return parse_notifications(data["notifications"], str(path), locate=KeyPositions(text).line)

@@ -265,3 +265,42 @@ def test_sender_errors_are_redacted(tmp_path: Path) -> None:
     assert result.error == "login refused for mailtos://*** (user psq, password ***)"
     assert all(SECRET not in line for line in log.lines)
     assert SECRET not in (tmp_path / "notifications/mail.json").read_text()
+
+
+def test_without_apprise_the_reason_is_plain(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The host's Python without Apprise: the channel fails with what to install, and keeps it."""
+    python = "/usr/bin/python3"
+    if (
+        not os.path.exists(python)
+        or subprocess.run(
+            [python, "-c", "import apprise"], capture_output=True, check=False
+        ).returncode
+        == 0
+    ):
+        pytest.skip("needs a Python without Apprise")
+    root = str(Path(__file__).resolve().parents[2])
+    monkeypatch.setenv("PYTHONPATH", root)
+    settings = NotificationSettings(channels=(Channel("hook"),), timeout=20)
+    n = Notifier(settings, tmp_path, {"hook": "json://127.0.0.1:9/"}, python=python)
+    n.emit(_event(EventKind.UPGRADED, time.time()))
+    (result,) = n.flush()
+    assert result.error.startswith("Apprise is not installed (pip install 'psquadlet[notify]'")
+    assert result.pending == 1
+
+
+def test_a_broken_sender_is_reported(tmp_path: Path) -> None:
+    stand_in = tmp_path / "sender"
+    stand_in.write_text(
+        "#!/bin/sh\necho 'Traceback (most recent call last):' >&2\n"
+        "echo \"ModuleNotFoundError: No module named 'psquadlet'\" >&2\nexit 1\n"
+    )
+    stand_in.chmod(0o755)
+    settings = NotificationSettings(channels=(Channel("hook"),), timeout=20)
+    n = Notifier(settings, tmp_path, {"hook": "json://127.0.0.1:9/"}, python=str(stand_in))
+    n.emit(_event(EventKind.UPGRADED, time.time()))
+    (result,) = n.flush()
+    assert result.error == (
+        "the sender exited with status 1: ModuleNotFoundError: No module named 'psquadlet'"
+    )
