@@ -14,6 +14,7 @@ imported only when a file is written; ``generate`` never imports this module.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -270,11 +271,14 @@ class MetricsWriter:
     def emit(self, event: Event) -> None:
         """Fold the event into the facts file and rewrite the metrics."""
         try:
-            facts = _load_facts(self.facts_path)
-            record_event(facts, event)
             self.facts_path.parent.mkdir(parents=True, exist_ok=True)
-            body = json.dumps({"version": 1, "containers": facts}, indent=1, sort_keys=True)
-            atomic_write(self.facts_path, body + "\n")
+            # The watcher and a `notify --event` hook may both count: one at a time.
+            with open(f"{self.facts_path}.lock", "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                facts = _load_facts(self.facts_path)
+                record_event(facts, event)
+                body = json.dumps({"version": 1, "containers": facts}, indent=1, sort_keys=True)
+                atomic_write(self.facts_path, body + "\n")
         except (OSError, ValueError) as exc:
             self.last_error = f"cannot record {event.kind.value} for metrics: {exc}"
             return

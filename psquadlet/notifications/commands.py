@@ -12,6 +12,7 @@ from pathlib import Path
 
 from psquadlet import model
 from psquadlet.errors import UsageError
+from psquadlet.metrics import MetricsSettings, MetricsWriter, parse_metrics
 from psquadlet.notifications import settings as settings_mod
 from psquadlet.notifications.deliver import ChannelResult, Log, Notifier
 from psquadlet.notifications.message import render
@@ -30,6 +31,16 @@ def settings_of(config: model.Config) -> NotificationSettings:
     if Path(config.source).is_file():
         return settings_mod.from_file(config.source)
     return NotificationSettings()
+
+
+def metrics_of(config: model.Config) -> MetricsSettings | None:
+    """The configuration's ``[metrics]`` settings, or None when metrics are off."""
+    wired = getattr(config, "metrics", None)
+    if isinstance(wired, MetricsSettings):
+        return wired
+    if Path(config.source).is_file():
+        return settings_mod.table_from_file(config.source, "metrics", parse_metrics)
+    return None
 
 
 def build(
@@ -75,24 +86,31 @@ def send_test(config: model.Config, channel: str | None = None) -> list[ChannelR
 def send_event(
     config: model.Config, kind: EventKind, unit: str, detail: str = ""
 ) -> list[ChannelResult]:
-    """Queue ``kind`` for the container run by ``unit`` and flush at once (``--event``)."""
+    """Report ``kind`` for the container run by ``unit`` (``--event``): queue and flush it at
+    once on the channels that want it, and fold it into the metrics when they are on."""
     settings = settings_of(config)
-    _require(settings, None)
+    metrics = metrics_of(config)
+    if not settings.channels and metrics is None:
+        raise UsageError("neither [notifications.channels.NAME] nor [metrics] is configured")
     spec = next((s for s in config.containers if unit in (s.unit_name, s.name)), None)
     if spec is None:
         raise UsageError(f"no container runs unit {unit!r} in {config.source}")
-    state = FileStateStore(config.watch.state_dir).load().get(spec.name)
-    notifier = build(settings, config.watch.state_dir)
-    notifier.emit(
-        Event(
-            kind,
-            spec.name,
-            spec.unit_name,
-            spec.image,
-            time.time(),
-            old_digest=state.running_digest,
-            new_digest=state.running_digest,
-            detail=detail,
-        )
+    state_dir = config.watch.state_dir
+    running = FileStateStore(state_dir).load().get(spec.name).running_digest
+    event = Event(
+        kind,
+        spec.name,
+        spec.unit_name,
+        spec.image,
+        time.time(),
+        old_digest=running,
+        new_digest=running,
+        detail=detail,
     )
+    if metrics is not None:
+        MetricsWriter(state_dir, metrics.textfile_dir).emit(event)
+    if not settings.channels:
+        return []
+    notifier = build(settings, state_dir)
+    notifier.emit(event)
     return notifier.flush(force=True)

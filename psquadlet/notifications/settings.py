@@ -13,7 +13,7 @@ import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 from psquadlet.config import FieldError, format_path, parse_duration
 from psquadlet.errors import ConfigError, did_you_mean, raise_collected
@@ -21,6 +21,7 @@ from psquadlet.tomlpos import KeyPositions, tomllib
 from psquadlet.watch.events import Event, EventKind
 
 Locate = Callable[[Sequence[str]], "int | None"]
+T = TypeVar("T")
 
 DEFAULT_QUIET_PERIOD = 86400
 DEFAULT_TIMEOUT = 10
@@ -250,13 +251,19 @@ def load_urls(settings: NotificationSettings) -> dict[str, str]:
     return urls
 
 
-def from_file(path: str | Path) -> NotificationSettings:
-    """The ``[notifications]`` table of a configuration file (the default when absent)."""
+def table_from_file(path: str | Path, key: str, parse: Callable[..., T]) -> T | None:
+    """``parse(table, source, locate=...)`` of the top-level table ``key`` of a configuration
+    file, or None when the file has none (for tables config.parse_config does not carry)."""
     try:
         text = Path(path).read_text(encoding="utf-8")
         data = tomllib.loads(text)
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(str(path), None, "", f"cannot read: {exc}") from None
-    if "notifications" not in data:
-        return NotificationSettings()
-    return parse_notifications(data["notifications"], str(path), locate=KeyPositions(text).line)
+    if key not in data:
+        return None
+    return parse(data[key], str(path), locate=KeyPositions(text).line)
+
+
+def from_file(path: str | Path) -> NotificationSettings:
+    """The ``[notifications]`` table of a configuration file (the default when absent)."""
+    return table_from_file(path, "notifications", parse_notifications) or NotificationSettings()

@@ -29,6 +29,6 @@ def webhook() -> Iterator[Webhook]:
 
 @pytest.fixture
 def accepts_notifications(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Until the lead wires [notifications] into config.parse_config, let it pass the table."""
-    if "notifications" not in config_mod.TOP_KEYS:
-        monkeypatch.setattr(config_mod, "TOP_KEYS", (*config_mod.TOP_KEYS, "notifications"))
+    """Until [notifications] and [metrics] are wired into config.parse_config, let them pass."""
+    missing = tuple(k for k in ("notifications", "metrics") if k not in config_mod.TOP_KEYS)
+    monkeypatch.setattr(config_mod, "TOP_KEYS", (*config_mod.TOP_KEYS, *missing))

@@ -29,6 +29,8 @@ def _config(tmp_path: Path, smtp: SmtpSink, webhook: Webhook, dead_port: int) ->
         f'state_dir = "{tmp_path}/state"\n'
         "[containers.perfsonar-testpoint]\n"
         'preset = "perfsonar-testpoint"\n'
+        "[metrics]\n"
+        f'textfile_dir = "{tmp_path}"\n'
         "[notifications]\n"
         f'urls_file = "{urls}"\n'
         'hostname = "lab1"\n'
@@ -108,6 +110,10 @@ def test_notify_event_from_a_systemd_hook(tmp_path: Path, smtp: SmtpSink, webhoo
     queued = json.loads((state / "notifications/broken.json").read_text())
     assert len(queued["pending"]) == 1
     assert SECRET not in json.dumps(queued)
+    # The same hook counts the restart for node_exporter (timer mode has no daemon).
+    prom = (tmp_path / "psquadlet.prom").read_text()
+    assert 'psquadlet_restarts_total{container="perfsonar-testpoint"} 1.0' in prom
+    assert 'psquadlet_health_state{container="perfsonar-testpoint",state="restarted"} 1.0' in prom
 
     unknown = CliRunner().invoke(
         main, ["notify", "-c", str(config), "--event", "restarted", "--unit", "nope.service"]
