@@ -46,6 +46,7 @@ _COUNTED = {
     EventKind.RESTARTED: "restarts",
 }
 _CHANGES_IMAGE = ("upgraded", "rolled-back", "recovered")
+_FAILED = ("error", "failed")  # last_result words of a check that did not work
 Locate = Callable[[Sequence[str]], "int | None"]
 
 
@@ -192,7 +193,7 @@ class StateCollector:
                 checked.add_metric([name], float(cs.last_check))
             if cs.last_result:
                 word = cs.last_result.split(":", 1)[0].strip()
-                success.add_metric([name], 0.0 if word == "error" else 1.0)
+                success.add_metric([name], 0.0 if word in _FAILED else 1.0)
                 result.add_metric([name, word], 1.0)
             upgrades.add_metric(
                 [name], max(int(fact.get("upgrades", 0)), _history_count(cs, "upgraded"))
