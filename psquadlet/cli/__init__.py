@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "man": "psquadlet.cli.operator:man",
     "upgrade": "psquadlet.cli.watch:upgrade",
     "watch": "psquadlet.cli.watch:watch",
+    "notify": "psquadlet.cli.notify:notify",
 }
 
 

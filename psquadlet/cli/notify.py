@@ -1,0 +1,57 @@
+"""psquadlet notify: a test message, or an event from a systemd hook."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from psquadlet.cli.common import config_option, fail
+from psquadlet.config import load_config
+from psquadlet.errors import PsquadletError, UsageError
+from psquadlet.notifications import commands
+from psquadlet.watch.events import EventKind
+
+_KINDS = [k.value for k in EventKind if k is not EventKind.TEST]
+
+
+@click.command()
+@config_option
+@click.option("--test", "test", is_flag=True, help="send a test message now")
+@click.option("--channel", help="with --test: only this channel")
+@click.option("--event", "kind", type=click.Choice(_KINDS), help="queue and send this event")
+@click.option("--unit", help="with --event: the unit it happened to")
+@click.option("--detail", default="", help="with --event: what happened, in a few words")
+def notify(
+    *,
+    config_path: Path | None,
+    test: bool,
+    channel: str | None,
+    kind: str | None,
+    unit: str | None,
+    detail: str,
+) -> None:
+    """Send a test message to the [notifications] channels, or report an event.
+
+    \b
+    psquadlet notify --test [--channel NAME]
+    psquadlet notify --event restarted --unit perfsonar-testpoint.service
+    Prints one line per channel; exits 1 when a channel failed (its message stays queued
+    and is retried by the next pass; a test message is not kept).
+    """
+    try:
+        if test == (kind is not None):
+            raise UsageError("give either --test or --event KIND --unit UNIT")
+        config = load_config(config_path)
+        if test:
+            results = commands.send_test(config, channel)
+        else:
+            if unit is None:
+                raise UsageError("--event needs --unit UNIT")
+            results = commands.send_event(config, EventKind(kind), unit, detail)
+    except PsquadletError as exc:
+        fail(exc)
+    for result in results:
+        click.echo(result.text())
+    sys.exit(0 if all(r.ok for r in results) else 1)

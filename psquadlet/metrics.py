@@ -1,0 +1,305 @@
+"""Prometheus metrics as a text file for node_exporter's textfile collector.
+
+After each pass and on each event the watcher writes ``psquadlet.prom`` into the collector's
+folder (Debian's default ``/var/lib/prometheus/node-exporter``, ``[metrics] textfile_dir``).
+The exposition is ``prometheus_client``'s (``generate_latest``); the file is replaced
+atomically (``fsutil.atomic_write``: temp file, fsync, rename; the temp name does not end in
+``.prom``, so the collector never reads half a file).
+
+Facts come from the watcher's state file (read through ``psquadlet.watch.state``, tolerant of
+missing fields) and from what only events know, kept in ``STATE_DIR/metrics.json``: counts of
+upgrades, rollbacks and restarts, the health state, image versions. ``prometheus_client`` is
+imported only when a file is written; ``generate`` never imports this module.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from psquadlet.errors import ConfigError, raise_collected
+from psquadlet.fsutil import atomic_write, read_text
+from psquadlet.watch.events import Event, EventKind
+from psquadlet.watch.state import STATE_FILE, ContainerState, WatchState, from_json
+
+if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
+
+DEFAULT_TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"
+FILE_NAME = "psquadlet.prom"
+EVENTS_FILE = "metrics.json"
+HEALTH_STATES = ("healthy", "unhealthy", "restarted", "unknown")
+_HEALTH = {
+    EventKind.HEALTHY: "healthy",
+    EventKind.UNHEALTHY: "unhealthy",
+    EventKind.RESTARTED: "restarted",
+    EventKind.UPGRADED: "healthy",  # passed the health gate
+}
+_COUNTED = {
+    EventKind.UPGRADED: "upgrades",
+    EventKind.ROLLED_BACK: "rollbacks",
+    EventKind.RESTARTED: "restarts",
+}
+_CHANGES_IMAGE = ("upgraded", "rolled-back", "recovered")
+_FAILED = ("error", "failed")  # last_result words of a check that did not work
+Locate = Callable[[Sequence[str]], "int | None"]
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    """``[metrics]``: present means enabled."""
+
+    textfile_dir: str = DEFAULT_TEXTFILE_DIR
+
+
+def parse_metrics(
+    table: Any, source: str, base: Sequence[str] = ("metrics",), locate: Locate | None = None
+) -> MetricsSettings:
+    """Validate ``[metrics]`` (one key, ``textfile_dir``)."""
+    errors: list[ConfigError] = []
+
+    def error(key: str, message: str) -> None:
+        path = [*base, key] if key else list(base)
+        errors.append(
+            ConfigError(source, locate(path) if locate else None, ".".join(path), message)
+        )
+
+    if not isinstance(table, Mapping):
+        error("", "expected a table")
+        raise_collected(errors)
+    for key in table:
+        if key != "textfile_dir":
+            error(str(key), f"unknown key {key!r}")
+    folder = table.get("textfile_dir", DEFAULT_TEXTFILE_DIR)
+    if not isinstance(folder, str) or not folder.startswith("/"):
+        error("textfile_dir", "must be an absolute path")
+    raise_collected(errors)
+    return MetricsSettings(str(folder))
+
+
+# --------------------------------------------------------------------------- event facts
+
+
+def _load_facts(path: Path) -> dict[str, dict[str, Any]]:
+    try:
+        data = json.loads(read_text(path) or "{}")
+    except ValueError:
+        return {}
+    containers = data.get("containers") if isinstance(data, dict) else None
+    return containers if isinstance(containers, dict) else {}
+
+
+def record_event(facts: dict[str, dict[str, Any]], event: Event) -> None:
+    """Fold one event into the per-container facts only events know."""
+    if not event.container:
+        return
+    entry = facts.setdefault(event.container, {})
+    counter = _COUNTED.get(event.kind)
+    if counter is not None:
+        entry[counter] = int(entry.get(counter, 0)) + 1
+    health = _HEALTH.get(event.kind)
+    if health is not None:
+        entry["health"] = health
+    if event.kind in (EventKind.UPGRADED, EventKind.ROLLED_BACK, EventKind.CRASH_RECOVERED):
+        version = event.new_version if event.kind is EventKind.UPGRADED else event.old_version
+        entry["version"] = version
+        created = dict(event.extra).get("image_created", "")
+        entry["image_created"] = float(created) if created.replace(".", "", 1).isdigit() else None
+
+
+# --------------------------------------------------------------------------- the collector
+
+
+def _history_count(cs: ContainerState, action: str) -> int:
+    return sum(1 for h in cs.history if getattr(h, "action", "") == action)
+
+
+def _running_since(cs: ContainerState) -> float | None:
+    for entry in reversed(cs.history):
+        if getattr(entry, "action", "") in _CHANGES_IMAGE:
+            return float(entry.time)
+    return None
+
+
+class StateCollector:
+    """A prometheus_client collector over one snapshot of state and event facts."""
+
+    def __init__(
+        self, state: WatchState, facts: Mapping[str, Mapping[str, Any]], now: float
+    ) -> None:
+        self.state = state
+        self.facts = facts
+        self.now = now
+
+    def collect(self) -> Iterator[Metric]:
+        from prometheus_client.core import (  # noqa: PLC0415 - optional extra, loaded late
+            CounterMetricFamily,
+            GaugeMetricFamily,
+        )
+
+        def gauge(name: str, doc: str, labels: Sequence[str] = ("container",)) -> Any:
+            return GaugeMetricFamily(name, doc, labels=list(labels))
+
+        checked = gauge("psquadlet_last_check_timestamp_seconds", "When the last check ran.")
+        success = gauge("psquadlet_last_check_success", "1 when the last check did not fail.")
+        result = gauge(
+            "psquadlet_last_check_result",
+            "The last check's outcome (value 1).",
+            ("container", "result"),
+        )
+        upgrades = CounterMetricFamily(
+            "psquadlet_upgrades", "Upgrades that passed the health gate.", labels=["container"]
+        )
+        rollbacks = CounterMetricFamily(
+            "psquadlet_rollbacks", "Upgrades rolled back.", labels=["container"]
+        )
+        restarts = CounterMetricFamily(
+            "psquadlet_restarts",
+            "Restarts of the unit by systemd (health check failures).",
+            labels=["container"],
+        )
+        since = gauge(
+            "psquadlet_image_running_since_timestamp_seconds",
+            "When the running image was installed (upgrade, rollback, recovery).",
+        )
+        created = gauge(
+            "psquadlet_image_created_timestamp_seconds",
+            "When the running image was built (where known).",
+        )
+        available = gauge(
+            "psquadlet_update_available", "1 when a newer image is available but not installed."
+        )
+        health = gauge(
+            "psquadlet_health_state",
+            "The container's health (1 for the current state).",
+            ("container", "state"),
+        )
+        info = gauge(
+            "psquadlet_image_info",
+            "The running image (value 1).",
+            ("container", "image", "digest", "version"),
+        )
+        bad = gauge("psquadlet_refused_digests", "Digests rolled back and not tried again.")
+        busy = gauge("psquadlet_upgrade_in_progress", "1 while an upgrade is half done.")
+        for cs in self.state.containers:
+            name = cs.name
+            fact = self.facts.get(name, {})
+            if cs.last_check is not None:
+                checked.add_metric([name], float(cs.last_check))
+            if cs.last_result:
+                word = cs.last_result.split(":", 1)[0].strip()
+                success.add_metric([name], 0.0 if word in _FAILED else 1.0)
+                result.add_metric([name, word], 1.0)
+            upgrades.add_metric(
+                [name], max(int(fact.get("upgrades", 0)), _history_count(cs, "upgraded"))
+            )
+            rollbacks.add_metric(
+                [name], max(int(fact.get("rollbacks", 0)), _history_count(cs, "rolled-back"))
+            )
+            restarts.add_metric([name], int(fact.get("restarts", 0)))
+            started = _running_since(cs)
+            if started is not None:
+                since.add_metric([name], started)
+            built = fact.get("image_created") or getattr(cs, "running_created", None)
+            if isinstance(built, (int, float)) and built > 0:
+                created.add_metric([name], float(built))
+            pending = bool(cs.available_digest) and cs.available_digest != cs.running_digest
+            available.add_metric([name], 1.0 if pending else 0.0)
+            current = str(fact.get("health", "unknown"))
+            for word in HEALTH_STATES:
+                health.add_metric([name, word], 1.0 if word == current else 0.0)
+            if cs.running_digest:
+                info.add_metric(
+                    [name, cs.image, cs.running_digest, str(fact.get("version", ""))], 1.0
+                )
+            bad.add_metric([name], float(len(cs.bad_digests)))
+            busy.add_metric([name], 1.0 if cs.phase else 0.0)
+        written = GaugeMetricFamily(
+            "psquadlet_metrics_written_timestamp_seconds",
+            "When psquadlet wrote this file.",
+            value=self.now,
+        )
+        yield from (
+            checked,
+            success,
+            result,
+            upgrades,
+            rollbacks,
+            restarts,
+            since,
+            created,
+            available,
+            health,
+            info,
+            bad,
+            busy,
+            written,
+        )
+
+
+def exposition(state: WatchState, facts: Mapping[str, Mapping[str, Any]], now: float) -> str:
+    """The text exposition (format 0.0.4) of one snapshot."""
+    from prometheus_client import CollectorRegistry, generate_latest  # noqa: PLC0415
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(StateCollector(state, facts, now))
+    return generate_latest(registry).decode("utf-8")
+
+
+# --------------------------------------------------------------------------- the writer
+
+
+class MetricsWriter:
+    """Writes ``TEXTFILE_DIR/psquadlet.prom``; an ``EventSink`` too. Never raises."""
+
+    def __init__(
+        self,
+        state_dir: str | Path,
+        textfile_dir: str | Path = DEFAULT_TEXTFILE_DIR,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.state_path = Path(state_dir) / STATE_FILE
+        self.facts_path = Path(state_dir) / EVENTS_FILE
+        self.path = Path(textfile_dir) / FILE_NAME
+        self.clock = clock
+        self.last_error = ""
+
+    def emit(self, event: Event) -> None:
+        """Fold the event into the facts file and rewrite the metrics."""
+        try:
+            self.facts_path.parent.mkdir(parents=True, exist_ok=True)
+            # The watcher and a `notify --event` hook may both count: one at a time.
+            with open(f"{self.facts_path}.lock", "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                facts = _load_facts(self.facts_path)
+                record_event(facts, event)
+                body = json.dumps({"version": 1, "containers": facts}, indent=1, sort_keys=True)
+                atomic_write(self.facts_path, body + "\n")
+        except (OSError, ValueError) as exc:
+            self.last_error = f"cannot record {event.kind.value} for metrics: {exc}"
+            return
+        self.write()
+
+    def load_state(self) -> WatchState:
+        """The watcher's state, read only (a damaged file is the watcher's to move aside)."""
+        try:
+            return from_json(read_text(self.state_path) or '{"containers": {}}')
+        except (ValueError, TypeError):
+            return WatchState()
+
+    def write(self, state: WatchState | None = None) -> bool:
+        """Write the file from ``state`` (default: the state file); False on failure."""
+        try:
+            snapshot = state if state is not None else self.load_state()
+            text = exposition(snapshot, _load_facts(self.facts_path), self.clock())
+            atomic_write(self.path, text)
+        except Exception as exc:  # metrics never break a pass
+            self.last_error = f"cannot write {self.path}: {exc}"
+            return False
+        self.last_error = ""
+        return True
