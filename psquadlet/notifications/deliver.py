@@ -199,8 +199,11 @@ class Notifier:
                 start_new_session=True,  # killed as a group at the deadline
             )
             assert proc.stdin is not None
-            with proc.stdin:
-                proc.stdin.write(json.dumps(request).encode())
+            try:
+                with proc.stdin:
+                    proc.stdin.write(json.dumps(request).encode())
+            except BrokenPipeError:
+                pass  # the sender died before reading: its exit status and stderr say why
         except OSError as exc:
             return _Job(channel, None, f"cannot start the sender: {exc}")
         return _Job(channel, proc, ids=frozenset(m.id for m in messages))
