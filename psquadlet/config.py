@@ -9,17 +9,45 @@ is one that ``unitfile`` accepts and that means what the operator wrote.
 from __future__ import annotations
 
 import importlib
-import ipaddress
 import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from psquadlet import imageref, model, presets, unitfile
+from psquadlet import model, presets, schema, unitfile
 from psquadlet import perfsonar as perfsonar_mod
+from psquadlet.checks import (
+    FieldError,
+    check_abs_path,
+    check_bound,
+    check_image,
+    check_label_key,
+    check_name,
+    check_registry_host,
+    check_schedule,
+    check_unit_name,
+    check_word,
+    one_of,
+    parse_duration,
+    parse_volume,
+)
 from psquadlet.errors import ConfigError, ConfigErrors, did_you_mean, raise_collected
 from psquadlet.tomlpos import KeyPositions, tomllib
+
+# FieldError and the checks are re-exported: extension table parsers and import use them.
+__all__ = [
+    "CONTAINER_EXTENSIONS",
+    "DEFAULT_CONFIG_PATH",
+    "FieldError",
+    "check_name",
+    "default_config",
+    "format_path",
+    "load_config",
+    "locate",
+    "parse_config",
+    "parse_duration",
+]
 
 DEFAULT_CONFIG_PATH = Path("/etc/psquadlet/psquadlet.toml")
 BUILTIN_SOURCE = model.BUILTIN_SOURCE
@@ -30,19 +58,6 @@ preset = "{presets.PERFSONAR_TESTPOINT}"
 """
 
 T = TypeVar("T")
-
-
-class FieldError(Exception):
-    """Raised by value checks (and by extension table parsers) for one bad value.
-
-    ``key`` is a dotted path relative to the table being checked ("" for the value itself).
-    """
-
-    def __init__(self, message: str, hint: str | None = None, key: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
-        self.key = key
 
 
 # Extension tables inside [containers.NAME] owned by other modules: key -> "module:function".
@@ -94,15 +109,6 @@ class _Context:
         self.errors.append(
             ConfigError(self.source, self.positions.line(keys), format_path(path), message, hint)
         )
-
-
-_TYPE_NAMES = {
-    str: "a string",
-    bool: "true or false",
-    int: "an integer",
-    list: "an array",
-    dict: "a table",
-}
 
 
 def _type_name(value: object) -> str:
@@ -194,40 +200,39 @@ class _Table:
         value = self._get(key, bool, "true or false")
         return default if value is None else bool(value)
 
-    def integer(
-        self, key: str, default: int = 0, minimum: int = 0, maximum: int | None = None
-    ) -> int:
+    def integer(self, key: str, default: int = 0, minimum: int = 0, maximum: int = 10**6) -> int:
         value = self._get(key, int, "an integer")
         if value is None:
             return default
-        if value < minimum or (maximum is not None and value > maximum):
-            bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
-            self.ctx.error((*self.path, key), f"must be {bound}, got {value}")
+        if value < minimum or value > maximum:
+            shown = value if abs(value) < 10**12 else "a number too large"
+            message = f"must be between {minimum} and {maximum}, got {shown}"
+            self.ctx.error((*self.path, key), message)
             return default
         return int(value)
 
-    def duration(self, key: str, default: int) -> int:
-        result = self.opt_duration(key, allow_empty=False)
+    def duration(self, key: str, default: int, maximum: int | None = None) -> int:
+        result = self.opt_duration(key, allow_empty=False, maximum=maximum)
         return default if result is None else result
 
-    def opt_duration(self, key: str, allow_empty: bool = True) -> int | None:
-        """Seconds, or None when unset (or "" where allowed)."""
+    def opt_duration(
+        self, key: str, allow_empty: bool = True, maximum: int | None = None
+    ) -> int | None:
+        """Seconds, or None when unset (or "" where allowed). ``maximum``: see schema.bound."""
         value = self.data.get(key)
         if value is None:
             return None
         path = (*self.path, key)
+        bound = maximum if maximum is not None else schema.bound(format_path(path[-2:]))
         if isinstance(value, bool) or not isinstance(value, (int, str)):
             self.ctx.error(path, f'expected a duration like "90s", got {_type_name(value)}')
             return None
-        if isinstance(value, int):
-            if value < 0:
-                self.ctx.error(path, f"must be >= 0, got {value}")
-                return None
-            return value
         if value == "" and allow_empty:
             return None
         try:
-            return parse_duration(value)
+            if isinstance(value, int):
+                return check_bound(value, bound)
+            return parse_duration(value, bound)
         except FieldError as exc:
             self.ctx.error(path, exc.message, exc.hint)
             return None
@@ -312,280 +317,6 @@ class _Table:
 
 
 # ---------------------------------------------------------------------------------------------
-# Value checks: each returns the (possibly normalised) value or raises FieldError.
-
-_DURATION_RE = re.compile(r"(\d+)\s*(d|h|m|s)")
-_DURATION_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
-
-
-def parse_duration(text: str) -> int:
-    """``"1h30m"`` -> 5400. Bare digits are seconds."""
-    stripped = text.strip()
-    if stripped.isdigit():
-        return int(stripped)
-    pos, total = 0, 0
-    compact = stripped.replace(" ", "")
-    while pos < len(compact):
-        match = _DURATION_RE.match(compact, pos)
-        if not match:
-            raise FieldError(
-                f"invalid duration {text!r}",
-                'use a number with a unit: "90s", "30m", "1h30m", "2d"',
-            )
-        total += int(match.group(1)) * _DURATION_UNITS[match.group(2)]
-        pos = match.end()
-    if not compact:
-        raise FieldError("empty duration", 'use a number with a unit: "90s"')
-    return total
-
-
-_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-
-
-def check_name(value: str) -> str:
-    if not _NAME_RE.fullmatch(value) or len(value) > 200:
-        raise FieldError(
-            f"invalid name {value!r}",
-            "use letters, digits, '_', '.', '-', starting with a letter or digit",
-        )
-    if value.endswith((".service", ".container", ".volume")):
-        raise FieldError(f"invalid name {value!r}: leave out the unit suffix")
-    return value
-
-
-def check_unit_name(value: str) -> str:
-    if not re.fullmatch(r"[A-Za-z0-9:_.\\@-]+\.[a-z]+", value):
-        raise FieldError(f"invalid unit name {value!r}", "e.g. 'network-online.target'")
-    return value
-
-
-def check_image(value: str) -> str:
-    try:
-        return str(imageref.parse(value))
-    except imageref.ImageRefError as exc:
-        hint = f"use {exc.suggestion!r}" if exc.suggestion else None
-        raise FieldError(exc.reason, hint) from None
-
-
-def check_word(value: str) -> str:
-    """A value that must be one word (no whitespace), e.g. a network or a user name."""
-    if not value or any(c.isspace() for c in value):
-        raise FieldError(f"invalid value {value!r}: must be one word without spaces")
-    return value
-
-
-def check_abs_path(value: str) -> str:
-    if not value.startswith("/"):
-        raise FieldError(f"{value!r} is not an absolute path")
-    return value
-
-
-_PORT = r"\d{1,5}(?:-\d{1,5})?"
-_PORT_RE = re.compile(
-    rf"(?:(?P<ip>\[[0-9A-Fa-f:.]+\]|[0-9.]+):(?P<hp1>{_PORT})?:|(?P<hp2>{_PORT}):)?"
-    rf"(?P<cp>{_PORT})(?:/(?P<proto>tcp|udp|sctp))?"
-)
-
-
-def check_port(value: str) -> str:
-    match = _PORT_RE.fullmatch(value)
-    if not match:
-        raise FieldError(
-            f"invalid port mapping {value!r}",
-            "use [IP:][HOST_PORT:]CONTAINER_PORT[/tcp|udp], e.g. '8080:80/tcp'",
-        )
-    for group in ("hp1", "hp2", "cp"):
-        text = match.group(group)
-        if text is None:
-            continue
-        numbers = [int(n) for n in text.split("-")]
-        if any(not 1 <= n <= 65535 for n in numbers):
-            raise FieldError(f"invalid port mapping {value!r}: ports are 1-65535")
-        if len(numbers) == 2 and numbers[0] > numbers[1]:
-            raise FieldError(f"invalid port mapping {value!r}: range runs backwards")
-    ip_text = match.group("ip")
-    if ip_text:
-        try:
-            ipaddress.ip_address(ip_text.strip("[]"))
-        except ValueError:
-            raise FieldError(f"invalid port mapping {value!r}: bad IP {ip_text!r}") from None
-    return value
-
-
-_VOLUME_OPTIONS = {
-    "ro", "rw", "z", "Z", "U", "O", "shared", "rshared", "slave", "rslave", "private",
-    "rprivate", "unbindable", "runbindable", "nocopy", "copy", "noexec", "exec", "nodev",
-    "dev", "nosuid", "suid", "bind", "rbind", "idmap",
-}  # fmt: skip
-
-
-def parse_volume(value: str) -> model.VolumeMount:
-    parts = value.split(":")
-    if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
-        raise FieldError(
-            f"invalid volume {value!r}",
-            "use SRC:DST[:OPTIONS], SRC an absolute host path or a volume name",
-        )
-    source, target = parts[0], parts[1]
-    options = tuple(parts[2].split(",")) if len(parts) == 3 else ()
-    if source.startswith("."):
-        raise FieldError(
-            f"invalid volume {value!r}: relative host path {source!r}",
-            "systemd units have no working directory: use an absolute path",
-        )
-    if not source.startswith("/"):
-        try:
-            check_name(source)
-        except FieldError:
-            raise FieldError(f"invalid volume {value!r}: bad volume name {source!r}") from None
-    if not target.startswith("/"):
-        raise FieldError(f"invalid volume {value!r}: target {target!r} is not absolute")
-    for option in options:
-        if option not in _VOLUME_OPTIONS:
-            raise FieldError(
-                f"invalid volume {value!r}: unknown option {option!r}",
-                did_you_mean(option, _VOLUME_OPTIONS),
-            )
-    return model.VolumeMount(source, target, options)
-
-
-def check_volume(value: str) -> str:
-    parse_volume(value)
-    return value
-
-
-def check_tmpfs(value: str) -> str:
-    path, _, options = value.partition(":")
-    check_abs_path(path)
-    if ":" in value and (not options or " " in options):
-        raise FieldError(f"invalid tmpfs {value!r}", "use PATH[:OPTIONS], e.g. '/tmp:size=64m'")
-    return value
-
-
-def check_device(value: str) -> str:
-    parts = value.split(":")
-    if len(parts) > 3 or not parts[0].startswith("/"):
-        raise FieldError(f"invalid device {value!r}", "use HOST_PATH[:CONTAINER_PATH][:PERMS]")
-    rest = parts[1:]
-    if rest and re.fullmatch(r"[rwm]+", rest[-1]):
-        rest = rest[:-1]
-    if any(not p.startswith("/") for p in rest):
-        raise FieldError(f"invalid device {value!r}", "use HOST_PATH[:CONTAINER_PATH][:PERMS]")
-    return value
-
-
-def check_mount(value: str) -> str:
-    fields = dict(part.partition("=")[::2] for part in value.split(","))
-    if "type" not in fields or not ({"destination", "target", "dst"} & set(fields)):
-        raise FieldError(
-            f"invalid mount {value!r}",
-            "use podman --mount syntax: 'type=bind,source=/src,destination=/dst'",
-        )
-    return value
-
-
-def check_ip(value: str) -> str:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        raise FieldError(f"invalid IP address {value!r}") from None
-    return value
-
-
-def check_add_host(value: str) -> str:
-    host, sep, address = value.partition(":")
-    if not sep or not host or not re.fullmatch(r"[A-Za-z0-9_.-]+", host):
-        raise FieldError(f"invalid host entry {value!r}", "use 'HOSTNAME:IP'")
-    if address != "host-gateway":
-        try:
-            ipaddress.ip_address(address.strip("[]"))
-        except ValueError:
-            raise FieldError(f"invalid host entry {value!r}: bad IP {address!r}") from None
-    return value
-
-
-def check_hostname(value: str) -> str:
-    label = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-    if len(value) > 253 or not re.fullmatch(rf"{label}(?:\.{label})*", value):
-        raise FieldError(f"invalid hostname {value!r}")
-    return value
-
-
-def check_capability(value: str) -> str:
-    if value.upper() != "ALL" and not re.fullmatch(r"(?:CAP_)?[A-Z_]+", value.upper()):
-        raise FieldError(f"invalid capability {value!r}", "e.g. 'CAP_NET_RAW'")
-    return value
-
-
-_ULIMITS = {
-    "as", "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile",
-    "nproc", "rss", "rtprio", "rttime", "sigpending", "stack",
-}  # fmt: skip
-
-
-def check_ulimit(value: str) -> str:
-    match = re.fullmatch(r"([a-z]+)=(-1|unlimited|\d+)(?::(-1|unlimited|\d+))?", value)
-    if not match:
-        raise FieldError(
-            f"invalid ulimit {value!r}", "use NAME=SOFT[:HARD], e.g. 'nofile=1024:2048'"
-        )
-    if match.group(1) not in _ULIMITS:
-        raise FieldError(
-            f"unknown ulimit {match.group(1)!r}", did_you_mean(match.group(1), _ULIMITS)
-        )
-    return value
-
-
-def check_env_name(value: str) -> str:
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
-        raise FieldError(f"invalid environment variable name {value!r}")
-    return value
-
-
-def check_label_key(value: str) -> str:
-    if not value or "=" in value or any(c.isspace() for c in value):
-        raise FieldError(f"invalid label key {value!r}: no spaces or '='")
-    return value
-
-
-def check_sysctl(value: str) -> str:
-    if not re.fullmatch(r"[a-z0-9_./-]+", value):
-        raise FieldError(f"invalid sysctl name {value!r}", "e.g. 'net.ipv4.ip_forward'")
-    return value
-
-
-def check_signal(value: str) -> str:
-    if not re.fullmatch(r"(?:SIG)?(?:[A-Z][A-Z0-9]*|RTMIN\+\d+|RTMAX-\d+)|\d+", value):
-        raise FieldError(f"invalid signal {value!r}", "e.g. 'SIGTERM' or 'SIGRTMIN+3'")
-    return value
-
-
-def check_schedule(value: str) -> str:
-    match = re.fullmatch(r"(\d{1,2}):(\d{2})", value)
-    if not match or int(match.group(1)) > 23 or int(match.group(2)) > 59:
-        raise FieldError(f"invalid time {value!r}", "use a daily local time 'HH:MM', e.g. '03:00'")
-    return f"{int(match.group(1)):02d}:{match.group(2)}"
-
-
-def check_registry_host(value: str) -> str:
-    if not re.fullmatch(r"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\])(?::\d{1,5})?", value):
-        raise FieldError(f"invalid registry host {value!r}", "use HOST[:PORT]")
-    return value
-
-
-def one_of(*choices: str) -> Callable[[str], str]:
-    def check(value: str) -> str:
-        if value not in choices:
-            raise FieldError(
-                f"invalid value {value!r}: expected one of {', '.join(choices)}",
-                did_you_mean(value, choices),
-            )
-        return value
-
-    return check
-
-
-# ---------------------------------------------------------------------------------------------
 # Tables
 
 WATCH_KEYS = ("state_dir", "auth_file", "parallel")
@@ -600,15 +331,7 @@ UPDATE_KEYS = (
     "health_timeout", "keep_images",
 )  # fmt: skip
 SUBTABLES = ("health", "unit", "service", "install", "update")
-CONTAINER_KEYS = (
-    "preset", "variant", "image", "container_name", "description", "command", "entrypoint",
-    "network", "hostname", "dns", "dns_search", "add_hosts", "ports", "volumes", "mounts",
-    "tmpfs", "environment", "environment_files", "environment_host", "cap_add", "cap_drop",
-    "devices", "labels", "annotations", "user", "group", "group_add", "working_dir", "userns",
-    "ulimits", "sysctls", "cgroupns", "tty", "init", "read_only", "no_new_privileges",
-    "privileged", "timezone", "log_driver", "stop_signal", "stop_timeout", "pull", "notify",
-    "podman_args", "global_args",
-)  # fmt: skip
+CONTAINER_KEYS = schema.CONTAINER_KEYS
 TOP_KEYS = ("watch", "registries", "volumes", "containers")
 
 
@@ -795,6 +518,28 @@ def _parse_notify(table: _Table) -> str:
     return ""
 
 
+# Container keys read by hand in _parse_container; every other row is read by _setting.
+_PARSED_BY_HAND = ("preset", "variant", "image", "volumes", "notify", "health")
+_CONTAINER_DEFAULTS = model.field_defaults(model.ContainerSpec)
+
+
+def _setting(t: _Table, row: schema.Setting) -> object:
+    """One simple key, by its schema row; the model's default where it is unset or invalid."""
+    default = _CONTAINER_DEFAULTS[row.key]
+    if row.type == schema.TEXT:
+        return t.text(row.key, default, row.check)
+    if row.type == schema.FLAG:
+        return t.flag(row.key, default)
+    if row.type == schema.INTEGER:
+        return t.integer(row.key, default, maximum=row.bound or 10**6)
+    if row.type == schema.DURATION:
+        return t.duration(row.key, default, row.bound)
+    if row.type == schema.LIST:
+        return t.strlist(row.key, default, row.check)
+    assert row.type == schema.MAP, row
+    return t.strmap(row.key, default, row.key_check, row.check)
+
+
 def _parse_container(ctx: _Context, name: str, raw: Mapping[str, Any]) -> model.ContainerSpec:
     merged = _merge_preset(ctx, raw, name)
     extensions = {key for key in CONTAINER_EXTENSIONS if _extension(key) is not None}
@@ -820,65 +565,31 @@ def _parse_container(ctx: _Context, name: str, raw: Mapping[str, Any]) -> model.
             ctx.errors.extend(exc.errors)
 
     volumes: list[model.VolumeMount] = []
-    for text in t.strlist("volumes", (), check_volume):
+    for text in t.strlist("volumes", (), schema.CONTAINER["volumes"].check):
         volumes.append(parse_volume(text))
     if isinstance(perfsonar, perfsonar_mod.PerfsonarSpec):
         # Files rendered from [containers.X.perfsonar], mounted read-only over the image's.
         volumes.extend(parse_volume(v) for v in perfsonar_mod.bind_mounts(name, perfsonar))
 
+    settings = {
+        key: _setting(t, row)
+        for key, row in schema.CONTAINER.items()
+        if key not in _PARSED_BY_HAND and t.has(key)
+    }
     spec = model.ContainerSpec(
         name=name,
         image=image,
-        container_name=t.text("container_name", "", check_name),
-        description=t.text("description"),
         preset=merged.get("preset") if isinstance(merged.get("preset"), str) else None,
         variant=merged.get("variant") if isinstance(merged.get("variant"), str) else None,
-        command=t.strlist("command"),
-        entrypoint=t.text("entrypoint"),
-        network=t.text("network", "", check_word),
-        hostname=t.text("hostname", "", check_hostname),
-        dns=t.strlist("dns", (), check_ip),
-        dns_search=t.strlist("dns_search", (), check_word),
-        add_hosts=t.strlist("add_hosts", (), check_add_host),
-        ports=t.strlist("ports", (), check_port),
         volumes=tuple(volumes),
-        mounts=t.strlist("mounts", (), check_mount),
-        tmpfs=t.strlist("tmpfs", (), check_tmpfs),
-        environment=t.strmap("environment", (), check_env_name),
-        environment_files=t.strlist("environment_files", (), check_abs_path),
-        environment_host=t.flag("environment_host"),
-        cap_add=t.strlist("cap_add", (), check_capability),
-        cap_drop=t.strlist("cap_drop", (), check_capability),
-        devices=t.strlist("devices", (), check_device),
-        labels=t.strmap("labels", (), check_label_key),
-        annotations=t.strmap("annotations", (), check_label_key),
-        user=t.text("user", "", check_word),
-        group=t.text("group", "", check_word),
-        group_add=t.strlist("group_add", (), check_word),
-        working_dir=t.text("working_dir", "", check_abs_path),
-        userns=t.text("userns", "", check_word),
-        ulimits=t.strlist("ulimits", (), check_ulimit),
-        sysctls=t.strmap("sysctls", (), check_sysctl),
-        cgroupns=t.text("cgroupns", "", one_of("host", "private")),
-        tty=t.flag("tty"),
-        init=t.flag("init"),
-        read_only=t.flag("read_only"),
-        no_new_privileges=t.flag("no_new_privileges"),
-        privileged=t.flag("privileged"),
-        timezone=t.text("timezone", "", check_word),
-        log_driver=t.text("log_driver", "", check_word),
-        stop_signal=t.text("stop_signal", "", check_signal),
-        stop_timeout=t.integer("stop_timeout", 0, minimum=0),
-        pull=t.text("pull", "", one_of("missing", "always", "newer", "never")),
         notify=_parse_notify(t),
-        podman_args=t.strlist("podman_args", (), _check_nonempty),
-        global_args=t.strlist("global_args", (), _check_nonempty),
         health=_parse_health(t.table("health", HEALTH_KEYS)),
         unit=_parse_unit(t.table("unit", UNIT_KEYS)),
         service=_parse_service(t.table("service", SERVICE_KEYS)),
         install=_parse_install(t.table("install", INSTALL_KEYS)),
         update=_parse_update(t.table("update", UPDATE_KEYS)),
         perfsonar=perfsonar,
+        **settings,  # type: ignore[arg-type]
     )
     shared_network = spec.network in ("host", "none") or spec.network.startswith("container:")
     if spec.ports and shared_network:
@@ -896,12 +607,6 @@ def _parse_container(ctx: _Context, name: str, raw: Mapping[str, Any]) -> model.
             'add a tag, or set update.policy = "off"',
         )
     return spec
-
-
-def _check_nonempty(value: str) -> str:
-    if not value:
-        raise FieldError("empty argument")
-    return value
 
 
 # ---------------------------------------------------------------------------------------------
