@@ -103,9 +103,9 @@ _NOTIFY_HEALTHY = {"healthy": ((5, 0), (4, 7))}
 
 # [containers.NAME], in the order the renderer writes them (golden files depend on it).
 CONTAINER: Mapping[str, Setting] = _rows(
-    Setting("preset", TEXT, '"perfsonar-testpoint": the upstream docker run lines',
+    Setting("preset", TEXT, '`"perfsonar-testpoint"`: the upstream docker run lines',
             "none", render=ELSEWHERE),
-    Setting("variant", TEXT, "preset variant: `systemd` or `supervisord`", '"systemd"',
+    Setting("variant", TEXT, "preset variant: `systemd` or `supervisord`", '`"systemd"`',
             render=ELSEWHERE),
     Setting("image", TEXT, "fully qualified reference; short names are refused with the "
             "suggestion", "**required** (or preset)", checks.check_image, quadlet="Image",
@@ -182,7 +182,7 @@ CONTAINER: Mapping[str, Setting] = _rows(
             flag="--tz"),
     Setting("log_driver", TEXT, "", "", checks.check_word, quadlet="LogDriver",
             flag="--log-driver"),
-    Setting("memory", TEXT, "memory limit, e.g. `512m`; older Quadlet: `PodmanArgs=--memory=`",
+    Setting("memory", TEXT, "memory limit, e.g. `512m`",
             "", checks.check_memory, quadlet="Memory", flag="--memory", fallback=True),
     Setting("stop_signal", TEXT, "e.g. `SIGRTMIN+3`", "podman's", checks.check_signal,
             quadlet="StopSignal", flag="--stop-signal"),
