@@ -213,3 +213,17 @@ def test_secret_warnings_name_the_key() -> None:
     )
     assert len(warnings) == 1
     assert warnings[0].startswith("containers.tp.environment.DB_PASSWORD: looks like a secret")
+
+
+def test_validate_warns_about_secret_looking_environment(tmp_path: Path) -> None:
+    from tests.unit.test_cli_generate import run  # noqa: PLC0415
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(HEAD + 'environment = { TZ = "UTC", API_TOKEN = "t0k" }\n')
+    result = run("validate", "-c", str(cfg))
+    assert result.exit_code == 0
+    assert "OK: 1 containers" in result.stdout
+    assert f"warning: {cfg}: containers.tp.environment.API_TOKEN: looks like a secret" in (
+        result.stderr
+    )
+    assert "TZ" not in result.stderr
