@@ -9,7 +9,9 @@ is one that ``unitfile`` accepts and that means what the operator wrote.
 from __future__ import annotations
 
 import importlib
+import os
 import re
+import stat
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -105,9 +107,8 @@ class _Context:
         self.errors: list[ConfigError] = []
 
     def error(self, path: Sequence[str | int], message: str, hint: str | None = None) -> None:
-        keys = [p for p in path if isinstance(p, str)]
         self.errors.append(
-            ConfigError(self.source, self.positions.line(keys), format_path(path), message, hint)
+            ConfigError(self.source, self.positions.line(path), format_path(path), message, hint)
         )
 
 
@@ -341,7 +342,7 @@ def _parse_watch(table: _Table | None) -> model.WatchSettings:
     return model.WatchSettings(
         state_dir=table.text("state_dir", model.DEFAULT_STATE_DIR, check_abs_path),
         auth_file=table.text("auth_file", "", check_abs_path),
-        parallel=table.integer("parallel", 4, minimum=1, maximum=64),
+        parallel=table.integer("parallel", 4, minimum=1, maximum=schema.bound("watch.parallel")),
     )
 
 
@@ -411,13 +412,15 @@ def _parse_health(table: _Table | None) -> model.HealthSpec | None:
         cmd = table.text("cmd")
         if not cmd.strip():
             table.ctx.error((*table.path, "cmd"), "a health check needs a command")
+    d = model.field_defaults(model.HealthSpec)
+    rows = schema.HEALTH
     return model.HealthSpec(
         cmd=cmd,
-        interval=table.duration("interval", 30),
-        timeout=table.duration("timeout", 30),
-        retries=table.integer("retries", 3, minimum=0),
-        start_period=table.duration("start_period", 0),
-        on_failure=table.text("on_failure", "", one_of("none", "kill", "restart", "stop")),
+        interval=table.duration("interval", d["interval"], rows["interval"].bound),
+        timeout=table.duration("timeout", d["timeout"], rows["timeout"].bound),
+        retries=table.integer("retries", d["retries"], maximum=rows["retries"].bound or 0),
+        start_period=table.duration("start_period", d["start_period"], rows["start_period"].bound),
+        on_failure=table.text("on_failure", d["on_failure"], rows["on_failure"].check),
     )
 
 
@@ -463,10 +466,11 @@ _RESTART = ("no", "on-success", "on-failure", "on-abnormal", "on-watchdog", "on-
 def _parse_service(table: _Table | None) -> model.ServiceSection:
     if table is None:
         return model.ServiceSection()
+    d = model.field_defaults(model.ServiceSection)
     return model.ServiceSection(
-        restart=table.text("restart", "on-failure", one_of(*_RESTART)),
-        restart_sec=table.duration("restart_sec", 10),
-        timeout_start=table.duration("timeout_start", 900),
+        restart=table.text("restart", d["restart"], one_of(*_RESTART)),
+        restart_sec=table.duration("restart_sec", d["restart_sec"]),
+        timeout_start=table.duration("timeout_start", d["timeout_start"]),
         timeout_stop=table.opt_duration("timeout_stop"),
         extra=table.raw_keys("extra", _OWNED_SERVICE_KEYS),
     )
@@ -484,8 +488,9 @@ def _parse_install(table: _Table | None) -> model.InstallSection:
 def _parse_update(table: _Table | None) -> model.UpdateSpec:
     if table is None:
         return model.UpdateSpec()
+    d = model.field_defaults(model.UpdateSpec)
     interval = table.opt_duration("interval")
-    schedule: str | None = table.text("schedule", "03:00", check_schedule)
+    schedule: str | None = table.text("schedule", d["schedule"], check_schedule)
     if interval is not None:
         if table.has("schedule"):
             table.ctx.error(
@@ -495,14 +500,16 @@ def _parse_update(table: _Table | None) -> model.UpdateSpec:
             table.ctx.error((*table.path, "interval"), "must be longer than 0s")
         schedule = None
     return model.UpdateSpec(
-        policy=table.text("policy", "auto", one_of("auto", "notify", "off")),
+        policy=table.text("policy", d["policy"], one_of("auto", "notify", "off")),
         schedule=schedule,
-        randomized_delay=table.duration("randomized_delay", 3600),
+        randomized_delay=table.duration("randomized_delay", d["randomized_delay"]),
         interval=interval,
-        min_age=table.duration("min_age", 0),
+        min_age=table.duration("min_age", d["min_age"]),
         health_cmd=table.strlist("health_cmd"),
-        health_timeout=table.duration("health_timeout", 300),
-        keep_images=table.integer("keep_images", 1, minimum=0, maximum=100),
+        health_timeout=table.duration("health_timeout", d["health_timeout"]),
+        keep_images=table.integer(
+            "keep_images", d["keep_images"], maximum=schema.bound("update.keep_images")
+        ),
     )
 
 
@@ -650,12 +657,56 @@ def _named_tables(
         yield name, path, value
 
 
+MAX_CONFIG_BYTES = 1 << 20
+"""A configuration is a few KiB; anything near this is not one (and would cost time/memory)."""
+MAX_KEY_PARTS = 32
+"""tomllib's dotted keys cost time and memory quadratic in their parts: bound them first."""
+_STRING_RE = re.compile(r'"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\'')
+_LONG_KEY_RE = re.compile(rf"(?:(?:[A-Za-z0-9_-]+|\"\"|'')[ \t]*\.[ \t]*){{{MAX_KEY_PARTS}}}")
+
+
+def _check_shape(text: str, source: str) -> None:
+    """Refuse, before TOML parsing, what would make the parser itself slow or huge."""
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ConfigError(source, None, "", f"larger than {MAX_CONFIG_BYTES} bytes")
+    for number, line in enumerate(text.split("\n"), start=1):
+        if line.count(".") >= MAX_KEY_PARTS and _LONG_KEY_RE.search(_STRING_RE.sub('""', line)):
+            raise ConfigError(source, number, "", f"a key of more than {MAX_KEY_PARTS} parts")
+
+
+def _check_unit_collisions(
+    ctx: _Context,
+    containers: Sequence[model.ContainerSpec],
+    volumes: Mapping[str, model.VolumeSpec],
+    explicit: set[str],
+) -> None:
+    """Quadlet runs volume V as ``V-volume.service``: a container named so would share it."""
+    names = {spec.name for spec in containers}
+    for volume in sorted(volumes):
+        clash = f"{volume}-volume"
+        if clash not in names:
+            continue
+        if volume in explicit:
+            where: tuple[str | int, ...] = ("volumes", volume)
+        else:
+            user = next(c.name for c in containers if volume in c.named_volumes)
+            where = ("containers", user, "volumes")
+        ctx.error(
+            where,
+            f"volume {volume!r} runs as {clash}.service, the unit of containers.{clash}",
+            "rename the volume or the container",
+        )
+
+
 def parse_config(text: str, source: str) -> model.Config:
     """Parse and validate a whole configuration; raise ConfigError(s) naming every problem."""
+    _check_shape(text, source)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise _syntax_error(source, exc) from None
+    except RecursionError:
+        raise ConfigError(source, None, "", "TOML nested too deeply") from None
     ctx = _Context(source, KeyPositions(text))
     top = _Table(ctx, data, (), TOP_KEYS)
 
@@ -670,6 +721,7 @@ def parse_config(text: str, source: str) -> model.Config:
     for name, path, value in _named_tables(ctx, top, "volumes", check_name):
         declared[name] = _parse_volume(_Table(ctx, value, path, VOLUME_KEYS), name)
 
+    declared_here = tuple(declared)
     containers: list[model.ContainerSpec] = []
     for name, _path, value in _named_tables(ctx, top, "containers", check_name):
         containers.append(_parse_container(ctx, name, value))
@@ -687,6 +739,7 @@ def parse_config(text: str, source: str) -> model.Config:
         for volume in spec.named_volumes:
             declared.setdefault(volume, model.VolumeSpec(name=volume))
 
+    _check_unit_collisions(ctx, containers, declared, explicit=set(declared_here))
     raise_collected(sorted(ctx.errors, key=lambda e: e.line or 0))
     return model.Config(
         source=source,
@@ -702,6 +755,26 @@ def default_config() -> model.Config:
     return parse_config(DEFAULT_CONFIG_TEXT, BUILTIN_SOURCE)
 
 
+def _read_regular(path: Path, source: str) -> bytes:
+    """At most MAX_CONFIG_BYTES of a regular file: a FIFO, a device or /dev/zero is refused."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    except OSError as exc:
+        raise ConfigError(source, None, "", f"cannot read: {exc.strerror or exc}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ConfigError(source, None, "", "not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(source, None, "", f"cannot read: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(source, None, "", f"larger than {MAX_CONFIG_BYTES} bytes")
+    return raw
+
+
 def load_config(path: Path | None) -> model.Config:
     """Load ``path``; None means the default file if it exists, else the built-in default."""
     if path is None:
@@ -710,11 +783,8 @@ def load_config(path: Path | None) -> model.Config:
         path = DEFAULT_CONFIG_PATH
     source = str(path)
     if source == "-":
-        return parse_config(sys.stdin.read(), "<stdin>")
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(source, None, "", f"cannot read: {exc.strerror or exc}") from None
+        return parse_config(sys.stdin.read(MAX_CONFIG_BYTES + 1), "<stdin>")
+    raw = _read_regular(path, source)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

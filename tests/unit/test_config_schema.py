@@ -216,7 +216,7 @@ def test_secret_warnings_name_the_key() -> None:
 
 
 def test_validate_warns_about_secret_looking_environment(tmp_path: Path) -> None:
-    from tests.unit.test_cli_generate import run  # noqa: PLC0415
+    from tests.unit.test_cli_generate import run
 
     cfg = tmp_path / "c.toml"
     cfg.write_text(HEAD + 'environment = { TZ = "UTC", API_TOKEN = "t0k" }\n')
