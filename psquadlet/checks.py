@@ -86,12 +86,6 @@ def check_name(value: str) -> str:
     return value
 
 
-def check_unit_name(value: str) -> str:
-    if not re.fullmatch(r"[A-Za-z0-9:_.\\@-]+\.[a-z]+", value):
-        raise FieldError(f"invalid unit name {value!r}", "e.g. 'network-online.target'")
-    return value
-
-
 def check_image(value: str) -> str:
     try:
         return str(imageref.parse(value))
@@ -272,27 +266,9 @@ def check_ulimit(value: str) -> str:
     return value
 
 
-def check_env_name(value: str) -> str:
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
-        raise FieldError(f"invalid environment variable name {value!r}")
-    return value
-
-
 def check_label_key(value: str) -> str:
     if not value or "=" in value or any(c.isspace() for c in value):
         raise FieldError(f"invalid label key {value!r}: no spaces or '='")
-    return value
-
-
-def check_sysctl(value: str) -> str:
-    if not re.fullmatch(r"[a-z0-9_./-]+", value):
-        raise FieldError(f"invalid sysctl name {value!r}", "e.g. 'net.ipv4.ip_forward'")
-    return value
-
-
-def check_signal(value: str) -> str:
-    if not re.fullmatch(r"(?:SIG)?(?:[A-Z][A-Z0-9]*|RTMIN\+\d+|RTMAX-\d+)|\d+", value):
-        raise FieldError(f"invalid signal {value!r}", "e.g. 'SIGTERM' or 'SIGRTMIN+3'")
     return value
 
 
@@ -301,12 +277,6 @@ def check_schedule(value: str) -> str:
     if not match or int(match.group(1)) > 23 or int(match.group(2)) > 59:
         raise FieldError(f"invalid time {value!r}", "use a daily local time 'HH:MM', e.g. '03:00'")
     return f"{int(match.group(1)):02d}:{match.group(2)}"
-
-
-def check_registry_host(value: str) -> str:
-    if not re.fullmatch(r"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\])(?::\d{1,5})?", value):
-        raise FieldError(f"invalid registry host {value!r}", "use HOST[:PORT]")
-    return value
 
 
 _SECRET_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
@@ -341,6 +311,33 @@ def check_memory(value: str) -> str:
 
 _MEMORY_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 MAX_MEMORY = 1 << 50
+
+
+def _pattern(regex: str, what: str, hint: str | None = None) -> Callable[[str], str]:
+    """A check that the whole value matches ``regex``; else "invalid WHAT 'value' (hint)"."""
+    compiled = re.compile(regex)
+
+    def check(value: str) -> str:
+        if not compiled.fullmatch(value):
+            raise FieldError(f"invalid {what} {value!r}", hint)
+        return value
+
+    return check
+
+
+check_unit_name = _pattern(
+    r"[A-Za-z0-9:_.\\@-]+\.[a-z]+", "unit name", "e.g. 'network-online.target'"
+)
+check_env_name = _pattern(r"[A-Za-z_][A-Za-z0-9_]*", "environment variable name")
+check_sysctl = _pattern(r"[a-z0-9_./-]+", "sysctl name", "e.g. 'net.ipv4.ip_forward'")
+check_signal = _pattern(
+    r"(?:SIG)?(?:[A-Z][A-Z0-9]*|RTMIN\+\d+|RTMAX-\d+)|\d+",
+    "signal",
+    "e.g. 'SIGTERM' or 'SIGRTMIN+3'",
+)
+check_registry_host = _pattern(
+    r"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\])(?::\d{1,5})?", "registry host", "use HOST[:PORT]"
+)
 
 
 def one_of(*choices: str) -> Callable[[str], str]:

@@ -112,19 +112,16 @@ class _Context:
         )
 
 
+_TYPE_WORDS = (
+    (bool, "a boolean"), (int, "an integer"), (float, "a float"), (str, "a string"),
+    (list, "an array"), (dict, "a table"),
+)  # fmt: skip
+
+
 def _type_name(value: object) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a float"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "a table"
+    for kind, words in _TYPE_WORDS:
+        if isinstance(value, kind):
+            return words
     return type(value).__name__
 
 

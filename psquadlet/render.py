@@ -237,29 +237,9 @@ class _Writer:
     def raw(self, name: str, value: str, path: str) -> None:
         """``extra`` keys: raw systemd syntax, the operator's responsibility beyond safety."""
         try:
-            unitfile.check_text(value)
+            unitfile.check_raw(value)
         except unitfile.UnitValueError as exc:
             self.errors.append(ConfigError(self.source, None, path, exc.reason))
-            return
-        if value != value.strip():
-            self.errors.append(
-                ConfigError(
-                    self.source,
-                    None,
-                    path,
-                    "must not start or end with whitespace: unit file readers strip it",
-                )
-            )
-            return
-        if value.endswith("\\"):
-            self.errors.append(
-                ConfigError(
-                    self.source,
-                    None,
-                    path,
-                    "must not end with a backslash: it would join the next line",
-                )
-            )
             return
         self.lines.append(f"{name}={value}")
 

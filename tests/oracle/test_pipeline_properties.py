@@ -4,8 +4,8 @@ Quadlet generator reads back exactly that value and no extra argument or line.
 
 The whole pipeline runs: TOML text -> psquadlet.config.parse_config -> render_units ->
 Quadlet 5.4.2 (dry run) -> the podman argv systemd would execute. Units are rendered for the
-generator's own version, so that keys newer than it take their documented fallback. Values are batched: one
-Hypothesis example is a batch of configurations converted by one generator run.
+generator's own version, so that keys newer than it take their documented fallback. Values are
+batched: one Hypothesis example is a batch of configurations converted by one generator run.
 """
 
 from __future__ import annotations
