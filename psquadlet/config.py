@@ -671,14 +671,25 @@ def _check_shape(text: str, source: str) -> None:
             raise ConfigError(source, number, "", f"a key of more than {MAX_KEY_PARTS} parts")
 
 
+OWN_UNITS = ("psquadlet-watch", "psquadlet-upgrade")
+"""Names of psquadlet's own units (units/*.service, *.timer): not for containers."""
+
+
 def _check_unit_collisions(
     ctx: _Context,
     containers: Sequence[model.ContainerSpec],
     volumes: Mapping[str, model.VolumeSpec],
     explicit: set[str],
 ) -> None:
-    """Quadlet runs volume V as ``V-volume.service``: a container named so would share it."""
+    """Two files that become one systemd unit. Quadlet runs volume V as ``V-volume.service``:
+    a container named so would share it; psquadlet's own units are not container names."""
     names = {spec.name for spec in containers}
+    for name in sorted(names & set(OWN_UNITS)):
+        ctx.error(
+            ("containers", name),
+            f"{name}.service is psquadlet's own unit (the upgrade watcher)",
+            "choose another name",
+        )
     for volume in sorted(volumes):
         clash = f"{volume}-volume"
         if clash not in names:

@@ -15,9 +15,9 @@ The values themselves default to the model's dataclass defaults (``model.Contain
 row's ``default`` is only how the README describes that default. A test checks that parsing a
 table without the key yields the model default, so there is no second default anywhere.
 
-Special cases (``render = SPECIAL``) are rendered by hand in ``render`` because one key becomes
-several lines or depends on another key; they are listed in ``SPECIAL_KEYS`` so the renderer
-can check it handles each one. Adding a simple key is one row here plus its tests.
+Special cases (``render = SPECIAL``) are rendered by hand, in one loop in
+``render._container_options``, because one key becomes several lines or depends on another key.
+Adding a simple key is one row here, one model field, plus its tests.
 """
 
 from __future__ import annotations
@@ -201,7 +201,6 @@ CONTAINER: Mapping[str, Setting] = _rows(
 )  # fmt: skip
 
 CONTAINER_KEYS: tuple[str, ...] = tuple(k for k, row in CONTAINER.items() if row.type != TABLE)
-SPECIAL_KEYS = frozenset(k for k, row in CONTAINER.items() if row.render == SPECIAL)
 
 # [containers.NAME.health]: Podman's own health check (rendered by hand: every key but
 # on_failure is always written). Quadlet's Health* keys came with 4.5; podman run's flags are

@@ -182,6 +182,13 @@ def test_volume_and_container_sharing_a_unit_name_are_refused() -> None:
     assert (error.line, error.key_path) == (6, "volumes.data")
 
 
+@pytest.mark.parametrize("name", ["psquadlet-watch", "psquadlet-upgrade"])
+def test_a_container_cannot_take_psquadlets_own_unit_name(name: str) -> None:
+    error = one_error(f'[containers.{name}]\nimage = "docker.io/library/busybox:1"\n')
+    assert (error.line, error.key_path) == (1, f"containers.{name}")
+    assert "psquadlet's own unit" in error.message
+
+
 # --------------------------------------------------------------------------- L13
 
 
