@@ -227,3 +227,15 @@ def test_validate_warns_about_secret_looking_environment(tmp_path: Path) -> None
         result.stderr
     )
     assert "TZ" not in result.stderr
+
+
+def test_format_auto_on_podman_5_4_keeps_quadlet_for_memory(tmp_path: Path) -> None:
+    from tests.unit.test_cli_generate import run
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(HEAD + 'memory = "512m"\n')
+    out = tmp_path / "o"
+    result = run("generate", "-c", str(cfg), "-o", str(out), "--podman-version", "5.4.2")
+    assert result.exit_code == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["tp.container"]
+    assert "PodmanArgs=--memory=512m\n" in (out / "tp.container").read_text()
