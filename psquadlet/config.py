@@ -9,17 +9,90 @@ is one that ``unitfile`` accepts and that means what the operator wrote.
 from __future__ import annotations
 
 import importlib
-import ipaddress
+import os
 import re
+import stat
 import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from psquadlet import imageref, model, presets, unitfile
+from psquadlet import model, presets, schema
 from psquadlet import perfsonar as perfsonar_mod
+from psquadlet.checks import (
+    FieldError,
+    check_abs_path,
+    check_add_host,
+    check_bound,
+    check_capability,
+    check_device,
+    check_env_name,
+    check_hostname,
+    check_image,
+    check_ip,
+    check_label_key,
+    check_mount,
+    check_name,
+    check_port,
+    check_registry_host,
+    check_schedule,
+    check_signal,
+    check_sysctl,
+    check_tmpfs,
+    check_ulimit,
+    check_unit_name,
+    check_volume,
+    check_word,
+    one_of,
+    parse_duration,
+    parse_volume,
+)
 from psquadlet.errors import ConfigError, ConfigErrors, did_you_mean, raise_collected
 from psquadlet.tomlpos import KeyPositions, tomllib
+from psquadlet.tomltable import Context as _Context
+from psquadlet.tomltable import Table as _Table
+from psquadlet.tomltable import format_path
+from psquadlet.tomltable import type_name as _type_name
+
+# The checks and the table reader are re-exported: extension table parsers and import use them.
+__all__ = [
+    "CONTAINER_EXTENSIONS",
+    "DEFAULT_CONFIG_PATH",
+    "FieldError",
+    "_Context",
+    "_Table",
+    "_type_name",
+    "check_abs_path",
+    "check_add_host",
+    "check_bound",
+    "check_capability",
+    "check_device",
+    "check_env_name",
+    "check_hostname",
+    "check_image",
+    "check_ip",
+    "check_label_key",
+    "check_mount",
+    "check_name",
+    "check_port",
+    "check_registry_host",
+    "check_schedule",
+    "check_signal",
+    "check_sysctl",
+    "check_tmpfs",
+    "check_ulimit",
+    "check_unit_name",
+    "check_volume",
+    "check_word",
+    "default_config",
+    "format_path",
+    "load_config",
+    "locate",
+    "one_of",
+    "parse_config",
+    "parse_duration",
+    "parse_volume",
+]
 
 DEFAULT_CONFIG_PATH = Path("/etc/psquadlet/psquadlet.toml")
 BUILTIN_SOURCE = model.BUILTIN_SOURCE
@@ -28,21 +101,6 @@ DEFAULT_CONFIG_TEXT = f"""\
 [containers.perfsonar-testpoint]
 preset = "{presets.PERFSONAR_TESTPOINT}"
 """
-
-T = TypeVar("T")
-
-
-class FieldError(Exception):
-    """Raised by value checks (and by extension table parsers) for one bad value.
-
-    ``key`` is a dotted path relative to the table being checked ("" for the value itself).
-    """
-
-    def __init__(self, message: str, hint: str | None = None, key: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
-        self.key = key
 
 
 # Extension tables inside [containers.NAME] owned by other modules: key -> "module:function".
@@ -68,524 +126,6 @@ def _extension(key: str) -> Callable[..., object] | None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Key paths and error collection
-
-
-def format_path(parts: Sequence[str | int]) -> str:
-    """``containers."a.b".ports[2]``: the spelling an operator would search the file for."""
-    text = ""
-    for part in parts:
-        if isinstance(part, int):
-            text += f"[{part}]"
-            continue
-        piece = part if re.fullmatch(r"[A-Za-z0-9_-]+", part) else f'"{part}"'
-        text += f".{piece}" if text else piece
-    return text
-
-
-class _Context:
-    def __init__(self, source: str, positions: KeyPositions) -> None:
-        self.source = source
-        self.positions = positions
-        self.errors: list[ConfigError] = []
-
-    def error(self, path: Sequence[str | int], message: str, hint: str | None = None) -> None:
-        keys = [p for p in path if isinstance(p, str)]
-        self.errors.append(
-            ConfigError(self.source, self.positions.line(keys), format_path(path), message, hint)
-        )
-
-
-_TYPE_NAMES = {
-    str: "a string",
-    bool: "true or false",
-    int: "an integer",
-    list: "an array",
-    dict: "a table",
-}
-
-
-def _type_name(value: object) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a float"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "a table"
-    return type(value).__name__
-
-
-def _check_text(value: str) -> None:
-    try:
-        unitfile.check_text(value)
-    except unitfile.UnitValueError as exc:
-        raise FieldError(exc.reason) from None
-
-
-class _Table:
-    """One TOML table being read: typed getters that record errors and return defaults."""
-
-    def __init__(
-        self,
-        ctx: _Context,
-        data: Mapping[str, Any],
-        path: tuple[str | int, ...],
-        allowed: Iterable[str] | None,
-    ) -> None:
-        """``allowed`` None: the keys are names (hosts, volumes, containers), not settings."""
-        self.ctx = ctx
-        self.data = data
-        self.path = path
-        allowed_set = set(allowed) if allowed is not None else set(data)
-        for key in data:
-            if key not in allowed_set:
-                ctx.error(
-                    (*path, key),
-                    f"unknown key {key!r}",
-                    did_you_mean(key, allowed_set),
-                )
-
-    def _get(self, key: str, kind: type, expected: str) -> Any:
-        value = self.data.get(key)
-        if value is None:
-            return None
-        ok = isinstance(value, kind) and not (isinstance(value, bool) and kind is not bool)
-        if not ok:
-            self.ctx.error((*self.path, key), f"expected {expected}, got {_type_name(value)}")
-            return None
-        return value
-
-    def _checked(
-        self, path: tuple[str | int, ...], value: str, check: Callable[[str], str] | None
-    ) -> str | None:
-        try:
-            _check_text(value)
-            return check(value) if check is not None else value
-        except FieldError as exc:
-            self.ctx.error(path, exc.message, exc.hint)
-            return None
-
-    def has(self, key: str) -> bool:
-        return key in self.data
-
-    def text(
-        self,
-        key: str,
-        default: str = "",
-        check: Callable[[str], str] | None = None,
-        required: bool = False,
-    ) -> str:
-        """An empty string means "not set" (the default) unless the key is required."""
-        value = self._get(key, str, "a string")
-        if value is None:
-            return default
-        if value == "" and not required:
-            return default
-        result = self._checked((*self.path, key), value, check)
-        return default if result is None else result
-
-    def flag(self, key: str, default: bool = False) -> bool:
-        value = self._get(key, bool, "true or false")
-        return default if value is None else bool(value)
-
-    def integer(
-        self, key: str, default: int = 0, minimum: int = 0, maximum: int | None = None
-    ) -> int:
-        value = self._get(key, int, "an integer")
-        if value is None:
-            return default
-        if value < minimum or (maximum is not None and value > maximum):
-            bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
-            self.ctx.error((*self.path, key), f"must be {bound}, got {value}")
-            return default
-        return int(value)
-
-    def duration(self, key: str, default: int) -> int:
-        result = self.opt_duration(key, allow_empty=False)
-        return default if result is None else result
-
-    def opt_duration(self, key: str, allow_empty: bool = True) -> int | None:
-        """Seconds, or None when unset (or "" where allowed)."""
-        value = self.data.get(key)
-        if value is None:
-            return None
-        path = (*self.path, key)
-        if isinstance(value, bool) or not isinstance(value, (int, str)):
-            self.ctx.error(path, f'expected a duration like "90s", got {_type_name(value)}')
-            return None
-        if isinstance(value, int):
-            if value < 0:
-                self.ctx.error(path, f"must be >= 0, got {value}")
-                return None
-            return value
-        if value == "" and allow_empty:
-            return None
-        try:
-            return parse_duration(value)
-        except FieldError as exc:
-            self.ctx.error(path, exc.message, exc.hint)
-            return None
-
-    def strlist(
-        self,
-        key: str,
-        default: tuple[str, ...] = (),
-        check: Callable[[str], str] | None = None,
-    ) -> tuple[str, ...]:
-        value = self._get(key, list, "an array of strings")
-        if value is None:
-            return default
-        result: list[str] = []
-        for index, item in enumerate(value):
-            path = (*self.path, key, index)
-            if not isinstance(item, str):
-                self.ctx.error(path, f"expected a string, got {_type_name(item)}")
-                continue
-            checked = self._checked(path, item, check)
-            if checked is not None:
-                result.append(checked)
-        return tuple(result)
-
-    def strmap(
-        self,
-        key: str,
-        default: model.Pairs = (),
-        key_check: Callable[[str], str] | None = None,
-        value_check: Callable[[str], str] | None = None,
-    ) -> model.Pairs:
-        value = self._get(key, dict, "a table of strings")
-        if value is None:
-            return default
-        result: dict[str, str] = {}
-        for name, item in value.items():
-            path = (*self.path, key, name)
-            if not isinstance(item, str):
-                self.ctx.error(path, f"expected a string, got {_type_name(item)}")
-                continue
-            checked_key = self._checked(path, name, key_check)
-            checked = self._checked(path, item, value_check)
-            if checked_key is not None and checked is not None:
-                result[checked_key] = checked
-        return model.pairs(result)
-
-    def raw_keys(self, key: str, owned: Mapping[str, str] | None = None) -> model.Extra:
-        """``owned``: unit keys psquadlet writes itself -> the setting that controls each."""
-        value = self._get(key, dict, "a table of unit-file keys")
-        if value is None:
-            return ()
-        result: dict[str, tuple[str, ...]] = {}
-        for name, item in value.items():
-            path = (*self.path, key, name)
-            if not re.fullmatch(r"[A-Z][A-Za-z0-9]*", name):
-                self.ctx.error(path, f"{name!r} is not a unit-file key name (like 'Conflicts')")
-                continue
-            if owned and name in owned:
-                self.ctx.error(
-                    path, f"{name}= is written by psquadlet", f"set {owned[name]} instead"
-                )
-                continue
-            items = item if isinstance(item, list) else [item]
-            values: list[str] = []
-            for entry in items:
-                if not isinstance(entry, str):
-                    self.ctx.error(
-                        path, f"expected a string or array of strings, got {_type_name(entry)}"
-                    )
-                    continue
-                checked = self._checked(path, entry, None)
-                if checked is not None:
-                    values.append(checked)
-            result[name] = tuple(values)
-        return tuple(sorted(result.items()))
-
-    def table(self, key: str, allowed: Iterable[str] | None) -> _Table | None:
-        value = self._get(key, dict, "a table")
-        if value is None:
-            return None
-        return _Table(self.ctx, value, (*self.path, key), allowed)
-
-
-# ---------------------------------------------------------------------------------------------
-# Value checks: each returns the (possibly normalised) value or raises FieldError.
-
-_DURATION_RE = re.compile(r"(\d+)\s*(d|h|m|s)")
-_DURATION_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
-
-
-def parse_duration(text: str) -> int:
-    """``"1h30m"`` -> 5400. Bare digits are seconds."""
-    stripped = text.strip()
-    if stripped.isdigit():
-        return int(stripped)
-    pos, total = 0, 0
-    compact = stripped.replace(" ", "")
-    while pos < len(compact):
-        match = _DURATION_RE.match(compact, pos)
-        if not match:
-            raise FieldError(
-                f"invalid duration {text!r}",
-                'use a number with a unit: "90s", "30m", "1h30m", "2d"',
-            )
-        total += int(match.group(1)) * _DURATION_UNITS[match.group(2)]
-        pos = match.end()
-    if not compact:
-        raise FieldError("empty duration", 'use a number with a unit: "90s"')
-    return total
-
-
-_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-
-
-def check_name(value: str) -> str:
-    if not _NAME_RE.fullmatch(value) or len(value) > 200:
-        raise FieldError(
-            f"invalid name {value!r}",
-            "use letters, digits, '_', '.', '-', starting with a letter or digit",
-        )
-    if value.endswith((".service", ".container", ".volume")):
-        raise FieldError(f"invalid name {value!r}: leave out the unit suffix")
-    return value
-
-
-def check_unit_name(value: str) -> str:
-    if not re.fullmatch(r"[A-Za-z0-9:_.\\@-]+\.[a-z]+", value):
-        raise FieldError(f"invalid unit name {value!r}", "e.g. 'network-online.target'")
-    return value
-
-
-def check_image(value: str) -> str:
-    try:
-        return str(imageref.parse(value))
-    except imageref.ImageRefError as exc:
-        hint = f"use {exc.suggestion!r}" if exc.suggestion else None
-        raise FieldError(exc.reason, hint) from None
-
-
-def check_word(value: str) -> str:
-    """A value that must be one word (no whitespace), e.g. a network or a user name."""
-    if not value or any(c.isspace() for c in value):
-        raise FieldError(f"invalid value {value!r}: must be one word without spaces")
-    return value
-
-
-def check_abs_path(value: str) -> str:
-    if not value.startswith("/"):
-        raise FieldError(f"{value!r} is not an absolute path")
-    return value
-
-
-_PORT = r"\d{1,5}(?:-\d{1,5})?"
-_PORT_RE = re.compile(
-    rf"(?:(?P<ip>\[[0-9A-Fa-f:.]+\]|[0-9.]+):(?P<hp1>{_PORT})?:|(?P<hp2>{_PORT}):)?"
-    rf"(?P<cp>{_PORT})(?:/(?P<proto>tcp|udp|sctp))?"
-)
-
-
-def check_port(value: str) -> str:
-    match = _PORT_RE.fullmatch(value)
-    if not match:
-        raise FieldError(
-            f"invalid port mapping {value!r}",
-            "use [IP:][HOST_PORT:]CONTAINER_PORT[/tcp|udp], e.g. '8080:80/tcp'",
-        )
-    for group in ("hp1", "hp2", "cp"):
-        text = match.group(group)
-        if text is None:
-            continue
-        numbers = [int(n) for n in text.split("-")]
-        if any(not 1 <= n <= 65535 for n in numbers):
-            raise FieldError(f"invalid port mapping {value!r}: ports are 1-65535")
-        if len(numbers) == 2 and numbers[0] > numbers[1]:
-            raise FieldError(f"invalid port mapping {value!r}: range runs backwards")
-    ip_text = match.group("ip")
-    if ip_text:
-        try:
-            ipaddress.ip_address(ip_text.strip("[]"))
-        except ValueError:
-            raise FieldError(f"invalid port mapping {value!r}: bad IP {ip_text!r}") from None
-    return value
-
-
-_VOLUME_OPTIONS = {
-    "ro", "rw", "z", "Z", "U", "O", "shared", "rshared", "slave", "rslave", "private",
-    "rprivate", "unbindable", "runbindable", "nocopy", "copy", "noexec", "exec", "nodev",
-    "dev", "nosuid", "suid", "bind", "rbind", "idmap",
-}  # fmt: skip
-
-
-def parse_volume(value: str) -> model.VolumeMount:
-    parts = value.split(":")
-    if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
-        raise FieldError(
-            f"invalid volume {value!r}",
-            "use SRC:DST[:OPTIONS], SRC an absolute host path or a volume name",
-        )
-    source, target = parts[0], parts[1]
-    options = tuple(parts[2].split(",")) if len(parts) == 3 else ()
-    if source.startswith("."):
-        raise FieldError(
-            f"invalid volume {value!r}: relative host path {source!r}",
-            "systemd units have no working directory: use an absolute path",
-        )
-    if not source.startswith("/"):
-        try:
-            check_name(source)
-        except FieldError:
-            raise FieldError(f"invalid volume {value!r}: bad volume name {source!r}") from None
-    if not target.startswith("/"):
-        raise FieldError(f"invalid volume {value!r}: target {target!r} is not absolute")
-    for option in options:
-        if option not in _VOLUME_OPTIONS:
-            raise FieldError(
-                f"invalid volume {value!r}: unknown option {option!r}",
-                did_you_mean(option, _VOLUME_OPTIONS),
-            )
-    return model.VolumeMount(source, target, options)
-
-
-def check_volume(value: str) -> str:
-    parse_volume(value)
-    return value
-
-
-def check_tmpfs(value: str) -> str:
-    path, _, options = value.partition(":")
-    check_abs_path(path)
-    if ":" in value and (not options or " " in options):
-        raise FieldError(f"invalid tmpfs {value!r}", "use PATH[:OPTIONS], e.g. '/tmp:size=64m'")
-    return value
-
-
-def check_device(value: str) -> str:
-    parts = value.split(":")
-    if len(parts) > 3 or not parts[0].startswith("/"):
-        raise FieldError(f"invalid device {value!r}", "use HOST_PATH[:CONTAINER_PATH][:PERMS]")
-    rest = parts[1:]
-    if rest and re.fullmatch(r"[rwm]+", rest[-1]):
-        rest = rest[:-1]
-    if any(not p.startswith("/") for p in rest):
-        raise FieldError(f"invalid device {value!r}", "use HOST_PATH[:CONTAINER_PATH][:PERMS]")
-    return value
-
-
-def check_mount(value: str) -> str:
-    fields = dict(part.partition("=")[::2] for part in value.split(","))
-    if "type" not in fields or not ({"destination", "target", "dst"} & set(fields)):
-        raise FieldError(
-            f"invalid mount {value!r}",
-            "use podman --mount syntax: 'type=bind,source=/src,destination=/dst'",
-        )
-    return value
-
-
-def check_ip(value: str) -> str:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        raise FieldError(f"invalid IP address {value!r}") from None
-    return value
-
-
-def check_add_host(value: str) -> str:
-    host, sep, address = value.partition(":")
-    if not sep or not host or not re.fullmatch(r"[A-Za-z0-9_.-]+", host):
-        raise FieldError(f"invalid host entry {value!r}", "use 'HOSTNAME:IP'")
-    if address != "host-gateway":
-        try:
-            ipaddress.ip_address(address.strip("[]"))
-        except ValueError:
-            raise FieldError(f"invalid host entry {value!r}: bad IP {address!r}") from None
-    return value
-
-
-def check_hostname(value: str) -> str:
-    label = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-    if len(value) > 253 or not re.fullmatch(rf"{label}(?:\.{label})*", value):
-        raise FieldError(f"invalid hostname {value!r}")
-    return value
-
-
-def check_capability(value: str) -> str:
-    if value.upper() != "ALL" and not re.fullmatch(r"(?:CAP_)?[A-Z_]+", value.upper()):
-        raise FieldError(f"invalid capability {value!r}", "e.g. 'CAP_NET_RAW'")
-    return value
-
-
-_ULIMITS = {
-    "as", "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile",
-    "nproc", "rss", "rtprio", "rttime", "sigpending", "stack",
-}  # fmt: skip
-
-
-def check_ulimit(value: str) -> str:
-    match = re.fullmatch(r"([a-z]+)=(-1|unlimited|\d+)(?::(-1|unlimited|\d+))?", value)
-    if not match:
-        raise FieldError(
-            f"invalid ulimit {value!r}", "use NAME=SOFT[:HARD], e.g. 'nofile=1024:2048'"
-        )
-    if match.group(1) not in _ULIMITS:
-        raise FieldError(
-            f"unknown ulimit {match.group(1)!r}", did_you_mean(match.group(1), _ULIMITS)
-        )
-    return value
-
-
-def check_env_name(value: str) -> str:
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
-        raise FieldError(f"invalid environment variable name {value!r}")
-    return value
-
-
-def check_label_key(value: str) -> str:
-    if not value or "=" in value or any(c.isspace() for c in value):
-        raise FieldError(f"invalid label key {value!r}: no spaces or '='")
-    return value
-
-
-def check_sysctl(value: str) -> str:
-    if not re.fullmatch(r"[a-z0-9_./-]+", value):
-        raise FieldError(f"invalid sysctl name {value!r}", "e.g. 'net.ipv4.ip_forward'")
-    return value
-
-
-def check_signal(value: str) -> str:
-    if not re.fullmatch(r"(?:SIG)?(?:[A-Z][A-Z0-9]*|RTMIN\+\d+|RTMAX-\d+)|\d+", value):
-        raise FieldError(f"invalid signal {value!r}", "e.g. 'SIGTERM' or 'SIGRTMIN+3'")
-    return value
-
-
-def check_schedule(value: str) -> str:
-    match = re.fullmatch(r"(\d{1,2}):(\d{2})", value)
-    if not match or int(match.group(1)) > 23 or int(match.group(2)) > 59:
-        raise FieldError(f"invalid time {value!r}", "use a daily local time 'HH:MM', e.g. '03:00'")
-    return f"{int(match.group(1)):02d}:{match.group(2)}"
-
-
-def check_registry_host(value: str) -> str:
-    if not re.fullmatch(r"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\])(?::\d{1,5})?", value):
-        raise FieldError(f"invalid registry host {value!r}", "use HOST[:PORT]")
-    return value
-
-
-def one_of(*choices: str) -> Callable[[str], str]:
-    def check(value: str) -> str:
-        if value not in choices:
-            raise FieldError(
-                f"invalid value {value!r}: expected one of {', '.join(choices)}",
-                did_you_mean(value, choices),
-            )
-        return value
-
-    return check
-
-
-# ---------------------------------------------------------------------------------------------
 # Tables
 
 WATCH_KEYS = ("state_dir", "auth_file", "parallel")
@@ -600,15 +140,7 @@ UPDATE_KEYS = (
     "health_timeout", "keep_images",
 )  # fmt: skip
 SUBTABLES = ("health", "unit", "service", "install", "update")
-CONTAINER_KEYS = (
-    "preset", "variant", "image", "container_name", "description", "command", "entrypoint",
-    "network", "hostname", "dns", "dns_search", "add_hosts", "ports", "volumes", "mounts",
-    "tmpfs", "environment", "environment_files", "environment_host", "cap_add", "cap_drop",
-    "devices", "labels", "annotations", "user", "group", "group_add", "working_dir", "userns",
-    "ulimits", "sysctls", "cgroupns", "tty", "init", "read_only", "no_new_privileges",
-    "privileged", "timezone", "log_driver", "stop_signal", "stop_timeout", "pull", "notify",
-    "podman_args", "global_args",
-)  # fmt: skip
+CONTAINER_KEYS = schema.CONTAINER_KEYS
 TOP_KEYS = ("watch", "registries", "volumes", "containers")
 
 
@@ -618,7 +150,7 @@ def _parse_watch(table: _Table | None) -> model.WatchSettings:
     return model.WatchSettings(
         state_dir=table.text("state_dir", model.DEFAULT_STATE_DIR, check_abs_path),
         auth_file=table.text("auth_file", "", check_abs_path),
-        parallel=table.integer("parallel", 4, minimum=1, maximum=64),
+        parallel=table.integer("parallel", 4, minimum=1, maximum=schema.bound("watch.parallel")),
     )
 
 
@@ -688,13 +220,15 @@ def _parse_health(table: _Table | None) -> model.HealthSpec | None:
         cmd = table.text("cmd")
         if not cmd.strip():
             table.ctx.error((*table.path, "cmd"), "a health check needs a command")
+    d = model.field_defaults(model.HealthSpec)
+    rows = schema.HEALTH
     return model.HealthSpec(
         cmd=cmd,
-        interval=table.duration("interval", 30),
-        timeout=table.duration("timeout", 30),
-        retries=table.integer("retries", 3, minimum=0),
-        start_period=table.duration("start_period", 0),
-        on_failure=table.text("on_failure", "", one_of("none", "kill", "restart", "stop")),
+        interval=table.duration("interval", d["interval"], rows["interval"].bound),
+        timeout=table.duration("timeout", d["timeout"], rows["timeout"].bound),
+        retries=table.integer("retries", d["retries"], maximum=rows["retries"].bound or 0),
+        start_period=table.duration("start_period", d["start_period"], rows["start_period"].bound),
+        on_failure=table.text("on_failure", d["on_failure"], rows["on_failure"].check),
     )
 
 
@@ -740,10 +274,11 @@ _RESTART = ("no", "on-success", "on-failure", "on-abnormal", "on-watchdog", "on-
 def _parse_service(table: _Table | None) -> model.ServiceSection:
     if table is None:
         return model.ServiceSection()
+    d = model.field_defaults(model.ServiceSection)
     return model.ServiceSection(
-        restart=table.text("restart", "on-failure", one_of(*_RESTART)),
-        restart_sec=table.duration("restart_sec", 10),
-        timeout_start=table.duration("timeout_start", 900),
+        restart=table.text("restart", d["restart"], one_of(*_RESTART)),
+        restart_sec=table.duration("restart_sec", d["restart_sec"]),
+        timeout_start=table.duration("timeout_start", d["timeout_start"]),
         timeout_stop=table.opt_duration("timeout_stop"),
         extra=table.raw_keys("extra", _OWNED_SERVICE_KEYS),
     )
@@ -761,8 +296,9 @@ def _parse_install(table: _Table | None) -> model.InstallSection:
 def _parse_update(table: _Table | None) -> model.UpdateSpec:
     if table is None:
         return model.UpdateSpec()
+    d = model.field_defaults(model.UpdateSpec)
     interval = table.opt_duration("interval")
-    schedule: str | None = table.text("schedule", "03:00", check_schedule)
+    schedule: str | None = table.text("schedule", d["schedule"], check_schedule)
     if interval is not None:
         if table.has("schedule"):
             table.ctx.error(
@@ -772,14 +308,16 @@ def _parse_update(table: _Table | None) -> model.UpdateSpec:
             table.ctx.error((*table.path, "interval"), "must be longer than 0s")
         schedule = None
     return model.UpdateSpec(
-        policy=table.text("policy", "auto", one_of("auto", "notify", "off")),
+        policy=table.text("policy", d["policy"], one_of("auto", "notify", "off")),
         schedule=schedule,
-        randomized_delay=table.duration("randomized_delay", 3600),
+        randomized_delay=table.duration("randomized_delay", d["randomized_delay"]),
         interval=interval,
-        min_age=table.duration("min_age", 0),
+        min_age=table.duration("min_age", d["min_age"]),
         health_cmd=table.strlist("health_cmd"),
-        health_timeout=table.duration("health_timeout", 300),
-        keep_images=table.integer("keep_images", 1, minimum=0, maximum=100),
+        health_timeout=table.duration("health_timeout", d["health_timeout"]),
+        keep_images=table.integer(
+            "keep_images", d["keep_images"], maximum=schema.bound("update.keep_images")
+        ),
     )
 
 
@@ -793,6 +331,28 @@ def _parse_notify(table: _Table) -> str:
         return "healthy"
     table.ctx.error((*table.path, "notify"), f'expected true, false or "healthy", got {value!r}')
     return ""
+
+
+# Container keys read by hand in _parse_container; every other row is read by _setting.
+_PARSED_BY_HAND = ("preset", "variant", "image", "volumes", "notify", "health")
+_CONTAINER_DEFAULTS = model.field_defaults(model.ContainerSpec)
+
+
+def _setting(t: _Table, row: schema.Setting) -> object:
+    """One simple key, by its schema row; the model's default where it is unset or invalid."""
+    default = _CONTAINER_DEFAULTS[row.key]
+    if row.type == schema.TEXT:
+        return t.text(row.key, default, row.check)
+    if row.type == schema.FLAG:
+        return t.flag(row.key, default)
+    if row.type == schema.INTEGER:
+        return t.integer(row.key, default, maximum=row.bound or 10**6)
+    if row.type == schema.DURATION:
+        return t.duration(row.key, default, row.bound)
+    if row.type == schema.LIST:
+        return t.strlist(row.key, default, row.check)
+    assert row.type == schema.MAP, row
+    return t.strmap(row.key, default, row.key_check, row.check)
 
 
 def _parse_container(ctx: _Context, name: str, raw: Mapping[str, Any]) -> model.ContainerSpec:
@@ -820,65 +380,31 @@ def _parse_container(ctx: _Context, name: str, raw: Mapping[str, Any]) -> model.
             ctx.errors.extend(exc.errors)
 
     volumes: list[model.VolumeMount] = []
-    for text in t.strlist("volumes", (), check_volume):
+    for text in t.strlist("volumes", (), schema.CONTAINER["volumes"].check):
         volumes.append(parse_volume(text))
     if isinstance(perfsonar, perfsonar_mod.PerfsonarSpec):
         # Files rendered from [containers.X.perfsonar], mounted read-only over the image's.
         volumes.extend(parse_volume(v) for v in perfsonar_mod.bind_mounts(name, perfsonar))
 
+    settings = {
+        key: _setting(t, row)
+        for key, row in schema.CONTAINER.items()
+        if key not in _PARSED_BY_HAND and t.has(key)
+    }
     spec = model.ContainerSpec(
         name=name,
         image=image,
-        container_name=t.text("container_name", "", check_name),
-        description=t.text("description"),
         preset=merged.get("preset") if isinstance(merged.get("preset"), str) else None,
         variant=merged.get("variant") if isinstance(merged.get("variant"), str) else None,
-        command=t.strlist("command"),
-        entrypoint=t.text("entrypoint"),
-        network=t.text("network", "", check_word),
-        hostname=t.text("hostname", "", check_hostname),
-        dns=t.strlist("dns", (), check_ip),
-        dns_search=t.strlist("dns_search", (), check_word),
-        add_hosts=t.strlist("add_hosts", (), check_add_host),
-        ports=t.strlist("ports", (), check_port),
         volumes=tuple(volumes),
-        mounts=t.strlist("mounts", (), check_mount),
-        tmpfs=t.strlist("tmpfs", (), check_tmpfs),
-        environment=t.strmap("environment", (), check_env_name),
-        environment_files=t.strlist("environment_files", (), check_abs_path),
-        environment_host=t.flag("environment_host"),
-        cap_add=t.strlist("cap_add", (), check_capability),
-        cap_drop=t.strlist("cap_drop", (), check_capability),
-        devices=t.strlist("devices", (), check_device),
-        labels=t.strmap("labels", (), check_label_key),
-        annotations=t.strmap("annotations", (), check_label_key),
-        user=t.text("user", "", check_word),
-        group=t.text("group", "", check_word),
-        group_add=t.strlist("group_add", (), check_word),
-        working_dir=t.text("working_dir", "", check_abs_path),
-        userns=t.text("userns", "", check_word),
-        ulimits=t.strlist("ulimits", (), check_ulimit),
-        sysctls=t.strmap("sysctls", (), check_sysctl),
-        cgroupns=t.text("cgroupns", "", one_of("host", "private")),
-        tty=t.flag("tty"),
-        init=t.flag("init"),
-        read_only=t.flag("read_only"),
-        no_new_privileges=t.flag("no_new_privileges"),
-        privileged=t.flag("privileged"),
-        timezone=t.text("timezone", "", check_word),
-        log_driver=t.text("log_driver", "", check_word),
-        stop_signal=t.text("stop_signal", "", check_signal),
-        stop_timeout=t.integer("stop_timeout", 0, minimum=0),
-        pull=t.text("pull", "", one_of("missing", "always", "newer", "never")),
         notify=_parse_notify(t),
-        podman_args=t.strlist("podman_args", (), _check_nonempty),
-        global_args=t.strlist("global_args", (), _check_nonempty),
         health=_parse_health(t.table("health", HEALTH_KEYS)),
         unit=_parse_unit(t.table("unit", UNIT_KEYS)),
         service=_parse_service(t.table("service", SERVICE_KEYS)),
         install=_parse_install(t.table("install", INSTALL_KEYS)),
         update=_parse_update(t.table("update", UPDATE_KEYS)),
         perfsonar=perfsonar,
+        **settings,  # type: ignore[arg-type]
     )
     shared_network = spec.network in ("host", "none") or spec.network.startswith("container:")
     if spec.ports and shared_network:
@@ -896,12 +422,6 @@ def _parse_container(ctx: _Context, name: str, raw: Mapping[str, Any]) -> model.
             'add a tag, or set update.policy = "off"',
         )
     return spec
-
-
-def _check_nonempty(value: str) -> str:
-    if not value:
-        raise FieldError("empty argument")
-    return value
 
 
 # ---------------------------------------------------------------------------------------------
@@ -945,12 +465,67 @@ def _named_tables(
         yield name, path, value
 
 
+MAX_CONFIG_BYTES = 1 << 20
+"""A configuration is a few KiB; anything near this is not one (and would cost time/memory)."""
+MAX_KEY_PARTS = 32
+"""tomllib's dotted keys cost time and memory quadratic in their parts: bound them first."""
+_STRING_RE = re.compile(r'"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\'')
+_LONG_KEY_RE = re.compile(rf"(?:(?:[A-Za-z0-9_-]+|\"\"|'')[ \t]*\.[ \t]*){{{MAX_KEY_PARTS}}}")
+
+
+def _check_shape(text: str, source: str) -> None:
+    """Refuse, before TOML parsing, what would make the parser itself slow or huge."""
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ConfigError(source, None, "", f"larger than {MAX_CONFIG_BYTES} bytes")
+    for number, line in enumerate(text.split("\n"), start=1):
+        if line.count(".") >= MAX_KEY_PARTS and _LONG_KEY_RE.search(_STRING_RE.sub('""', line)):
+            raise ConfigError(source, number, "", f"a key of more than {MAX_KEY_PARTS} parts")
+
+
+OWN_UNITS = ("psquadlet-watch", "psquadlet-upgrade")
+"""Names of psquadlet's own units (units/*.service, *.timer): not for containers."""
+
+
+def _check_unit_collisions(
+    ctx: _Context,
+    containers: Sequence[model.ContainerSpec],
+    volumes: Mapping[str, model.VolumeSpec],
+    explicit: set[str],
+) -> None:
+    """Two files that become one systemd unit. Quadlet runs volume V as ``V-volume.service``:
+    a container named so would share it; psquadlet's own units are not container names."""
+    names = {spec.name for spec in containers}
+    for name in sorted(names & set(OWN_UNITS)):
+        ctx.error(
+            ("containers", name),
+            f"{name}.service is psquadlet's own unit (the upgrade watcher)",
+            "choose another name",
+        )
+    for volume in sorted(volumes):
+        clash = f"{volume}-volume"
+        if clash not in names:
+            continue
+        if volume in explicit:
+            where: tuple[str | int, ...] = ("volumes", volume)
+        else:
+            user = next(c.name for c in containers if volume in c.named_volumes)
+            where = ("containers", user, "volumes")
+        ctx.error(
+            where,
+            f"volume {volume!r} runs as {clash}.service, the unit of containers.{clash}",
+            "rename the volume or the container",
+        )
+
+
 def parse_config(text: str, source: str) -> model.Config:
     """Parse and validate a whole configuration; raise ConfigError(s) naming every problem."""
+    _check_shape(text, source)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise _syntax_error(source, exc) from None
+    except RecursionError:
+        raise ConfigError(source, None, "", "TOML nested too deeply") from None
     ctx = _Context(source, KeyPositions(text))
     top = _Table(ctx, data, (), TOP_KEYS)
 
@@ -965,6 +540,7 @@ def parse_config(text: str, source: str) -> model.Config:
     for name, path, value in _named_tables(ctx, top, "volumes", check_name):
         declared[name] = _parse_volume(_Table(ctx, value, path, VOLUME_KEYS), name)
 
+    declared_here = tuple(declared)
     containers: list[model.ContainerSpec] = []
     for name, _path, value in _named_tables(ctx, top, "containers", check_name):
         containers.append(_parse_container(ctx, name, value))
@@ -982,6 +558,7 @@ def parse_config(text: str, source: str) -> model.Config:
         for volume in spec.named_volumes:
             declared.setdefault(volume, model.VolumeSpec(name=volume))
 
+    _check_unit_collisions(ctx, containers, declared, explicit=set(declared_here))
     raise_collected(sorted(ctx.errors, key=lambda e: e.line or 0))
     return model.Config(
         source=source,
@@ -997,6 +574,26 @@ def default_config() -> model.Config:
     return parse_config(DEFAULT_CONFIG_TEXT, BUILTIN_SOURCE)
 
 
+def _read_regular(path: Path, source: str) -> bytes:
+    """At most MAX_CONFIG_BYTES of a regular file: a FIFO, a device or /dev/zero is refused."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    except OSError as exc:
+        raise ConfigError(source, None, "", f"cannot read: {exc.strerror or exc}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ConfigError(source, None, "", "not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(source, None, "", f"cannot read: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(source, None, "", f"larger than {MAX_CONFIG_BYTES} bytes")
+    return raw
+
+
 def load_config(path: Path | None) -> model.Config:
     """Load ``path``; None means the default file if it exists, else the built-in default."""
     if path is None:
@@ -1005,11 +602,8 @@ def load_config(path: Path | None) -> model.Config:
         path = DEFAULT_CONFIG_PATH
     source = str(path)
     if source == "-":
-        return parse_config(sys.stdin.read(), "<stdin>")
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(source, None, "", f"cannot read: {exc.strerror or exc}") from None
+        return parse_config(sys.stdin.read(MAX_CONFIG_BYTES + 1), "<stdin>")
+    raw = _read_regular(path, source)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

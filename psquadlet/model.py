@@ -9,7 +9,8 @@ seconds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any
 
 from psquadlet import imageref
 
@@ -27,6 +28,17 @@ BUILTIN_SOURCE = "<built-in default>"
 def pairs(mapping: dict[str, str]) -> Pairs:
     """The canonical Pairs form of a dict."""
     return tuple(sorted(mapping.items()))
+
+
+def field_defaults(cls: type) -> dict[str, Any]:
+    """Each field's default (of a dataclass): the one place a setting's default value lives."""
+    result: dict[str, Any] = {}
+    for item in fields(cls):
+        if item.default is not MISSING:
+            result[item.name] = item.default
+        elif item.default_factory is not MISSING:
+            result[item.name] = item.default_factory()
+    return result
 
 
 @dataclass(frozen=True)
@@ -172,6 +184,8 @@ class ContainerSpec:
     environment: Pairs = ()
     environment_files: tuple[str, ...] = ()
     environment_host: bool = False
+    secrets: tuple[str, ...] = ()
+    """Podman secrets, ``NAME[,OPTIONS]`` (``Secret=`` / ``--secret``)."""
     cap_add: tuple[str, ...] = ()
     cap_drop: tuple[str, ...] = ()
     devices: tuple[str, ...] = ()
@@ -192,6 +206,8 @@ class ContainerSpec:
     privileged: bool = False
     timezone: str = ""
     log_driver: str = ""
+    memory: str = ""
+    """``podman run --memory`` limit, e.g. "512m"."""
     stop_signal: str = ""
     stop_timeout: int = 0
     pull: str = ""

@@ -14,7 +14,8 @@ sections ([Unit], [Service], [Install]) say (0, 0): systemd keys are not gated b
 The oracle tests check the table against the real Podman 5.4.2 generator (every key with
 since <= 5.4 is accepted, every later one refused; that moved ReloadCmd/ReloadSignal to 5.5),
 and the same test passed against Debian sid's 5.8.6 generator. The bounds below 5.4 are not
-machine-checked: no older Quadlet is installable here.
+machine-checked: no older Quadlet is installable here. Corrected from Podman's git tags
+(issue 11): the Health* keys first appear in v4.5.0 (not 4.4), GroupAdd= in v5.1.0 (not 5.0).
 """
 
 from __future__ import annotations
@@ -99,21 +100,21 @@ _CONTAINER: tuple[tuple[str, tuple[int, int], Kind, bool], ...] = (
     ("GIDMap", (4, 8), _S, True),
     ("GlobalArgs", (4, 8), _W, True),
     ("Group", (4, 4), _V, False),
-    ("GroupAdd", (5, 0), _V, True),
-    ("HealthCmd", (4, 4), _V, False),
-    ("HealthInterval", (4, 4), _V, False),
+    ("GroupAdd", (5, 1), _V, True),
+    ("HealthCmd", (4, 5), _V, False),
+    ("HealthInterval", (4, 5), _V, False),
     ("HealthLogDestination", (5, 3), _V, False),
     ("HealthMaxLogCount", (5, 3), _V, False),
     ("HealthMaxLogSize", (5, 3), _V, False),
-    ("HealthOnFailure", (4, 4), _V, False),
-    ("HealthRetries", (4, 4), _V, False),
-    ("HealthStartPeriod", (4, 4), _V, False),
-    ("HealthStartupCmd", (4, 4), _V, False),
-    ("HealthStartupInterval", (4, 4), _V, False),
-    ("HealthStartupRetries", (4, 4), _V, False),
-    ("HealthStartupSuccess", (4, 4), _V, False),
-    ("HealthStartupTimeout", (4, 4), _V, False),
-    ("HealthTimeout", (4, 4), _V, False),
+    ("HealthOnFailure", (4, 5), _V, False),
+    ("HealthRetries", (4, 5), _V, False),
+    ("HealthStartPeriod", (4, 5), _V, False),
+    ("HealthStartupCmd", (4, 5), _V, False),
+    ("HealthStartupInterval", (4, 5), _V, False),
+    ("HealthStartupRetries", (4, 5), _V, False),
+    ("HealthStartupSuccess", (4, 5), _V, False),
+    ("HealthStartupTimeout", (4, 5), _V, False),
+    ("HealthTimeout", (4, 5), _V, False),
     ("HostName", (4, 6), _V, False),
     ("HttpProxy", (5, 7), _B, False),
     ("Image", (4, 4), _V, False),

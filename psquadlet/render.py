@@ -18,7 +18,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from psquadlet import __version__, quadlet_keys, unitfile
+from psquadlet import __version__, quadlet_keys, schema, unitfile
 from psquadlet.errors import ConfigError, PodmanVersionError, UsageError, raise_collected
 from psquadlet.model import BUILTIN_SOURCE, Config, ContainerSpec, VolumeSpec
 
@@ -52,6 +52,11 @@ def is_generated(text: str) -> bool:
     return text.startswith(MARKER_PREFIX)
 
 
+Version = tuple[int, int]
+Needs = tuple[tuple[str, Version], ...]
+"""(feature, first Podman version that has it), e.g. ("--sdnotify=healthy", (4, 7))."""
+
+
 @dataclass(frozen=True)
 class _Option:
     """One thing podman is asked to do, in both spellings."""
@@ -64,6 +69,12 @@ class _Option:
     """The Quadlet key's value: one value, or the words of a list-valued key."""
     args: tuple[str, ...]
     """The same as ``podman run`` arguments."""
+    quadlet_needs: Needs = ()
+    """Versions this value needs beyond its key's own (a value that came later)."""
+    flag_needs: Needs = ()
+    """Versions ``args`` need from ``podman run`` (service format, and PodmanArgs=)."""
+    fallback: Version | None = None
+    """A Quadlet older than this writes ``args`` to PodmanArgs= instead of ``key``."""
 
 
 def _key(name: str) -> str:
@@ -75,127 +86,118 @@ def _seconds(value: int) -> str:
     return f"{value}s"
 
 
-def _container_options(spec: ContainerSpec, nocopy: frozenset[str] = frozenset()) -> list[_Option]:
-    """``nocopy``: named volumes whose ``copy = false`` must travel on the run line (service)."""
-    base = f"containers.{spec.name}"
+def _row_option(
+    row: schema.Setting, path: str, value: str | tuple[str, ...], arg: str, raw: str = ""
+) -> _Option:
+    """The option of one schema row; ``raw`` is the setting's value, for later values' gates."""
+    quadlet_needs: list[tuple[str, Version]] = []
+    flag_needs: list[tuple[str, Version]] = []
+    if row.flag is not None and row.flag_since > (0, 0):
+        flag_needs.append((row.flag, row.flag_since))
+    if raw in row.values_since:
+        quadlet_since, flag_since = row.values_since[raw]
+        quadlet_needs.append((f"{row.quadlet}={raw}", quadlet_since))
+        flag_needs.append((f"{row.flag}={raw}", flag_since))
+    return _Option(
+        path, row.quadlet, value, (arg,) if arg else (), tuple(quadlet_needs), tuple(flag_needs),
+        row.quadlet_since if row.fallback else None,
+    )  # fmt: skip
+
+
+def _simple(row: schema.Setting, spec: ContainerSpec, base: str) -> list[_Option]:
+    """A simple row: each value (list item, map pair) is one key and one ``FLAG=VALUE``."""
+    value = getattr(spec, row.key)
+    if not value:
+        return []
+    kind = quadlet_keys.key("Container", row.quadlet).kind if row.quadlet else None
+    single = kind in (quadlet_keys.Kind.VERBATIM, quadlet_keys.Kind.BOOL)
+
+    def option(path: str, text: str) -> _Option:
+        quadlet: str | tuple[str, ...] = (text if single else (text,)) if kind else ()
+        return _row_option(row, f"{base}.{path}", quadlet, f"{row.flag}={text}")
+
+    if row.type == schema.FLAG:
+        return [_row_option(row, f"{base}.{row.key}", "true" if kind else (), row.flag or "")]
+    if row.type == schema.LIST:
+        return [option(f"{row.key}[{i}]", item) for i, item in enumerate(value)]
+    if row.type == schema.MAP:
+        return [option(f"{row.key}.{_key(k)}", f"{k}={v}") for k, v in value]
+    return [option(row.key, str(value))]
+
+
+def _volume_options(spec: ContainerSpec, base: str, nocopy: frozenset[str]) -> list[_Option]:
     opts: list[_Option] = []
-
-    def add(path: str, key: str | None, value: str | tuple[str, ...], *args: str) -> None:
-        opts.append(_Option(f"{base}.{path}", key, value, tuple(args)))
-
-    add("image", "Image", spec.image)
-    name = spec.effective_container_name
-    add("container_name", "ContainerName", name, f"--name={name}")
-    if spec.entrypoint:
-        add("entrypoint", "Entrypoint", spec.entrypoint, f"--entrypoint={spec.entrypoint}")
-    if spec.network:
-        add("network", "Network", spec.network, f"--network={spec.network}")
-    if spec.hostname:
-        add("hostname", "HostName", spec.hostname, f"--hostname={spec.hostname}")
-    for i, item in enumerate(spec.dns):
-        add(f"dns[{i}]", "DNS", item, f"--dns={item}")
-    for i, item in enumerate(spec.dns_search):
-        add(f"dns_search[{i}]", "DNSSearch", item, f"--dns-search={item}")
-    for i, item in enumerate(spec.add_hosts):
-        add(f"add_hosts[{i}]", "AddHost", item, f"--add-host={item}")
-    for i, item in enumerate(spec.ports):
-        add(f"ports[{i}]", "PublishPort", item, f"--publish={item}")
     for i, mount in enumerate(spec.volumes):
         quadlet_source = f"{mount.source}.volume" if mount.is_named else mount.source
         options = f":{','.join(mount.options)}" if mount.options else ""
         run_volume = str(mount)
         if mount.is_named and mount.source in nocopy and "nocopy" not in mount.options:
             run_volume += ",nocopy" if mount.options else ":nocopy"
-        add(
-            f"volumes[{i}]",
-            "Volume",
-            f"{quadlet_source}:{mount.target}{options}",
-            f"--volume={run_volume}",
+        opts.append(
+            _Option(
+                f"{base}.volumes[{i}]",
+                "Volume",
+                f"{quadlet_source}:{mount.target}{options}",
+                (f"--volume={run_volume}",),
+            )
         )
-    for i, item in enumerate(spec.mounts):
-        add(f"mounts[{i}]", "Mount", (item,), f"--mount={item}")
-    for i, item in enumerate(spec.tmpfs):
-        add(f"tmpfs[{i}]", "Tmpfs", item, f"--tmpfs={item}")
-    for env_name, env_value in spec.environment:
-        pair = f"{env_name}={env_value}"
-        add(f"environment.{env_name}", "Environment", (pair,), f"--env={pair}")
-    for i, item in enumerate(spec.environment_files):
-        add(f"environment_files[{i}]", "EnvironmentFile", (item,), f"--env-file={item}")
-    if spec.environment_host:
-        add("environment_host", "EnvironmentHost", "true", "--env-host")
-    for i, item in enumerate(spec.cap_add):
-        add(f"cap_add[{i}]", "AddCapability", (item,), f"--cap-add={item}")
-    for i, item in enumerate(spec.cap_drop):
-        add(f"cap_drop[{i}]", "DropCapability", (item,), f"--cap-drop={item}")
-    for i, item in enumerate(spec.devices):
-        add(f"devices[{i}]", "AddDevice", (item,), f"--device={item}")
-    for label_key, label_value in spec.labels:
-        pair = f"{label_key}={label_value}"
-        add(f"labels.{_key(label_key)}", "Label", (pair,), f"--label={pair}")
-    for ann_key, ann_value in spec.annotations:
-        pair = f"{ann_key}={ann_value}"
-        add(f"annotations.{_key(ann_key)}", "Annotation", (pair,), f"--annotation={pair}")
-    if spec.user:
-        user = f"{spec.user}:{spec.group}" if spec.group else spec.user
-        add("user", "User", spec.user, f"--user={user}")
-        if spec.group:
-            opts.append(_Option(f"{base}.group", "Group", spec.group, ()))
-    for i, item in enumerate(spec.group_add):
-        add(f"group_add[{i}]", "GroupAdd", item, f"--group-add={item}")
-    if spec.working_dir:
-        add("working_dir", "WorkingDir", spec.working_dir, f"--workdir={spec.working_dir}")
-    if spec.userns:
-        add("userns", "UserNS", spec.userns, f"--userns={spec.userns}")
-    for i, item in enumerate(spec.ulimits):
-        add(f"ulimits[{i}]", "Ulimit", item, f"--ulimit={item}")
-    for sysctl_key, sysctl_value in spec.sysctls:
-        pair = f"{sysctl_key}={sysctl_value}"
-        add(f"sysctls.{_key(sysctl_key)}", "Sysctl", (pair,), f"--sysctl={pair}")
-    if spec.cgroupns:
-        add("cgroupns", None, (), f"--cgroupns={spec.cgroupns}")
-    if spec.tty:
-        add("tty", None, (), "--tty")
-    if spec.init:
-        add("init", "RunInit", "true", "--init")
-    if spec.read_only:
-        add("read_only", "ReadOnly", "true", "--read-only")
-    if spec.no_new_privileges:
-        add("no_new_privileges", "NoNewPrivileges", "true", "--security-opt=no-new-privileges")
-    if spec.privileged:
-        add("privileged", None, (), "--privileged")
-    if spec.timezone:
-        add("timezone", "Timezone", spec.timezone, f"--tz={spec.timezone}")
-    if spec.log_driver:
-        add("log_driver", "LogDriver", spec.log_driver, f"--log-driver={spec.log_driver}")
-    if spec.stop_signal:
-        add("stop_signal", "StopSignal", spec.stop_signal, f"--stop-signal={spec.stop_signal}")
-    if spec.stop_timeout:
-        timeout = str(spec.stop_timeout)
-        add("stop_timeout", "StopTimeout", timeout, f"--stop-timeout={timeout}")
-    if spec.pull:
-        add("pull", "Pull", spec.pull, f"--pull={spec.pull}")
-    if spec.notify:
-        add("notify", "Notify", spec.notify)  # service format: --sdnotify, see _service_unit
+    return opts
+
+
+def _health_options(spec: ContainerSpec, base: str) -> list[_Option]:
     health = spec.health
-    if health is not None:
-        if isinstance(health.cmd, str):
-            cmd = health.cmd
-        else:
-            cmd = "[" + ", ".join(_json_string(word) for word in health.cmd) + "]"
-        add("health.cmd", "HealthCmd", cmd, f"--health-cmd={cmd}")
-        interval = _seconds(health.interval)
-        add("health.interval", "HealthInterval", interval, f"--health-interval={interval}")
-        timeout = _seconds(health.timeout)
-        add("health.timeout", "HealthTimeout", timeout, f"--health-timeout={timeout}")
-        retries = str(health.retries)
-        add("health.retries", "HealthRetries", retries, f"--health-retries={retries}")
-        start = _seconds(health.start_period)
-        add("health.start_period", "HealthStartPeriod", start, f"--health-start-period={start}")
-        if health.on_failure:
-            action = health.on_failure
-            add("health.on_failure", "HealthOnFailure", action, f"--health-on-failure={action}")
-    if spec.podman_args:
-        add("podman_args", None, (), *spec.podman_args)
+    if health is None:
+        return []
+    if isinstance(health.cmd, str):
+        cmd = health.cmd
+    else:
+        cmd = "[" + ", ".join(_json_string(word) for word in health.cmd) + "]"
+    values = {
+        "cmd": cmd,
+        "interval": _seconds(health.interval),
+        "timeout": _seconds(health.timeout),
+        "retries": str(health.retries),
+        "start_period": _seconds(health.start_period),
+        "on_failure": health.on_failure,
+    }
+    return [
+        _row_option(row, f"{base}.health.{key}", values[key], f"{row.flag}={values[key]}")
+        for key, row in schema.HEALTH.items()
+        if values[key]
+    ]
+
+
+def _container_options(spec: ContainerSpec, nocopy: frozenset[str] = frozenset()) -> list[_Option]:
+    """Every [Container] option, in schema order; the special rows are the branches below.
+
+    ``nocopy``: named volumes whose ``copy = false`` must travel on the run line (service).
+    """
+    base = f"containers.{spec.name}"
+    rows = schema.CONTAINER
+    opts: list[_Option] = []
+    for key, row in rows.items():
+        if row.render == schema.SIMPLE:
+            opts.extend(_simple(row, spec, base))
+        elif key == "image":
+            opts.append(_Option(f"{base}.image", "Image", spec.image, ()))
+        elif key == "container_name":
+            name = spec.effective_container_name
+            opts.append(_row_option(row, f"{base}.container_name", name, f"--name={name}"))
+        elif key == "volumes":
+            opts.extend(_volume_options(spec, base, nocopy))
+        elif key == "user" and spec.user:
+            user = f"{spec.user}:{spec.group}" if spec.group else spec.user
+            opts.append(_row_option(row, f"{base}.user", spec.user, f"--user={user}"))
+            if spec.group:
+                opts.append(_Option(f"{base}.group", "Group", spec.group, ()))
+        elif key == "notify" and spec.notify:
+            # The service format writes --sdnotify itself (see _service_unit): no args here.
+            opts.append(_row_option(row, f"{base}.notify", spec.notify, "", raw=spec.notify))
+        elif key == "health":
+            opts.extend(_health_options(spec, base))
+        elif key == "podman_args" and spec.podman_args:
+            opts.append(_Option(f"{base}.podman_args", None, (), spec.podman_args))
+        # command and global_args are not options: see _quadlet_container / _service_unit.
     return opts
 
 
@@ -211,6 +213,11 @@ class _Writer:
         self.lines: list[str] = [marker(source)]
         self.errors: list[ConfigError] = []
         self.used: list[tuple[quadlet_keys.QuadletKey, str]] = []
+        self.needs: list[tuple[str, Version, str]] = []
+        """Features beyond the keys in ``used``: (feature, version, configuration key path)."""
+
+    def need(self, needs: Needs, path: str) -> None:
+        self.needs.extend((feature, version, path) for feature, version in needs)
 
     def section(self, name: str) -> None:
         if len(self.lines) > 1:
@@ -230,29 +237,9 @@ class _Writer:
     def raw(self, name: str, value: str, path: str) -> None:
         """``extra`` keys: raw systemd syntax, the operator's responsibility beyond safety."""
         try:
-            unitfile.check_text(value)
+            unitfile.check_raw(value)
         except unitfile.UnitValueError as exc:
             self.errors.append(ConfigError(self.source, None, path, exc.reason))
-            return
-        if value != value.strip():
-            self.errors.append(
-                ConfigError(
-                    self.source,
-                    None,
-                    path,
-                    "must not start or end with whitespace: unit file readers strip it",
-                )
-            )
-            return
-        if value.endswith("\\"):
-            self.errors.append(
-                ConfigError(
-                    self.source,
-                    None,
-                    path,
-                    "must not end with a backslash: it would join the next line",
-                )
-            )
             return
         self.lines.append(f"{name}={value}")
 
@@ -313,16 +300,21 @@ def _install_section(writer: _Writer, spec: ContainerSpec, user: bool) -> None:
     _extra(writer, spec.install.extra, f"{base}.extra")
 
 
-def _quadlet_container(spec: ContainerSpec, source: str, user: bool) -> _Writer:
+def _quadlet_container(
+    spec: ContainerSpec, source: str, user: bool, version: tuple[int, int, int]
+) -> _Writer:
     writer = _Writer(source)
     _unit_section(writer, spec)
     writer.section("Container")
     podman_args: list[tuple[str, str]] = []
     for option in _container_options(spec):
-        if option.key is None:
+        too_old = option.fallback is not None and version[:2] < option.fallback
+        if option.key is None or too_old:
             podman_args.extend((option.path, arg) for arg in option.args)
+            writer.need(option.flag_needs, option.path)
             continue
         writer.key("Container", option.key, option.value, option.path)
+        writer.need(option.quadlet_needs, option.path)
     if spec.command:
         writer.key("Container", "Exec", spec.command, f"containers.{spec.name}.command")
     if spec.global_args:
@@ -372,13 +364,12 @@ def _exec_line(writer: _Writer, name: str, fixed: str, argv: Sequence[str], path
     writer.literal(f"{name}={PODMAN}{fixed}{rest}")
 
 
-def _service_run_argv(spec: ContainerSpec, config: Config) -> list[str]:
+def _service_run_argv(writer: _Writer, spec: ContainerSpec, config: Config) -> list[str]:
     """Arguments after the fixed ``podman run ...`` part: options, image, command."""
     nocopy = frozenset(v.name for v in config.volumes if not v.copy)
     args: list[str] = []
     for option in _container_options(spec, nocopy):
-        if option.key in ("Image", "Notify"):
-            continue
+        writer.need(option.flag_needs, option.path)
         args.extend(option.args)
     args.append(spec.image)
     args.extend(spec.command)
@@ -420,7 +411,7 @@ def _service_unit(spec: ContainerSpec, config: Config, user: bool) -> _Writer:
             writer.errors.append(ConfigError(config.source, None, f"volumes.{name}", exc.reason))
             continue
         writer.literal(f"ExecStartPre=-{rendered}")
-    run_args = _service_run_argv(spec, config)
+    run_args = _service_run_argv(writer, spec, config)
     sdnotify = {"": "conmon", "true": "container", "healthy": "healthy"}[spec.notify]
     fixed_global = ""
     if spec.global_args:
@@ -454,16 +445,22 @@ def _service_unit(spec: ContainerSpec, config: Config, user: bool) -> _Writer:
 # Entry point
 
 
-def _gate(writer: _Writer, version: tuple[int, int, int]) -> list[ConfigError]:
-    """Keys the target Podman does not know, each at the configuration key that asked for it."""
-    return [
-        PodmanVersionError(
-            writer.source, None, path, feature=f"key {row.name}= in [{row.section}]",
-            needs=row.since, target=version,
-        )
+def _gate(writer: _Writer, version: tuple[int, int, int], keys: bool) -> list[ConfigError]:
+    """What the target Podman lacks, each at the configuration key that asked for it.
+
+    ``keys``: also the Quadlet keys written (not for the service format, whose [Service] keys
+    are systemd's). Values and ``podman run`` flags are gated in both formats.
+    """
+    used = [
+        (f"key {row.name}= in [{row.section}]", row.since, path)
         for row, path in writer.used
-        if row.since != (0, 0) and version[:2] < row.since
-    ]  # fmt: skip
+        if keys and row.since != (0, 0)
+    ]
+    return [
+        PodmanVersionError(writer.source, None, path, feature=feature, needs=needs, target=version)
+        for feature, needs, path in (*used, *writer.needs)
+        if version[:2] < needs
+    ]
 
 
 def render_units(
@@ -487,32 +484,19 @@ def render_units(
     errors: list[ConfigError] = []
     for spec in config.containers:
         if fmt == "quadlet":
-            writer = _quadlet_container(spec, config.source, user)
+            writer = _quadlet_container(spec, config.source, user, version)
             filename = f"{spec.name}.container"
         else:
             writer = _service_unit(spec, config, user)
             filename = f"{spec.name}.service"
         errors.extend(writer.errors)
-        if fmt == "quadlet":
-            errors.extend(_gate(writer, version))
-        if spec.notify == "healthy" and version[:2] < (5, 0):
-            # Notify=/--sdnotify exist earlier; the value "healthy" came with Podman 5.0.
-            errors.append(
-                PodmanVersionError(
-                    config.source,
-                    None,
-                    f"containers.{spec.name}.notify",
-                    feature='notify = "healthy"',
-                    needs=(5, 0),
-                    target=version,
-                )
-            )
+        errors.extend(_gate(writer, version, keys=fmt == "quadlet"))
         files.append(UnitFile(filename, writer.text()))
     if fmt == "quadlet":
         for volume in config.volumes:
             writer = _quadlet_volume(volume, config.source)
             errors.extend(writer.errors)
-            errors.extend(_gate(writer, version))
+            errors.extend(_gate(writer, version, keys=True))
             files.append(UnitFile(f"{volume.name}.volume", writer.text()))
     # One message per problem: a version message for a key used by many containers is
     # reported once per container, which names where to change it.

@@ -18,12 +18,12 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib  # type: ignore[import-not-found,no-redef,unused-ignore]
 
-__all__ = ["KeyPositions", "tomllib"]
+__all__ = ["KeyPositions", "parse_key", "tomllib"]
 
 _BARE = re.compile(r"[A-Za-z0-9_-]+")
 
 
-def _parse_key(text: str, pos: int) -> tuple[list[str], int] | None:
+def parse_key(text: str, pos: int) -> tuple[list[str], int] | None:
     """Parse a (dotted) key starting at pos; return its parts and the position after it."""
     parts: list[str] = []
     while True:
@@ -72,22 +72,52 @@ def _parse_key(text: str, pos: int) -> tuple[list[str], int] | None:
 
 
 class KeyPositions:
-    """Maps key paths (tuples of key parts) to 1-based line numbers."""
+    """Maps key paths (tuples of key parts) to 1-based line numbers.
+
+    An array of tables (``[[a.b]]``) numbers its elements like tomllib's lists: the keys of the
+    second element are under ``("a", "b", 1, ...)``, and ``("a", "b")`` is the first one's line.
+    """
 
     def __init__(self, text: str) -> None:
-        self._lines: dict[tuple[str, ...], int] = {}
+        self._lines: dict[tuple[str | int, ...], int] = {}
+        self._arrays: dict[tuple[str | int, ...], int] = {}
+        self._line = 0
+        """Array-of-tables path (with indices) -> index of its last element so far."""
         self._scan(text)
 
+    def _indexed(self, parts: Sequence[str]) -> tuple[str | int, ...]:
+        """``parts`` with the current element index after every array of tables in it."""
+        out: list[str | int] = []
+        for part in parts:
+            out.append(part)
+            index = self._arrays.get(tuple(out))
+            if index is not None:
+                out.append(index)
+        return tuple(out)
+
+    def _header(self, parts: list[str], array: bool) -> tuple[str | int, ...]:
+        if not array:
+            return self._indexed(parts)
+        key = (*self._indexed(parts[:-1]), parts[-1])
+        index = self._arrays.get(key, -1) + 1
+        self._arrays[key] = index
+        self._lines.setdefault(key, self._line)
+        return (*key, index)
+
     def _scan(self, text: str) -> None:
-        table: tuple[str, ...] = ()
+        table: tuple[str | int, ...] = ()
         in_multiline: str | None = None
         depth = 0  # open brackets/braces of a value continued over several lines
-        for number, line in enumerate(text.splitlines(), start=1):
+        # TOML ends lines at LF (or CRLF) only: str.splitlines() would also split at U+2028,
+        # U+0085, form feed ..., which are ordinary characters inside a TOML string.
+        for number, raw_line in enumerate(text.split("\n"), start=1):
+            self._line = number
+            line = raw_line[:-1] if raw_line.endswith("\r") else raw_line
             if in_multiline is not None:
                 if line.count(in_multiline) % 2 == 1:
                     in_multiline = None
                 continue
-            stripped = line.strip()
+            stripped = line.strip(" \t")
             if depth > 0:
                 depth += _bracket_balance(stripped)
                 continue
@@ -95,12 +125,12 @@ class KeyPositions:
                 continue
             if stripped.startswith("["):
                 array = stripped.startswith("[[")
-                parsed = _parse_key(stripped, 2 if array else 1)
+                parsed = parse_key(stripped, 2 if array else 1)
                 if parsed is not None:
-                    table = tuple(parsed[0])
+                    table = self._header(parsed[0], array)
                     self._lines.setdefault(table, number)
                 continue
-            parsed = _parse_key(line, 0)
+            parsed = parse_key(line, 0)
             if parsed is None:
                 continue
             parts, pos = parsed
@@ -119,7 +149,7 @@ class KeyPositions:
             if in_multiline is None:
                 depth = max(0, _bracket_balance(value))
 
-    def line(self, path: Sequence[str]) -> int | None:
+    def line(self, path: Sequence[str | int]) -> int | None:
         """The line of ``path``, or of its nearest ancestor that has one."""
         key = tuple(path)
         while key:

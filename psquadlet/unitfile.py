@@ -144,15 +144,8 @@ def check_raw(value: str) -> None:
     of only whitespace would become the empty "reset" assignment), a trailing backslash (line
     continuation). Everything else, ``%`` specifiers included, is the operator's syntax."""
     check_text(value)
-    if value and (value[0] in _GO_SPACE or value[-1] in _GO_SPACE):
-        raise UnitValueError(
-            "must not start or end with whitespace: unit file readers strip it", value
-        )
-    if value.endswith("\\"):
-        raise UnitValueError(
-            "must not end with a backslash: it would join the next line of the unit file",
-            value,
-        )
+    if value:
+        _check_edges(value)
 
 
 def escape_specifiers(value: str) -> str:

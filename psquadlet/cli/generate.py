@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from psquadlet import config as config_mod
-from psquadlet import perfsonar, presets, quadlet_keys, render
+from psquadlet import perfsonar, presets, quadlet_keys, render, schema
 from psquadlet import plan as plan_mod
 from psquadlet.cli.common import config_option, fail
 from psquadlet.errors import (
@@ -261,5 +261,10 @@ def validate(config_path: Path | None) -> None:
             raise _located(exc) from None
     except PsquadletError as exc:
         fail(exc)
+    for spec in cfg.containers:
+        for warning in schema.secret_warnings(
+            spec.environment, f"containers.{spec.name}.environment"
+        ):
+            click.echo(f"psquadlet: warning: {cfg.source}: {warning}", err=True)
     count = len(cfg.containers)
     click.echo(f"OK: {count} containers ({cfg.source})")

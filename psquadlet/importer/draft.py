@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from psquadlet import schema
 from psquadlet.errors import UsageError
 from psquadlet.importer.emit import TomlValue
 
@@ -39,53 +40,7 @@ class Note:
 
 
 # The container table's keys in the order the schema documents them, for a readable file.
-CONTAINER_KEYS = (
-    "preset",
-    "variant",
-    "image",
-    "container_name",
-    "description",
-    "command",
-    "entrypoint",
-    "network",
-    "hostname",
-    "dns",
-    "dns_search",
-    "add_hosts",
-    "ports",
-    "volumes",
-    "mounts",
-    "tmpfs",
-    "environment",
-    "environment_files",
-    "environment_host",
-    "cap_add",
-    "cap_drop",
-    "devices",
-    "labels",
-    "annotations",
-    "user",
-    "group",
-    "group_add",
-    "working_dir",
-    "userns",
-    "ulimits",
-    "sysctls",
-    "cgroupns",
-    "tty",
-    "init",
-    "read_only",
-    "no_new_privileges",
-    "privileged",
-    "timezone",
-    "log_driver",
-    "stop_signal",
-    "stop_timeout",
-    "pull",
-    "notify",
-    "podman_args",
-    "global_args",
-)
+CONTAINER_KEYS = schema.CONTAINER_KEYS
 SECTION_KEYS = {
     "health": ("cmd", "interval", "timeout", "retries", "start_period", "on_failure"),
     "unit": ("description", "after", "wants", "requires", "before", "extra"),

@@ -3,8 +3,9 @@ schema, psquadlet either refuses the value with a ConfigError naming the key, or
 Quadlet generator reads back exactly that value and no extra argument or line.
 
 The whole pipeline runs: TOML text -> psquadlet.config.parse_config -> render_units ->
-Quadlet 5.4.2 (dry run) -> the podman argv systemd would execute. Values are batched: one
-Hypothesis example is a batch of configurations converted by one generator run.
+Quadlet 5.4.2 (dry run) -> the podman argv systemd would execute. Units are rendered for the
+generator's own version, so that keys newer than it take their documented fallback. Values are
+batched: one Hypothesis example is a batch of configurations converted by one generator run.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from psquadlet.config import parse_config
 from psquadlet.errors import ConfigError, ConfigErrors
 from psquadlet.render import render_units
 from psquadlet.unitfile import unescape_specifiers
-from tests.support.oracle import UnitText, run_quadlet
+from tests.support.oracle import UnitText, quadlet_version, run_quadlet
 
 pytestmark = pytest.mark.oracle
 
@@ -240,6 +241,8 @@ ALL_SETTINGS = [
     flag_setting("group_add", "--group-add", one_item("group_add")),
     flag_setting("ulimits", "--ulimit", one_item("ulimits")),
     flag_setting("mounts", "--mount", one_item("mounts")),
+    flag_setting("secrets", "--secret", one_item("secrets")),
+    flag_setting("memory", "--memory", scalar("memory")),  # PodmanArgs= below Quadlet 5.5
     flag_setting(
         "volumes",
         "-v",
@@ -306,7 +309,7 @@ _BASELINES: dict[str, UnitText] = {}
 def baseline(setting: Setting) -> UnitText:
     if setting.baseline_toml not in _BASELINES:
         config = parse_config(config_text(setting.baseline_toml), "/etc/psquadlet/test.toml")
-        files = {f.filename: f.text for f in render_units(config)}
+        files = {f.filename: f.text for f in render_units(config, podman_version=quadlet_version())}
         _BASELINES[setting.baseline_toml] = run_quadlet(files).check().service(f"{NAME}.service")
     return _BASELINES[setting.baseline_toml]
 
@@ -345,7 +348,7 @@ def test_every_string_setting_is_refused_or_read_back_exactly(
         refused: ConfigError | ConfigErrors | None = None
         try:
             config = parse_config(text, "/etc/psquadlet/test.toml")
-            files = render_units(config)
+            files = render_units(config, podman_version=quadlet_version())
         except (ConfigError, ConfigErrors) as exc:
             refused = exc
         if refused is not None:
@@ -414,7 +417,9 @@ def test_every_volume_setting_is_refused_or_read_back_exactly(
         text = config_text(f"[volumes.data]\n{setting.toml(value)}")
         refused: ConfigError | ConfigErrors | None = None
         try:
-            files = render_units(parse_config(text, "/etc/psquadlet/test.toml"))
+            files = render_units(
+                parse_config(text, "/etc/psquadlet/test.toml"), podman_version=quadlet_version()
+            )
         except (ConfigError, ConfigErrors) as exc:
             refused = exc
         if refused is not None:

@@ -358,13 +358,16 @@ def test_default_config_file_is_used_when_present(
 
 
 def test_notify_healthy_needs_podman_5(tmp_path: Path) -> None:
+    # Quadlet's Notify=healthy came with 5.0, podman run --sdnotify=healthy with 4.7.
     cfg = tmp_path / "c.toml"
     cfg.write_text('[containers.tp]\nimage = "docker.io/library/busybox:1"\nnotify = "healthy"\n')
-    for fmt in ("quadlet", "service", "auto"):
+    for fmt, version, feature, needs in (
+        ("quadlet", "4.9", "Notify=healthy", "5.0"),
+        ("service", "4.6", "--sdnotify=healthy", "4.7"),
+        ("auto", "4.6", "--sdnotify=healthy", "4.7"),  # falls back to service, then refused
+    ):
         result = run("generate", "-c", str(cfg), "-o", str(tmp_path / "o"), "--format", fmt,
-                     "--podman-version", "4.9")  # fmt: skip
+                     "--podman-version", version)  # fmt: skip
         assert result.exit_code == 2
-        assert f'{cfg}:3: containers.tp.notify: notify = "healthy" needs Podman 5.0' in (
-            result.stderr
-        )
+        assert f"{cfg}:3: containers.tp.notify: {feature} needs Podman {needs}" in result.stderr
     assert not (tmp_path / "o").exists()

@@ -181,7 +181,7 @@ def test_every_error_of_a_file_is_reported_at_once() -> None:
         ('cap_add = "CAP_NET_RAW"', "containers.tp.cap_add", "expected an array of strings"),
         ("cap_add = [1]", "containers.tp.cap_add[0]", "expected a string, got an integer"),
         ("stop_timeout = true", "containers.tp.stop_timeout", "expected an integer, got a boolean"),
-        ("stop_timeout = -1", "containers.tp.stop_timeout", "must be >= 0"),
+        ("stop_timeout = -1", "containers.tp.stop_timeout", "must be between 0 and 3600"),
         ('environment = ["A=1"]', "containers.tp.environment", "expected a table of strings"),
         ("environment = { A = 1 }", "containers.tp.environment.A", "expected a string"),
         ('environment = { "A B" = "1" }', 'containers.tp.environment."A B"', "invalid environment"),
