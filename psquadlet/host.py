@@ -102,7 +102,7 @@ def testpoint_variant(image: ImageLike) -> str | None:
     if ref.repository != TESTPOINT_REPOSITORY:
         return None
     tag = ref.tag or ""
-    return "systemd" if tag == "systemd" or tag.endswith("-systemd") else "supervisord"
+    return "systemd" if "systemd" in tag.split("-") else "supervisord"
 
 
 def container_variant(spec: ContainerSpec) -> str | None:
