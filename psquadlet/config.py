@@ -8,7 +8,6 @@ is one that ``unitfile`` accepts and that means what the operator wrote.
 
 from __future__ import annotations
 
-import importlib
 import ipaddress
 import re
 import sys
@@ -16,9 +15,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from psquadlet import imageref, model, presets, unitfile
-from psquadlet import perfsonar as perfsonar_mod
-from psquadlet.errors import ConfigError, ConfigErrors, did_you_mean, raise_collected
+from psquadlet import imageref, model, perfsonar, presets, unitfile
+from psquadlet.errors import ConfigError, did_you_mean, raise_collected
+from psquadlet.extension import ContainerExtension
 from psquadlet.tomlpos import KeyPositions, tomllib
 
 DEFAULT_CONFIG_PATH = Path("/etc/psquadlet/psquadlet.toml")
@@ -45,26 +44,9 @@ class FieldError(Exception):
         self.key = key
 
 
-# Extension tables inside [containers.NAME] owned by other modules: key -> "module:function".
-# The function is called as fn(table, source, base=KEY_PATH, locate=LINE_OF_PATH) and returns
-# the value stored in the ContainerSpec field of the same name; it raises ConfigError(s).
-# The key is only accepted once its module provides the function.
-CONTAINER_EXTENSIONS: dict[str, str] = {"perfsonar": "psquadlet.perfsonar:parse_perfsonar"}
-
-
-def _extension(key: str) -> Callable[..., object] | None:
-    target = CONTAINER_EXTENSIONS.get(key)
-    if target is None:
-        return None
-    module_name, attr = target.split(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name == module_name:
-            return None
-        raise
-    function = getattr(module, attr, None)
-    return function if callable(function) else None
+# Tables inside [containers.NAME] owned by extensions (psquadlet.extension): each parses its
+# table through the error context below into the ContainerSpec field named like the table.
+CONTAINER_EXTENSIONS: tuple[ContainerExtension[Any], ...] = (perfsonar.EXTENSION,)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -797,7 +779,7 @@ def _parse_notify(table: _Table) -> str:
 
 def _parse_container(ctx: _Context, name: str, raw: Mapping[str, Any]) -> model.ContainerSpec:
     merged = _merge_preset(ctx, raw, name)
-    extensions = {key for key in CONTAINER_EXTENSIONS if _extension(key) is not None}
+    extensions = {ext.key: ext for ext in CONTAINER_EXTENSIONS}
     t = _Table(ctx, merged, ("containers", name), (*CONTAINER_KEYS, *SUBTABLES, *extensions))
     path = t.path
 
@@ -805,26 +787,13 @@ def _parse_container(ctx: _Context, name: str, raw: Mapping[str, Any]) -> model.
         ctx.error(path, "missing key 'image'", 'or set preset = "perfsonar-testpoint"')
     image = t.text("image", "docker.io/library/invalid:latest", check_image, required=True)
 
-    perfsonar: object | None = None
-    if "perfsonar" in merged and "perfsonar" in extensions:
-        function = _extension("perfsonar")
-        assert function is not None
-        try:
-            perfsonar = function(
-                merged["perfsonar"],
-                ctx.source,
-                base=("containers", name, "perfsonar"),
-                locate=ctx.positions.line,
-            )
-        except (ConfigError, ConfigErrors) as exc:
-            ctx.errors.extend(exc.errors)
-
-    volumes: list[model.VolumeMount] = []
-    for text in t.strlist("volumes", (), check_volume):
-        volumes.append(parse_volume(text))
-    if isinstance(perfsonar, perfsonar_mod.PerfsonarSpec):
-        # Files rendered from [containers.X.perfsonar], mounted read-only over the image's.
-        volumes.extend(parse_volume(v) for v in perfsonar_mod.bind_mounts(name, perfsonar))
+    # Extension values; their mounts are added per run by generate (they depend on --user/-o).
+    extension_values: dict[str, Any] = {
+        key: ext.parse(merged[key], ctx, (*path, key))
+        for key, ext in extensions.items()
+        if key in merged
+    }
+    volumes = [parse_volume(text) for text in t.strlist("volumes", (), check_volume)]
 
     spec = model.ContainerSpec(
         name=name,
@@ -878,7 +847,7 @@ def _parse_container(ctx: _Context, name: str, raw: Mapping[str, Any]) -> model.
         service=_parse_service(t.table("service", SERVICE_KEYS)),
         install=_parse_install(t.table("install", INSTALL_KEYS)),
         update=_parse_update(t.table("update", UPDATE_KEYS)),
-        perfsonar=perfsonar,
+        **extension_values,
     )
     shared_network = spec.network in ("host", "none") or spec.network.startswith("container:")
     if spec.ports and shared_network:

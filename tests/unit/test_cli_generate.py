@@ -38,12 +38,17 @@ def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
     }
 
 
+def listing(folder: Path) -> list[str]:
+    """The files an operator sees (not psquadlet's own .psquadlet-manifest.json and lock)."""
+    return sorted(p.name for p in folder.iterdir() if not p.name.startswith(".psquadlet"))
+
+
 @pytest.fixture
 def outdir(tmp_path: Path) -> Path:
-    """An output folder already holding a generated unit and a hand-written one."""
+    """An output folder already holding a unit generated from c.toml and a hand-written one."""
     out = tmp_path / "out"
     out.mkdir()
-    cfg = tmp_path / "seed.toml"
+    cfg = tmp_path / "c.toml"
     cfg.write_text('[containers.old]\nimage = "docker.io/library/busybox:1"\n')
     assert run("generate", "-c", str(cfg), "-o", str(out), *V).exit_code == 0
     (out / "handwritten.container").write_text("[Container]\nImage=docker.io/x/y:z\n")
@@ -130,7 +135,7 @@ def test_podman_without_quadlet_and_bad_version(tmp_path: Path) -> None:
     assert not out.exists()
     auto = run("generate", "-c", str(cfg), "-o", str(out), "--podman-version", "4.3.1")
     assert auto.exit_code == 0, auto.output
-    assert sorted(p.name for p in out.iterdir()) == ["tp.service"]
+    assert listing(out) == ["tp.service"]
     assert "writing a plain .service" in auto.stderr
 
 
@@ -295,7 +300,7 @@ def test_auto_format_falls_back_to_service_when_quadlet_lacks_keys(tmp_path: Pat
     result = run("generate", "-c", str(cfg), "-o", str(out), "--podman-version", "4.5")
     assert result.exit_code == 0, result.output
     assert "Quadlet lacks VolumeName=" in result.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["tp.service"]
+    assert listing(out) == ["tp.service"]
     # Asked for explicitly, the same target is an error instead.
     explicit = run("generate", "-c", str(cfg), "-o", str(tmp_path / "o2"), "--format",
                    "quadlet", "--podman-version", "4.5")  # fmt: skip
