@@ -323,7 +323,12 @@ def compute_plan(
 
 def _verify(plan: Plan) -> None:
     """Refuse when a file changed on disk since the plan was computed."""
-    moved = [str(a.path) for a in plan.changes if _read(a.path) != a.old]
+    moved = []
+    for action in plan.changes:
+        now = _read(action.path)
+        gone = action.kind == REMOVE and now is None  # already removed: fine
+        if now != action.old and not gone:
+            moved.append(str(action.path))
     if moved:
         raise RefusedError(
             "files changed while the plan was made (nothing was written; run again): "
