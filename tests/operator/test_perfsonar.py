@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import sys
-
-import pytest
-
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from psquadlet import perfsonar
 from psquadlet.config import format_path, parse_config

@@ -244,7 +244,7 @@ def test_concurrent_runs_wait_for_the_folder_lock(tmp_path: Path) -> None:
         time.sleep(1.5)
         assert child.poll() is None  # waiting for the lock
         assert listing(out) == []
-    stdout, stderr = child.communicate(timeout=60)
+    _, stderr = child.communicate(timeout=60)
     assert child.returncode == 0, stderr
     assert listing(out) == ["a.container", "b.container", "c.container", "d.container"]
 
