@@ -9,7 +9,8 @@ removing it. What the testpoint keeps is therefore split three ways:
   then on the folder outlives every container. An empty bind mount would hide those defaults.
 * Single files an operator configures (``/etc/perfsonar/lsregistrationdaemon.conf``) cannot
   be a volume. psquadlet renders them from ``[containers.X.perfsonar]`` into a host file under
-  ``/etc/psquadlet/perfsonar/<container>/`` and bind-mounts it **read-only** (``ro,z``: relabelled
+  ``HOST/perfsonar/<container>/`` (HOST: ``/etc/psquadlet``, ``~/.config/psquadlet`` with
+  ``--user``, ``DIR/psquadlet`` with ``-o DIR``) and bind-mounts it **read-only** (``ro,z``: relabelled
   for SELinux) over the file in the container: the TOML is the one place it is written, an
   upgrade cannot lose it, and an edit inside the container fails loudly instead of being
   silently lost at the next upgrade.
@@ -21,8 +22,10 @@ removing it. What the testpoint keeps is therefore split three ways:
 * ``/etc/pscheduler/limits.conf`` is an operator-written JSON document too rich to be worth
   re-expressing in TOML: ``limits_file`` names a host file that is bind-mounted read-only.
 
-The files psquadlet renders here go through the same plan/apply as the units (generated
-marker, atomic write, only when changed).
+The files psquadlet renders here are part of the same plan as the units (generated marker,
+all written or none, only when changed). This package is the ``perfsonar`` extension
+(``psquadlet.extension``): ``spec`` (typed values), ``parse``, ``files`` (rendering, mounts),
+``checks`` (doctor), and ``EXTENSION`` here.
 """
 
 from __future__ import annotations
