@@ -86,7 +86,8 @@ class GeneratePlan:
     unit_dir: Path
     host_dir: Path
     targets: tuple[plan_mod.Target, ...]
-    folders: tuple[plan_mod.Folder, ...]
+    folders: tuple[Path, ...]
+    """The unit folder first, then the extensions' host-file folders (which psquadlet owns)."""
     plan: plan_mod.Plan
 
     @property
@@ -191,20 +192,20 @@ def render_units(
 
 def _files(
     config: Config, units: Sequence[render.UnitFile], unit_dir: Path, host: Path
-) -> tuple[tuple[plan_mod.Target, ...], tuple[plan_mod.Folder, ...]]:
+) -> tuple[tuple[plan_mod.Target, ...], tuple[Path, ...]]:
     """Every file of the run, and the folders it writes into (the unit folder first)."""
     targets = [
         plan_mod.Target(unit_dir / u.filename, u.text, plan_mod.unit_kind(u.filename))
         for u in units
     ]
-    folders = [plan_mod.Folder(unit_dir)]
+    folders = [unit_dir]
     header = render.marker(config.source)
     for spec in config.containers:
         for ext in config_mod.CONTAINER_EXTENSIONS:
             value: Any = getattr(spec, ext.key)
             if value is None:
                 continue
-            folders.append(plan_mod.Folder(ext.host_folder(spec.name, host), owned=True))
+            folders.append(ext.host_folder(spec.name, host))
             targets += [
                 plan_mod.Target(f.path, f.content, plan_mod.HOST_FILE)
                 for f in ext.host_files(spec.name, value, host, header)
@@ -221,8 +222,9 @@ def _compare(generate_plan: GeneratePlan) -> plan_mod.Plan:
         generate_plan.targets,
         generate_plan.folders,
         generate_plan.config.source,
-        options.force,
-        search,
+        force=options.force,
+        search_path=search,
+        owned=generate_plan.folders[1:],
     )
 
 

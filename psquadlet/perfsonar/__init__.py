@@ -8,12 +8,12 @@ removing it. What the testpoint keeps is therefore split three ways:
   content into an empty named volume on first use, so the image's defaults appear, and from
   then on the folder outlives every container. An empty bind mount would hide those defaults.
 * Single files an operator configures (``/etc/perfsonar/lsregistrationdaemon.conf``) cannot
-  be a volume. psquadlet renders them from ``[containers.X.perfsonar]`` into a host file under
-  ``HOST/perfsonar/<container>/`` (HOST: ``/etc/psquadlet``, ``~/.config/psquadlet`` with
-  ``--user``, ``DIR/psquadlet`` with ``-o DIR``) and bind-mounts it **read-only** (``ro,z``: relabelled
-  for SELinux) over the file in the container: the TOML is the one place it is written, an
-  upgrade cannot lose it, and an edit inside the container fails loudly instead of being
-  silently lost at the next upgrade.
+  be a volume. psquadlet renders them from ``[containers.X.perfsonar]`` into a host file
+  under ``HOST/perfsonar/<container>/`` (HOST: ``/etc/psquadlet``, ``~/.config/psquadlet``
+  with ``--user``, ``DIR/psquadlet`` with ``-o DIR``) and bind-mounts it **read-only**
+  (``ro,z``: relabelled for SELinux) over the file in the container: the TOML is the one
+  place it is written, an upgrade cannot lose it, and an edit inside the container fails
+  loudly instead of being silently lost at the next upgrade.
   When the table does not declare them, the image's file is used as it is.
 * The pSConfig agent's remotes (``pscheduler-agent.json``) live inside the persisted pSConfig
   folder. When remotes are declared, the rendered file is bind-mounted read-only over that one

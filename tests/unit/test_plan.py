@@ -22,7 +22,7 @@ def compute(
     units: list[UnitFile], out: Path, force: bool = False, source: str = "c.toml"
 ) -> plan.Plan:
     targets = [plan.Target(out / u.filename, u.text, plan.unit_kind(u.filename)) for u in units]
-    return plan.compute_plan(targets, [plan.Folder(out)], source, force)
+    return plan.compute_plan(targets, [out], source, force=force)
 
 
 def kinds(p: plan.Plan) -> dict[str, str]:
