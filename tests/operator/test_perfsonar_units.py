@@ -13,6 +13,7 @@ from psquadlet import generate
 from psquadlet.cli import main
 from psquadlet.config import parse_config
 from psquadlet.model import Config
+from psquadlet.perfsonar import checks
 from psquadlet.plan import CHANGE, CREATE, REMOVE, UNCHANGED
 from psquadlet.render import render_units
 from tests.support.oracle import run_quadlet
@@ -198,3 +199,17 @@ def test_a_refused_host_file_refuses_the_whole_run(tmp_path: Path) -> None:
     assert "lsregistrationdaemon.conf: exists and is not a regular file" in result.stderr
     assert "nothing was written" in result.stderr
     assert sorted(p.name for p in out.iterdir()) == ["psquadlet"]
+
+
+def test_the_extension_offers_its_doctor_check(tmp_path: Path) -> None:
+    """perfsonar.checks.doctor_checks: the files the mounts read, for the doctor to list."""
+    config = parse_config(CONFIG, "t.toml")
+    (check,) = checks.doctor_checks(config, root=tmp_path)
+    assert check.id == "perfsonar-files"
+    assert check.status == "fail"
+    assert "/etc/psquadlet/perfsonar/tp/lsregistrationdaemon.conf" in "\n".join(check.details)
+    assert checks.declared_mounts(config)[-1] == (
+        "tp",
+        "/etc/pscheduler-limits.json",
+        "/etc/pscheduler/limits.conf",
+    )
