@@ -17,6 +17,7 @@ from psquadlet.perfsonar import checks
 from psquadlet.plan import CHANGE, CREATE, REMOVE, UNCHANGED
 from psquadlet.render import render_units
 from tests.support.oracle import run_quadlet
+from tests.unit.test_cli_generate import run
 
 CONFIG = textwrap.dedent(
     """
@@ -192,9 +193,7 @@ def test_a_refused_host_file_refuses_the_whole_run(tmp_path: Path) -> None:
     folder = out / "psquadlet/perfsonar/tp"
     folder.mkdir(parents=True)
     (folder / "lsregistrationdaemon.conf").symlink_to(tmp_path / "elsewhere")
-    result = CliRunner().invoke(
-        main, ["generate", "-c", str(cfg), "-o", str(out), "--podman-version", "5.4.2"]
-    )
+    result = run("generate", "-c", str(cfg), "-o", str(out), "--podman-version", "5.4.2")
     assert result.exit_code == 1
     assert "lsregistrationdaemon.conf: exists and is not a regular file" in result.stderr
     assert "nothing was written" in result.stderr

@@ -14,17 +14,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
 from psquadlet import fsutil, generate, plan
-from psquadlet.cli import main
 from psquadlet.errors import PsquadletError, RefusedError
+from tests.unit.test_cli_generate import run
 
 V = ("--format", "quadlet", "--podman-version", "5.4.2")
-
-
-def run(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args))
 
 
 def container(name: str, image: str = "docker.io/library/busybox:1") -> str:
