@@ -8,7 +8,6 @@ is one that ``unitfile`` accepts and that means what the operator wrote.
 
 from __future__ import annotations
 
-import importlib
 import os
 import re
 import stat
@@ -17,8 +16,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from psquadlet import model, presets, schema
-from psquadlet import perfsonar as perfsonar_mod
+from psquadlet import model, perfsonar, presets, schema
 from psquadlet.checks import (
     FieldError,
     check_abs_path,
@@ -47,7 +45,8 @@ from psquadlet.checks import (
     parse_duration,
     parse_volume,
 )
-from psquadlet.errors import ConfigError, ConfigErrors, did_you_mean, raise_collected
+from psquadlet.errors import ConfigError, did_you_mean, raise_collected
+from psquadlet.extension import ContainerExtension
 from psquadlet.tomlpos import KeyPositions, tomllib
 from psquadlet.tomltable import Context as _Context
 from psquadlet.tomltable import Table as _Table
@@ -103,26 +102,9 @@ preset = "{presets.PERFSONAR_TESTPOINT}"
 """
 
 
-# Extension tables inside [containers.NAME] owned by other modules: key -> "module:function".
-# The function is called as fn(table, source, base=KEY_PATH, locate=LINE_OF_PATH) and returns
-# the value stored in the ContainerSpec field of the same name; it raises ConfigError(s).
-# The key is only accepted once its module provides the function.
-CONTAINER_EXTENSIONS: dict[str, str] = {"perfsonar": "psquadlet.perfsonar:parse_perfsonar"}
-
-
-def _extension(key: str) -> Callable[..., object] | None:
-    target = CONTAINER_EXTENSIONS.get(key)
-    if target is None:
-        return None
-    module_name, attr = target.split(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name == module_name:
-            return None
-        raise
-    function = getattr(module, attr, None)
-    return function if callable(function) else None
+# Tables inside [containers.NAME] owned by extensions (psquadlet.extension): each parses its
+# table through the error context below into the ContainerSpec field named like the table.
+CONTAINER_EXTENSIONS: tuple[ContainerExtension[Any], ...] = (perfsonar.EXTENSION,)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -357,7 +339,7 @@ def _setting(t: _Table, row: schema.Setting) -> object:
 
 def _parse_container(ctx: _Context, name: str, raw: Mapping[str, Any]) -> model.ContainerSpec:
     merged = _merge_preset(ctx, raw, name)
-    extensions = {key for key in CONTAINER_EXTENSIONS if _extension(key) is not None}
+    extensions = {ext.key: ext for ext in CONTAINER_EXTENSIONS}
     t = _Table(ctx, merged, ("containers", name), (*CONTAINER_KEYS, *SUBTABLES, *extensions))
     path = t.path
 
@@ -365,26 +347,13 @@ def _parse_container(ctx: _Context, name: str, raw: Mapping[str, Any]) -> model.
         ctx.error(path, "missing key 'image'", 'or set preset = "perfsonar-testpoint"')
     image = t.text("image", "docker.io/library/invalid:latest", check_image, required=True)
 
-    perfsonar: object | None = None
-    if "perfsonar" in merged and "perfsonar" in extensions:
-        function = _extension("perfsonar")
-        assert function is not None
-        try:
-            perfsonar = function(
-                merged["perfsonar"],
-                ctx.source,
-                base=("containers", name, "perfsonar"),
-                locate=ctx.positions.line,
-            )
-        except (ConfigError, ConfigErrors) as exc:
-            ctx.errors.extend(exc.errors)
-
-    volumes: list[model.VolumeMount] = []
-    for text in t.strlist("volumes", (), schema.CONTAINER["volumes"].check):
-        volumes.append(parse_volume(text))
-    if isinstance(perfsonar, perfsonar_mod.PerfsonarSpec):
-        # Files rendered from [containers.X.perfsonar], mounted read-only over the image's.
-        volumes.extend(parse_volume(v) for v in perfsonar_mod.bind_mounts(name, perfsonar))
+    # Extension values; their mounts are added per run by generate (they depend on --user/-o).
+    extension_values: dict[str, Any] = {
+        key: ext.parse(merged[key], ctx, (*path, key))
+        for key, ext in extensions.items()
+        if key in merged
+    }
+    volumes = [parse_volume(v) for v in t.strlist("volumes", (), schema.CONTAINER["volumes"].check)]
 
     settings = {
         key: _setting(t, row)
@@ -403,7 +372,7 @@ def _parse_container(ctx: _Context, name: str, raw: Mapping[str, Any]) -> model.
         service=_parse_service(t.table("service", SERVICE_KEYS)),
         install=_parse_install(t.table("install", INSTALL_KEYS)),
         update=_parse_update(t.table("update", UPDATE_KEYS)),
-        perfsonar=perfsonar,
+        **extension_values,
         **settings,  # type: ignore[arg-type]
     )
     shared_network = spec.network in ("host", "none") or spec.network.startswith("container:")

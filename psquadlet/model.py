@@ -13,6 +13,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
 from psquadlet import imageref
+from psquadlet.perfsonar.spec import PerfsonarSpec
 
 Pairs = tuple[tuple[str, str], ...]
 """A map, as sorted (key, value) pairs."""
@@ -221,8 +222,8 @@ class ContainerSpec:
     service: ServiceSection = field(default_factory=ServiceSection)
     install: InstallSection = field(default_factory=InstallSection)
     update: UpdateSpec = field(default_factory=UpdateSpec)
-    perfsonar: object | None = None
-    """Hook for the perfSONAR operator settings (``[containers.X.perfsonar]``, issue 5)."""
+    perfsonar: PerfsonarSpec | None = None
+    """``[containers.X.perfsonar]`` (the extension in ``psquadlet.perfsonar``)."""
 
     @property
     def image_ref(self) -> imageref.ImageRef:

@@ -36,6 +36,14 @@ class UnitFile:
     text: str
 
 
+def _marker_text(source: str) -> str:
+    """``source`` for a comment line: control characters and '\\' as \\xNN escapes.
+
+    A path holding a newline would otherwise end the comment and inject unit directives.
+    """
+    return re.sub(r"[\x00-\x1f\x7f\\]", lambda m: f"\\x{ord(m.group()):02x}", source)
+
+
 def marker(source: str) -> str:
     """The first line of every generated file; plan refuses to touch files without it."""
     if source == BUILTIN_SOURCE:
@@ -43,13 +51,28 @@ def marker(source: str) -> str:
             f"{MARKER_PREFIX}{__version__} from the built-in default. Run 'psquadlet init' "
             "for a file to edit, then 'psquadlet generate'."
         )
-    return (
-        f"{MARKER_PREFIX}{__version__} from {source}. Edit {source} and run 'psquadlet generate'."
-    )
+    text = _marker_text(source)
+    return f"{MARKER_PREFIX}{__version__} from {text}. Edit {text} and run 'psquadlet generate'."
 
 
 def is_generated(text: str) -> bool:
     return text.startswith(MARKER_PREFIX)
+
+
+def marker_source(text: str) -> str | None:
+    """The (escaped) source named in a generated file's marker line, or None."""
+    first = text.split("\n", 1)[0]
+    match = re.match(re.escape(MARKER_PREFIX) + r"\S+ from (.*)\. (?:Edit|Run) ", first)
+    if match is None:
+        return None
+    return match.group(1)
+
+
+def same_source(text: str, source: str) -> bool:
+    """True when ``text`` carries the marker psquadlet writes for ``source`` (any version)."""
+    found = marker_source(text)
+    wanted = marker_source(marker(source))
+    return found is not None and found == wanted
 
 
 Version = tuple[int, int]

@@ -12,12 +12,12 @@ from typing import NoReturn
 import click
 from click.shell_completion import get_completion_class
 
-from psquadlet import doctor as doctor_module
 from psquadlet import status as status_module
 from psquadlet.cli import main
 from psquadlet.cli.common import config_option, fail
 from psquadlet.cli.manpage import render
 from psquadlet.config import load_config
+from psquadlet.doctor import diagnose as doctor_module
 from psquadlet.errors import ConfigError, ConfigErrors, PsquadletError, UsageError
 
 

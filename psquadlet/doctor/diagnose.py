@@ -13,14 +13,14 @@ from pathlib import Path
 from psquadlet.config import DEFAULT_CONFIG_PATH, default_config, load_config
 from psquadlet.doctor.checks import CHECKS
 from psquadlet.doctor.context import CheckFunction, Context, Host, context_for
-from psquadlet.doctor.perfsonar_files import perfsonar_files
 from psquadlet.doctor.report import FAIL, PASS, Check, Report
 from psquadlet.errors import PsquadletError
 from psquadlet.host import HostFileError, read_host_text
+from psquadlet.perfsonar import checks as perfsonar_checks
 from psquadlet.tomlpos import tomllib
 
-# Checks that extensions contribute, run after the built-in ones. Today only perfSONAR's.
-EXTENSION_CHECKS: tuple[CheckFunction, ...] = (perfsonar_files,)
+# Checks that extensions contribute, run after the built-in ones (each extension's CHECKS).
+EXTENSION_CHECKS: tuple[CheckFunction, ...] = (*perfsonar_checks.CHECKS,)
 
 
 def config_check(source: str, error: Exception | None) -> Check:

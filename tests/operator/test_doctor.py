@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from psquadlet import doctor, host
+from psquadlet import host
 from psquadlet.config import parse_config
 from psquadlet.doctor import (
     FAIL,
@@ -28,8 +28,9 @@ from psquadlet.doctor import (
     clock,
     context_for,
 )
+from psquadlet.doctor import diagnose as diagnose_module
 from psquadlet.doctor import sockets as proc_sockets
-from psquadlet.doctor.perfsonar_files import check_perfsonar_files
+from psquadlet.perfsonar.checks import check_perfsonar_files
 from tests.support import require_programs
 
 # The preset: the systemd variant on host networking, named perfsonar-testpoint.
@@ -495,7 +496,9 @@ def test_selinux_reads_the_images_own_command(
 
 def test_selinux_check_runs_in_the_report(tmp_path: Path) -> None:
     (tmp_path / "c.toml").write_text(TESTPOINT)
-    report = doctor.diagnose(tmp_path / "c.toml", _selinux(tmp_path / "bin", "Enforcing", "off"))
+    report = diagnose_module.diagnose(
+        tmp_path / "c.toml", _selinux(tmp_path / "bin", "Enforcing", "off")
+    )
     (selinux,) = [c for c in report.checks if c.id == "selinux"]
     assert selinux.status == FAIL
     assert report.exit_code == 2
@@ -506,9 +509,11 @@ def test_extensions_add_their_checks_to_the_registry(tmp_path: Path) -> None:
         return Check("extension", PASS, f"{len(context.targets)} container(s)")
 
     (tmp_path / "c.toml").write_text(TESTPOINT + NGINX)
-    report = doctor.diagnose(tmp_path / "c.toml", Host(path=""), extension_checks=(extension,))
+    report = diagnose_module.diagnose(
+        tmp_path / "c.toml", Host(path=""), extension_checks=(extension,)
+    )
     assert [c.id for c in report.checks][-1] == "extension"
     assert report.checks[-1].summary == "2 container(s)"
     assert [c.id for c in report.checks][1:-1] == [
-        f.__name__[6:].replace("_", "-") for f in doctor.CHECKS
+        f.__name__[6:].replace("_", "-") for f in checks.CHECKS
     ]

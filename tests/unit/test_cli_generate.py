@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -38,12 +39,17 @@ def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
     }
 
 
+def listing(folder: Path) -> list[str]:
+    """The files an operator sees (not psquadlet's own .psquadlet-manifest.json and lock)."""
+    return sorted(p.name for p in folder.iterdir() if not p.name.startswith(".psquadlet"))
+
+
 @pytest.fixture
 def outdir(tmp_path: Path) -> Path:
-    """An output folder already holding a generated unit and a hand-written one."""
+    """An output folder already holding a unit generated from c.toml and a hand-written one."""
     out = tmp_path / "out"
     out.mkdir()
-    cfg = tmp_path / "seed.toml"
+    cfg = tmp_path / "c.toml"
     cfg.write_text('[containers.old]\nimage = "docker.io/library/busybox:1"\n')
     assert run("generate", "-c", str(cfg), "-o", str(out), *V).exit_code == 0
     (out / "handwritten.container").write_text("[Container]\nImage=docker.io/x/y:z\n")
@@ -130,7 +136,7 @@ def test_podman_without_quadlet_and_bad_version(tmp_path: Path) -> None:
     assert not out.exists()
     auto = run("generate", "-c", str(cfg), "-o", str(out), "--podman-version", "4.3.1")
     assert auto.exit_code == 0, auto.output
-    assert sorted(p.name for p in out.iterdir()) == ["tp.service"]
+    assert listing(out) == ["tp.service"]
     assert "writing a plain .service" in auto.stderr
 
 
@@ -295,7 +301,7 @@ def test_auto_format_falls_back_to_service_when_quadlet_lacks_keys(tmp_path: Pat
     result = run("generate", "-c", str(cfg), "-o", str(out), "--podman-version", "4.5")
     assert result.exit_code == 0, result.output
     assert "Quadlet lacks VolumeName=" in result.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["tp.service"]
+    assert listing(out) == ["tp.service"]
     # Asked for explicitly, the same target is an error instead.
     explicit = run("generate", "-c", str(cfg), "-o", str(tmp_path / "o2"), "--format",
                    "quadlet", "--podman-version", "4.5")  # fmt: skip
@@ -371,3 +377,74 @@ def test_notify_healthy_needs_podman_5(tmp_path: Path) -> None:
         assert result.exit_code == 2
         assert f"{cfg}:3: containers.tp.notify: {feature} needs Podman {needs}" in result.stderr
     assert not (tmp_path / "o").exists()
+
+
+# ------------------------------------------------------------------ --json (issue 14's contract)
+
+
+def test_generate_json(tmp_path: Path) -> None:
+    cfg, out = tmp_path / "c.toml", tmp_path / "out"
+    cfg.write_text(GOOD)
+    result = run("generate", "-c", str(cfg), "-o", str(out), "--json", *V)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    files = doc.pop("files")
+    assert doc == {
+        "schema": "psquadlet-generate/1",
+        "ok": True,
+        "changed": True,
+        "dry_run": False,
+        "format": "quadlet",
+        "podman_version": "5.4.2",
+        "output_dir": str(out),
+        "note": None,
+        "reloaded": False,
+    }
+    assert {"path": str(out / "tp.container"), "action": "create", "kind": "unit"} in files
+    assert {"path": str(out / "tp-psconfig.volume"), "action": "create", "kind": "volume"} in files
+    again = json.loads(run("generate", "-c", str(cfg), "-o", str(out), "--json", *V).stdout)
+    assert again["changed"] is False
+    assert {f["action"] for f in again["files"]} == {"unchanged"}
+
+
+def test_generate_json_dry_run_diff_and_note(tmp_path: Path) -> None:
+    cfg, out = tmp_path / "c.toml", tmp_path / "out"
+    cfg.write_text(GOOD)
+    argv = ("generate", "-c", str(cfg), "-o", str(out), "--dry-run", "--diff", "--json")
+    result = run(*argv, "--podman-version", "4.5")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)  # one object, nothing else on stdout
+    assert doc["dry_run"] is True
+    assert doc["changed"] is True
+    assert doc["format"] == "service"
+    assert "Quadlet lacks VolumeName=" in doc["note"]
+    assert f"+++ b{out / 'tp.service'}" in doc["diff"]
+    assert not out.exists()
+    plain = json.loads(run("generate", "-c", str(cfg), "-o", str(out), "--json", *V).stdout)
+    assert "diff" not in plain
+
+
+def test_generate_json_errors(outdir: Path, tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(GOOD + 'netwrok = "host"\n')
+    bad = run("generate", "-c", str(cfg), "-o", str(outdir), "--json", *V)
+    assert bad.exit_code == 2
+    assert "psquadlet: error:" in bad.stderr
+    doc = json.loads(bad.stdout)
+    assert doc["schema"] == "psquadlet-generate/1"
+    assert doc["ok"] is False
+    (problem,) = doc["error"]["problems"]
+    assert problem == {
+        "file": str(cfg),
+        "line": 3,
+        "key_path": "containers.tp.netwrok",
+        "message": "unknown key 'netwrok'",
+        "hint": "did you mean 'network'?",
+    }
+    cfg.write_text('[containers.handwritten]\nimage = "docker.io/library/busybox:1"\n')
+    refused = run("generate", "-c", str(cfg), "-o", str(outdir), "--json", *V)
+    assert refused.exit_code == 1
+    doc = json.loads(refused.stdout)
+    assert doc["ok"] is False
+    assert doc["error"]["problems"] == []
+    assert "handwritten.container: not generated by psquadlet" in doc["error"]["message"]

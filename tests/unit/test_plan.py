@@ -18,13 +18,20 @@ def unit(name: str, body: str = "[Container]\nImage=docker.io/a/b:c\n") -> UnitF
     return UnitFile(name, M + body)
 
 
+def compute(
+    units: list[UnitFile], out: Path, force: bool = False, source: str = "c.toml"
+) -> plan.Plan:
+    targets = [plan.Target(out / u.filename, u.text, plan.unit_kind(u.filename)) for u in units]
+    return plan.compute_plan(targets, [out], source, force=force)
+
+
 def kinds(p: plan.Plan) -> dict[str, str]:
     return {a.path.name: a.kind for a in p.actions}
 
 
 def test_plan_on_a_missing_folder_creates_everything_and_touches_nothing(tmp_path: Path) -> None:
     out = tmp_path / "missing"
-    p = plan.compute_plan([unit("a.container"), unit("a.volume")], out, force=False)
+    p = compute([unit("a.container"), unit("a.volume")], out, force=False)
     assert kinds(p) == {"a.container": "create", "a.volume": "create"}
     assert not out.exists()
     changed = plan.apply_plan(p)
@@ -40,7 +47,7 @@ def test_unchanged_changed_stale_foreign(tmp_path: Path) -> None:
     (tmp_path / "mine.container").write_text("# written by hand\n")
     (tmp_path / "notes.txt").write_text("not a unit, no marker\n")
     units = [unit("same.container"), unit("edit.container"), unit("mine.container")]
-    p = plan.compute_plan(units, tmp_path, force=False)
+    p = compute(units, tmp_path, force=False)
     assert kinds(p) == {
         "same.container": "unchanged",
         "edit.container": "change",
@@ -52,7 +59,7 @@ def test_unchanged_changed_stale_foreign(tmp_path: Path) -> None:
     assert (tmp_path / "stale.volume").exists()  # refused as a whole
     assert (tmp_path / "edit.container").read_text() == M + "old\n"
 
-    forced = plan.compute_plan(units, tmp_path, force=True)
+    forced = compute(units, tmp_path, force=True)
     assert kinds(forced)["mine.container"] == "change"
     plan.apply_plan(forced)
     assert not (tmp_path / "stale.volume").exists()
@@ -62,7 +69,7 @@ def test_unchanged_changed_stale_foreign(tmp_path: Path) -> None:
 
 def test_diff_is_unified(tmp_path: Path) -> None:
     (tmp_path / "a.container").write_text(M + "[Container]\nImage=docker.io/a/b:old\n")
-    p = plan.compute_plan([unit("a.container")], tmp_path, force=False)
+    p = compute([unit("a.container")], tmp_path, force=False)
     diff = p.actions[0].diff()
     assert "-Image=docker.io/a/b:old\n" in diff
     assert "+Image=docker.io/a/b:c\n" in diff
@@ -74,7 +81,7 @@ def test_directories_and_symlinks_are_never_touched(tmp_path: Path) -> None:
     target = tmp_path / "elsewhere"
     target.write_text(M)
     (tmp_path / "l.container").symlink_to(target)
-    p = plan.compute_plan([unit("d.container"), unit("l.container")], tmp_path, force=True)
+    p = compute([unit("d.container"), unit("l.container")], tmp_path, force=True)
     assert kinds(p)["d.container"] == "refused"
     assert kinds(p)["l.container"] == "refused"
 

@@ -1,8 +1,7 @@
-"""perfSONAR's doctor check: the host files the testpoint mounts over perfSONAR's own.
+"""The doctor checks the perfSONAR extension contributes (``CHECKS``).
 
-This is a check an extension contributes (``diagnose``'s ``extension_checks``), written against
-today's ``psquadlet.perfsonar`` module; when perfSONAR becomes an extension that offers its own
-checks, this function moves there unchanged.
+``psquadlet.doctor.diagnose`` runs them after its own; they read only ``doctor.report`` and
+``doctor.context``, so parsing and generating never import the doctor.
 """
 
 from __future__ import annotations
@@ -11,33 +10,37 @@ import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from psquadlet import perfsonar
-from psquadlet.doctor.context import Context
+from psquadlet.doctor.context import CheckFunction, Context
 from psquadlet.doctor.report import FAIL, PASS, SKIP, Check
 from psquadlet.host import HostFileError, read_host_text
+from psquadlet.model import Config
+from psquadlet.perfsonar.files import HOST_DIR, SYSTEM_HOST_DIR, bind_mounts
+from psquadlet.perfsonar.spec import LIMITS_CONF
 
 
-def declared_mounts(ctx: Context) -> list[tuple[str, str, str]]:
-    """(container, host path, container path) of every perfSONAR file the config mounts."""
-    return [
+def declared_mounts(
+    config: Config, host_dir: Path = SYSTEM_HOST_DIR
+) -> tuple[tuple[str, str, str], ...]:
+    """(container, host path, container path) of every file the perfSONAR tables mount."""
+    return tuple(
         (spec.name, source, target)
-        for spec in ctx.config.containers
-        if isinstance(spec.perfsonar, perfsonar.PerfsonarSpec)
+        for spec in config.containers
+        if spec.perfsonar is not None
         for source, target in (
-            m.split(":")[:2] for m in perfsonar.bind_mounts(spec.name, spec.perfsonar)
+            m.split(":")[:2] for m in bind_mounts(spec.name, spec.perfsonar, host_dir)
         )
-    ]
+    )
 
 
 def _problem(path: Path, host_path: str, target: str) -> str:
-    rendered = host_path.startswith(perfsonar.HOST_DIR + "/")
+    rendered = host_path.startswith(HOST_DIR + "/")
     try:
         text = read_host_text(path)
     except FileNotFoundError:
         return "missing: run 'psquadlet generate'" if rendered else "missing"
     except HostFileError as exc:
         return exc.reason
-    if target == perfsonar.LIMITS_CONF:
+    if target == LIMITS_CONF:
         try:
             json.loads(text)
         except ValueError as exc:
@@ -78,4 +81,14 @@ def check_perfsonar_files(mounts: Sequence[tuple[str, str, str]], root: Path = P
 
 
 def perfsonar_files(ctx: Context) -> Check:
-    return check_perfsonar_files(declared_mounts(ctx), ctx.host.root)
+    """The doctor check: every file the configuration's perfSONAR tables mount is usable."""
+    return check_perfsonar_files(declared_mounts(ctx.config), ctx.host.root)
+
+
+def doctor_checks(config: Config, root: Path = Path("/")) -> tuple[Check, ...]:
+    """The extension's checks for ``config`` alone (``root`` prefixes host paths, for tests)."""
+    return (check_perfsonar_files(declared_mounts(config), root),)
+
+
+CHECKS: tuple[CheckFunction, ...] = (perfsonar_files,)
+"""What this extension registers with the doctor."""

@@ -1,0 +1,325 @@
+"""``generate`` as a library call: configuration -> one plan of every file -> applied.
+
+``plan_generate(options)`` reads the configuration, chooses the format, renders the units and
+the extensions' host files, and compares all of them with the disk: one ``plan.Plan`` for
+the whole run, under one root. ``apply(generate_plan)`` applies it all or nothing, holding the
+output folder's lock. ``run(options)`` is what the command does: plan, and unless it is a dry
+run, plan again under the lock and apply.
+
+Where the files of a run go (the root):
+
+=================  =============================  ==========================================
+run                units                          extension host files
+=================  =============================  ==========================================
+root (--system)    /etc/containers/systemd        /etc/psquadlet/perfsonar/NAME/
+                   (/etc/systemd/system)
+--user             ~/.config/containers/systemd   ~/.config/psquadlet/perfsonar/NAME/
+                   (~/.config/systemd/user)
+-o DIR             DIR                            DIR/psquadlet/perfsonar/NAME/
+=================  =============================  ==========================================
+
+The units' bind mounts name the host files where this run writes them.
+
+Kept free of podman-py, pystemd and PyYAML imports: generate runs at every configuration
+change and in CI, and must stay quick and installable with click alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from psquadlet import config as config_mod
+from psquadlet import fsutil, quadlet_keys, render
+from psquadlet import plan as plan_mod
+from psquadlet.errors import (
+    ConfigError,
+    ConfigErrors,
+    PodmanVersionError,
+    PsquadletError,
+    UsageError,
+)
+from psquadlet.host import detect_podman_version
+from psquadlet.model import Config
+
+QUADLET_DIR_ROOT = Path("/etc/containers/systemd")
+QUADLET_DIR_USER = Path("~/.config/containers/systemd")
+SERVICE_DIR_ROOT = Path("/etc/systemd/system")
+SERVICE_DIR_USER = Path("~/.config/systemd/user")
+HOST_DIR_ROOT = Path("/etc/psquadlet")
+HOST_DIR_USER = Path("~/.config/psquadlet")
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0
+
+
+@dataclass(frozen=True)
+class Options:
+    """What ``psquadlet generate`` is asked; None: the default for this host."""
+
+    config_path: Path | None = None
+    outdir: Path | None = None
+    fmt: str = "auto"
+    podman_version: str | None = None
+    user: bool | None = None
+    force: bool = False
+    unit_search_path: tuple[Path, ...] | None = None
+    """Installed units a new one must not shadow (None: systemd's search path for the mode)."""
+
+
+@dataclass(frozen=True)
+class GeneratePlan:
+    """One run: every file under one root, compared with the disk."""
+
+    config: Config
+    options: Options
+    fmt: str
+    version: tuple[int, int, int] | None
+    user: bool
+    note: str | None
+    unit_dir: Path
+    host_dir: Path
+    targets: tuple[plan_mod.Target, ...]
+    folders: tuple[Path, ...]
+    """The unit folder first, then the extensions' host-file folders (which psquadlet owns)."""
+    plan: plan_mod.Plan
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.plan.changes)
+
+
+def default_outdir(fmt: str, user: bool) -> Path:
+    if fmt == "quadlet":
+        folder = QUADLET_DIR_USER if user else QUADLET_DIR_ROOT
+    else:
+        folder = SERVICE_DIR_USER if user else SERVICE_DIR_ROOT
+    return folder.expanduser()
+
+
+def host_dir(user: bool, outdir: Path | None) -> Path:
+    """The folder extensions write host files under (see the table above)."""
+    if outdir is not None:
+        return outdir / "psquadlet"
+    return (HOST_DIR_USER if user else HOST_DIR_ROOT).expanduser()
+
+
+def with_extension_mounts(config: Config, host: Path) -> Config:
+    """``config`` with each extension's bind mounts (reading files under ``host``) added."""
+    specs = []
+    for spec in config.containers:
+        volumes = list(spec.volumes)
+        for ext in config_mod.CONTAINER_EXTENSIONS:
+            value: Any = getattr(spec, ext.key)
+            if value is not None:
+                volumes += [config_mod.parse_volume(m) for m in ext.mounts(spec.name, value, host)]
+        specs.append(dataclasses.replace(spec, volumes=tuple(volumes)))
+    return dataclasses.replace(config, containers=tuple(specs))
+
+
+def _located(exc: ConfigError | ConfigErrors) -> PsquadletError:
+    errors = config_mod.locate(exc.errors)
+    return errors[0] if len(errors) == 1 else ConfigErrors(errors)
+
+
+def choose_format(
+    fmt: str, version_text: str | None
+) -> tuple[str, tuple[int, int, int] | None, str | None]:
+    """(format, target version, note for the operator) from the options and the host."""
+    if version_text is not None:
+        try:
+            version: tuple[int, int, int] | None = quadlet_keys.parse_version(version_text)
+        except ValueError as exc:
+            raise UsageError(f"--podman-version: {exc}") from None
+        detected = False
+    else:
+        version = detect_podman_version()
+        detected = version is not None
+    note = None
+    has_quadlet = version is None or version[:2] >= quadlet_keys.QUADLET_MIN_VERSION
+    if not has_quadlet:
+        assert version is not None
+        where = "installed " if detected else ""
+        lacks = (
+            f"the {where}Podman {quadlet_keys.format_version(version)} has no Quadlet (needs 4.4)"
+        )
+        if fmt == "auto":
+            note = f"{lacks}: writing a plain .service instead"
+        elif fmt == "quadlet" and detected:
+            raise UsageError(
+                f"{lacks}: use --format service, or --podman-version VER to write units for "
+                "another host"
+            )
+    if fmt == "auto":
+        fmt = "quadlet" if has_quadlet else "service"
+    return fmt, version, note
+
+
+def _missing_keys(exc: ConfigError | ConfigErrors) -> str:
+    features = (e.feature for e in exc.errors if isinstance(e, PodmanVersionError))
+    keys = dict.fromkeys(f.split(" in [", 1)[0].removeprefix("key ") for f in features)
+    return ", ".join(keys)
+
+
+def render_units(
+    config: Config, fmt: str, version: tuple[int, int, int] | None, user: bool, auto: bool
+) -> tuple[str, tuple[render.UnitFile, ...], str | None]:
+    """(format, units, note). ``auto``: fall back to .service when Quadlet lacks a key."""
+    try:
+        return fmt, render.render_units(config, fmt, version, user=user), None
+    except (ConfigError, ConfigErrors) as exc:
+        only_version = all(isinstance(e, PodmanVersionError) for e in exc.errors)
+        if not (auto and fmt == "quadlet" and only_version):
+            raise _located(exc) from None
+        # The target's Quadlet lacks keys this configuration needs: the plain .service
+        # format expresses the same podman run flags without them.
+        assert version is not None
+        note = (
+            f"Podman {quadlet_keys.format_version(version)}'s Quadlet lacks "
+            f"{_missing_keys(exc)}: writing a plain .service instead"
+        )
+    try:
+        return "service", render.render_units(config, "service", version, user=user), note
+    except (ConfigError, ConfigErrors) as again:
+        raise _located(again) from None
+
+
+def _files(
+    config: Config, units: Sequence[render.UnitFile], unit_dir: Path, host: Path
+) -> tuple[tuple[plan_mod.Target, ...], tuple[Path, ...]]:
+    """Every file of the run, and the folders it writes into (the unit folder first)."""
+    targets = [
+        plan_mod.Target(unit_dir / u.filename, u.text, plan_mod.unit_kind(u.filename))
+        for u in units
+    ]
+    folders = [unit_dir]
+    header = render.marker(config.source)
+    for spec in config.containers:
+        for ext in config_mod.CONTAINER_EXTENSIONS:
+            value: Any = getattr(spec, ext.key)
+            if value is None:
+                continue
+            folders.append(ext.host_folder(spec.name, host))
+            targets += [
+                plan_mod.Target(f.path, f.content, plan_mod.HOST_FILE)
+                for f in ext.host_files(spec.name, value, host, header)
+            ]
+    return tuple(targets), tuple(folders)
+
+
+def _compare(generate_plan: GeneratePlan) -> plan_mod.Plan:
+    options = generate_plan.options
+    search = options.unit_search_path
+    if search is None:
+        search = plan_mod.unit_search_path(generate_plan.user)
+    return plan_mod.compute_plan(
+        generate_plan.targets,
+        generate_plan.folders,
+        generate_plan.config.source,
+        force=options.force,
+        search_path=search,
+        owned=generate_plan.folders[1:],
+    )
+
+
+def plan_generate(options: Options) -> GeneratePlan:
+    """Everything ``generate`` would do, touching nothing. Raises PsquadletError."""
+    config = config_mod.load_config(options.config_path)
+    fmt, version, note = choose_format(options.fmt, options.podman_version)
+    user = (not is_root()) if options.user is None else options.user
+    host = host_dir(user, options.outdir)
+    config = with_extension_mounts(config, host)
+    fmt, units, fallback = render_units(config, fmt, version, user, auto=options.fmt == "auto")
+    unit_dir = options.outdir if options.outdir is not None else default_outdir(fmt, user)
+    targets, folders = _files(config, units, unit_dir, host)
+    empty = plan_mod.Plan(())
+    draft = GeneratePlan(
+        config,
+        options,
+        fmt,
+        version,
+        user,
+        note or fallback,
+        unit_dir,
+        host,
+        targets,
+        folders,
+        empty,
+    )
+    return dataclasses.replace(draft, plan=_compare(draft))
+
+
+def apply(generate_plan: GeneratePlan) -> GeneratePlan:
+    """Apply the run, all or nothing, under the output folder's lock; the plan carried out.
+
+    The files are compared with the disk again once the lock is held (another run may have
+    gone first). Refuses (RefusedError, nothing written) when a file is in the way; reports an
+    OSError plainly, saying whether anything was written.
+    """
+    generate_plan.plan.check()
+    folder = generate_plan.unit_dir
+    try:
+        with fsutil.folder_lock(folder):
+            current = dataclasses.replace(generate_plan, plan=_compare(generate_plan))
+            plan_mod.apply_plan(current.plan)  # reports its own OSErrors
+    except OSError as exc:
+        raise PsquadletError(
+            f"cannot use {folder}: {exc.strerror or exc}; nothing was written"
+        ) from None
+    return current
+
+
+@dataclass(frozen=True)
+class Result:
+    plan: GeneratePlan
+    dry_run: bool
+    reloaded: bool
+
+    @property
+    def changed(self) -> bool:
+        return self.plan.changed
+
+
+def run(options: Options, dry_run: bool = False, reload: bool = False) -> Result:
+    """``psquadlet generate``: plan, and unless ``dry_run`` apply; ``reload``: then run
+    ``systemctl daemon-reload`` when something changed."""
+    generate_plan = plan_generate(options)
+    if dry_run:
+        return Result(generate_plan, dry_run=True, reloaded=False)
+    done = apply(generate_plan)
+    if reload and done.changed:
+        daemon_reload(done.user)
+    return Result(done, dry_run=False, reloaded=reload and done.changed)
+
+
+def reload_argv(user: bool) -> list[str]:
+    return ["systemctl", "--user", "daemon-reload"] if user else ["systemctl", "daemon-reload"]
+
+
+def daemon_reload(user: bool) -> None:
+    argv = reload_argv(user)
+    try:
+        result = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=120)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise PsquadletError(f"{' '.join(argv)} failed: {exc}") from None
+    if result.returncode != 0:
+        detail = (result.stderr or result.stdout).strip()
+        raise PsquadletError(f"{' '.join(argv)} failed: {detail}")
+
+
+def validate(config_path: Path | None) -> Config:
+    """Load a configuration and render it in both formats; raises located errors."""
+    config = config_mod.load_config(config_path)
+    mounted = with_extension_mounts(config, HOST_DIR_ROOT)
+    for fmt in render.FORMATS:
+        try:
+            render.render_units(mounted, fmt)
+        except (ConfigError, ConfigErrors) as exc:
+            raise _located(exc) from None
+    return config
