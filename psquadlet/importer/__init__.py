@@ -2,7 +2,7 @@
 
 The pipeline is: split the input (``shellwords`` / ``compose``), map each flag or key onto the
 configuration's own keys (``dockerrun`` / ``compose``, into a ``Draft``), say the upstream
-perfSONAR commands with their preset (``perfsonar``), and write TOML (``emit``). The text is
+perfSONAR commands with their preset (``perfsonar``), and write TOML (``psquadlet.tomlwriter``). The text is
 then read back with the real configuration loader, so that what import prints is always
 something ``psquadlet generate`` accepts.
 """
@@ -27,7 +27,7 @@ from psquadlet.importer.draft import (
     ImportResult,
     Note,
 )
-from psquadlet.importer.emit import Table, TomlValue, document
+from psquadlet.tomlwriter import Table, TomlValue, document
 
 __all__ = [
     "APPROXIMATED",

@@ -29,7 +29,7 @@ from psquadlet.importer.draft import (
     ImportInputError,
     Note,
 )
-from psquadlet.importer.emit import TomlValue
+from psquadlet.tomlwriter import TomlValue
 
 # ---- .env and interpolation -----------------------------------------------------------------
 

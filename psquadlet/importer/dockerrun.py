@@ -21,7 +21,7 @@ from psquadlet import imageref
 from psquadlet.errors import did_you_mean
 from psquadlet.importer import durations
 from psquadlet.importer.draft import APPROXIMATED, DROPPED, RAW, Draft, ImportInputError
-from psquadlet.importer.emit import TomlValue
+from psquadlet.tomlwriter import TomlValue
 
 
 @dataclass

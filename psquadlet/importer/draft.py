@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from psquadlet.errors import UsageError
-from psquadlet.importer.emit import TomlValue
+from psquadlet.tomlwriter import TomlValue
 
 
 class ImportInputError(UsageError):

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from psquadlet.importer import emit
+from psquadlet import tomlwriter as emit
 
 if sys.version_info >= (3, 11):
     import tomllib

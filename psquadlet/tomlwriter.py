@@ -1,10 +1,11 @@
-"""A small TOML writer for what ``psquadlet import`` produces.
+"""The project's one TOML writer, shared by ``psquadlet init`` and ``psquadlet import``.
 
-The standard library reads TOML but does not write it, and the import output must be a file
-an operator reads and edits: keys in the schema's order, short values inline, comments that say
-what was left behind. The writer handles exactly the value types of the configuration schema
-(strings, integers, booleans, arrays of those, and string-keyed tables) and refuses anything
-else, so that what it writes always reads back as the same data.
+The standard library reads TOML but does not write it, and tomlkit differs across Debian 11,
+12 and 13 (and is EPEL-only on EL9), so this small writer is the project's own. What it writes
+is a file an operator reads and edits: keys in the schema's order, short values inline,
+comments that say what was left behind. It handles exactly the value types of the
+configuration schema (strings, integers, booleans, arrays of those, and string-keyed tables)
+and refuses anything else, so that what it writes always reads back as the same data.
 """
 
 from __future__ import annotations
