@@ -5,8 +5,9 @@ environment, then from a ``.env`` file beside the compose file) in every value, 
 relative paths against the compose file's folder. Both happen here too, so that the imported
 configuration says what ``docker compose up`` would have run. The jobs are split: ``yaml12``
 reads the file (YAML 1.2, bounded), ``dotenv`` the ``.env`` file, ``interpolation`` the
-``${VAR}`` forms, and ``composeservice`` maps one service's keys; this module reads the top
-level (services, named volumes, file-level notes). Keys that have no meaning under systemd, or
+``${VAR}`` forms, ``composeservice`` maps one service's keys (``composevolumes`` its volumes
+and the named volumes, ``composevalues`` the shapes of values); this module reads the top
+level (which services, the variables, file-level notes). Keys that have no meaning under systemd, or
 that psquadlet cannot express, are reported (never fatal), each with the reason.
 """
 
@@ -19,7 +20,8 @@ from typing import Any
 
 from psquadlet.importer import yaml12
 from psquadlet.importer.composeservice import Service
-from psquadlet.importer.composevalues import string_map
+from psquadlet.importer.composevalues import scalar
+from psquadlet.importer.composevolumes import volume_table
 from psquadlet.importer.dotenv import read_dotenv
 from psquadlet.importer.draft import (
     APPROXIMATED,
@@ -30,7 +32,6 @@ from psquadlet.importer.draft import (
     Note,
 )
 from psquadlet.importer.interpolation import Interpolator
-from psquadlet.tomlwriter import TomlValue
 
 
 @dataclass
@@ -111,7 +112,7 @@ def load(
         for name, body in services.items()
     }
     volume_names = {
-        str(key): quiet(str(spec["name"]), f"volumes.{key}.name")
+        str(key): quiet(scalar(spec["name"], f"volumes.{key}.name"), f"volumes.{key}.name")
         if isinstance(spec, dict) and spec.get("name")
         else str(key)
         for key, spec in top_volumes.items()
@@ -149,7 +150,7 @@ def load(
                 f"{path}: {where} uses the named volume {volume!r}, which the top-level "
                 "'volumes' does not declare"
             )
-        table = _volume_table(volume, top_volumes[volume], project, notes)
+        table = volume_table(volume, top_volumes[volume], project, notes)
         if table is not None:
             volumes.append(table)
     return ComposeImport(drafts, volumes, notes)
@@ -159,33 +160,3 @@ def _table_name(service: str, body: Any) -> str:
     if isinstance(body, dict) and isinstance(body.get("container_name"), str):
         return str(body["container_name"])
     return service
-
-
-def _volume_table(name: str, spec: Any, project: str, notes: list[Note]) -> ImportedVolume | None:
-    spec = spec or {}
-    if not isinstance(spec, dict):
-        raise ImportInputError(f"volumes.{name} must be a mapping")
-    settings: list[tuple[str, TomlValue]] = []
-    for key, value in spec.items():
-        if key == "driver":
-            settings.append(("driver", str(value)))
-        elif key == "driver_opts":
-            settings.append(("options", [f"{k}={v}" for k, v in dict(value).items()]))
-        elif key == "labels":
-            settings.append(("labels", string_map(value, f"volumes.{name}.labels")))
-        elif key in ("external", "name"):
-            pass
-        else:
-            notes.append(Note(DROPPED, f"volumes.{name}.{key}", "unknown volume key"))
-    if not spec.get("external") and not spec.get("name"):
-        notes.append(
-            Note(
-                APPROXIMATED,
-                f"volumes.{name}",
-                f"compose names this volume {project}_{name}; the unit uses {name!r} (copy the "
-                "data over, or rename the volume, to keep what compose stored)",
-            )
-        )
-    if not settings:
-        return None
-    return ImportedVolume(str(spec.get("name") or name), tuple(settings))

@@ -24,7 +24,8 @@ from psquadlet.importer.composevalues import (
     string_map,
     words,
 )
-from psquadlet.importer.draft import APPROXIMATED, DROPPED, RAW, Draft, ImportInputError
+from psquadlet.importer.composevolumes import ServiceVolumes
+from psquadlet.importer.draft import APPROXIMATED, DROPPED, Draft, ImportInputError
 
 _DROPPED_KEYS = {
     "build": "psquadlet runs images: build and push the image, the unit pulls what image: names",
@@ -81,10 +82,33 @@ _RAW_KEYS = {
     "uts": "uts",
     "volumes_from": "volumes-from",
 }
+# compose key -> (configuration key, shape): list, map, bool or str.
+_DIRECT = {
+    "cap_add": ("cap_add", "list"),
+    "cap_drop": ("cap_drop", "list"),
+    "dns": ("dns", "list"),
+    "dns_search": ("dns_search", "list"),
+    "group_add": ("group_add", "list"),
+    "tmpfs": ("tmpfs", "list"),
+    "labels": ("labels", "map"),
+    "annotations": ("annotations", "map"),
+    "sysctls": ("sysctls", "map"),
+    "privileged": ("privileged", "bool"),
+    "read_only": ("read_only", "bool"),
+    "init": ("init", "bool"),
+    "tty": ("tty", "bool"),
+    "working_dir": ("working_dir", "str"),
+    "hostname": ("hostname", "str"),
+    "stop_signal": ("stop_signal", "str"),
+    "cgroup": ("cgroupns", "str"),
+    "userns_mode": ("userns", "str"),
+}
 _PULL = {"always": "always", "never": "never", "missing": "missing", "if_not_present": "missing"}
 
 
-class Service:
+class Service(ServiceVolumes):
+    """One service's keys -> its draft; ``convert`` applies each key's handler in order."""
+
     def __init__(
         self,
         name: str,
@@ -104,9 +128,6 @@ class Service:
         self.draft = Draft(name=table_names[name])
         self.ctx = dockerrun.RunContext("docker", variables, folder, [])
 
-    def where(self, key: str) -> str:
-        return f"services.{self.service}.{key}"
-
     def convert(self, body: dict[str, Any]) -> Draft:
         d = self.draft
         if "image" not in body:
@@ -119,6 +140,8 @@ class Service:
             handler = _HANDLERS.get(key)
             if handler is not None:
                 handler(self, value)
+            elif key in _DIRECT:
+                self.direct(key, value)
             elif key in _RAW_KEYS:
                 flag = _RAW_KEYS[key]
                 if flag is None:
@@ -137,6 +160,20 @@ class Service:
             else:
                 d.note(DROPPED, self.where(key), "unknown compose key: not carried over")
         return d
+
+    def direct(self, key: str, value: Any) -> None:
+        """A key that is a configuration key of the same shape (``_DIRECT``)."""
+        name, shape = _DIRECT[key]
+        where = self.where(key)
+        if shape == "list":
+            self.draft.append(name, *string_list(value, where))
+        elif shape == "map":
+            for k, v in string_map(value, where).items():
+                self.draft.put(name, k, str(v))
+        elif shape == "bool":
+            self.draft.set(name, bool(value))
+        else:
+            self.draft.set(name, scalar(value, where))
 
     # -- handlers, one per compose key --
 
@@ -195,103 +232,6 @@ class Service:
             else:
                 self.draft.append("ports", scalar(item, self.where("ports")))
 
-    def _source(self, source: str) -> str:
-        if source.startswith(("~", ".")) or (not source.startswith("/") and "/" in source):
-            source = os.path.normpath(os.path.join(self.folder, os.path.expanduser(source)))
-        if source.startswith("/") and not os.path.exists(source):
-            self.draft.note(
-                APPROXIMATED,
-                f"{self.where('volumes')} {source}",
-                "the folder does not exist: compose would create it, podman refuses to start: "
-                "create it before starting the unit",
-            )
-        return source
-
-    def volumes(self, value: Any) -> None:
-        d = self.draft
-        for item in value if isinstance(value, list) else []:
-            if isinstance(item, dict):
-                self._long_volume(item)
-                continue
-            parts = scalar(item, self.where("volumes")).split(":")
-            if len(parts) == 1:
-                d.raw(f"--volume={parts[0]}")
-                d.note(
-                    RAW,
-                    f"{self.where('volumes')} {item}",
-                    "an anonymous volume has no configuration key",
-                )
-                continue
-            source = parts[0]
-            if not source.startswith(("/", ".", "~")):
-                self.used_volumes.setdefault(source, self.where("volumes"))
-                source = self.volume_names.get(source, source)
-            else:
-                source = self._source(source)
-            d.append("volumes", ":".join([source, *parts[1:]]))
-
-    def _long_volume(self, item: dict[str, Any]) -> None:
-        d = self.draft
-        kind = scalar(item.get("type", "volume"), self.where("volumes.type"))
-        target = scalar(item.get("target"), self.where("volumes.target"))
-        if not target:
-            raise ImportInputError(f"{self.where('volumes')}: a volume needs a target")
-        if kind == "tmpfs":
-            sizes: list[str] = []
-            tmpfs = mapping(item.get("tmpfs"), self.where("volumes.tmpfs"))
-            if "size" in tmpfs:
-                sizes.append(f"size={scalar(tmpfs['size'], self.where('volumes.tmpfs.size'))}")
-            if "mode" in tmpfs:
-                mode = tmpfs["mode"]
-                if isinstance(mode, int) and not isinstance(mode, bool):
-                    mode = f"{mode:o}"
-                else:
-                    mode = scalar(mode, self.where("volumes.tmpfs.mode"))
-                    if mode.lower().startswith("0o"):
-                        mode = mode[2:]  # YAML 1.2's octal, which PyYAML reads as text
-                sizes.append(f"mode={mode}")
-            d.append("tmpfs", f"{target}:{','.join(sizes)}" if sizes else target)
-            return
-        if kind not in ("bind", "volume"):
-            d.note(DROPPED, f"{self.where('volumes')} {target}", f"volume type {kind!r}")
-            return
-        source = scalar(item.get("source"), self.where("volumes.source"))
-        options: list[str] = []
-        if item.get("read_only"):
-            options.append("ro")
-        if kind == "bind":
-            if not source:
-                raise ImportInputError(f"{self.where('volumes')}: a bind mount needs a source")
-            source = self._source(source)
-            bind = mapping(item.get("bind"), self.where("volumes.bind"))
-            for option in ("propagation", "selinux"):
-                if bind.get(option):
-                    options.append(scalar(bind[option], self.where(f"volumes.bind.{option}")))
-        else:
-            volume = mapping(item.get("volume"), self.where("volumes.volume"))
-            if volume.get("nocopy"):
-                options.append("nocopy")
-            if volume.get("subpath"):
-                subpath = scalar(volume["subpath"], self.where("volumes.volume.subpath"))
-                options.append(f"subpath={subpath}")
-            if not source:
-                d.raw(f"--volume={target}")
-                d.note(
-                    RAW,
-                    f"{self.where('volumes')} {target}",
-                    "an anonymous volume has no configuration key",
-                )
-                return
-            self.used_volumes.setdefault(source, self.where("volumes"))
-            source = self.volume_names.get(source, source)
-        text = f"{source}:{target}"
-        if options:
-            text += ":" + ",".join(options)
-        d.append("volumes", text)
-
-    def tmpfs(self, value: Any) -> None:
-        self.draft.append("tmpfs", *string_list(value, self.where("tmpfs")))
-
     def environment(self, value: Any) -> None:
         d = self.draft
         where = self.where("environment")
@@ -344,12 +284,6 @@ class Service:
                 )
             self.draft.append("environment_files", path)
 
-    def _list(self, name: str, key: str) -> Callable[[Any], None]:
-        def apply(value: Any) -> None:
-            self.draft.append(name, *string_list(value, self.where(key)))
-
-        return apply
-
     def devices(self, value: Any) -> None:
         where = self.where("devices")
         for item in items(value):
@@ -374,30 +308,8 @@ class Service:
         for entry in entries:
             dockerrun._add_host(self.draft, self.ctx, self.where("extra_hosts"), entry)
 
-    def _map(self, name: str, key: str) -> Callable[[Any], None]:
-        def apply(value: Any) -> None:
-            for k, v in string_map(value, self.where(key)).items():
-                self.draft.put(name, k, str(v))
-
-        return apply
-
     def user(self, value: Any) -> None:
         dockerrun._user(self.draft, self.ctx, self.where("user"), scalar(value, self.where("user")))
-
-    def _str(self, name: str) -> Callable[[Any], None]:
-        def apply(value: Any) -> None:
-            self.draft.set(name, scalar(value, self.where(name)))
-
-        return apply
-
-    def _bool(self, name: str) -> Callable[[Any], None]:
-        def apply(value: Any) -> None:
-            self.draft.set(name, bool(value))
-
-        return apply
-
-    def cgroup(self, value: Any) -> None:
-        self.draft.set("cgroupns", scalar(value, self.where("cgroup")))
 
     def security_opt(self, value: Any) -> None:
         for item in string_list(value, self.where("security_opt")):
@@ -407,10 +319,12 @@ class Service:
         if not isinstance(value, dict):
             raise ImportInputError(f"{self.where('ulimits')} must be a mapping")
         for name, limit in value.items():
+            where = self.where(f"ulimits.{name}")
             if isinstance(limit, dict):
-                text = f"{name}={limit.get('soft')}:{limit.get('hard')}"
+                soft, hard = (scalar(limit.get(k), where) for k in ("soft", "hard"))
+                text = f"{name}={soft or None}:{hard or None}"
             else:
-                text = f"{name}={limit}"
+                text = f"{name}={scalar(limit, where)}"
             self.draft.append("ulimits", text)
 
     def stop_grace_period(self, value: Any) -> None:
@@ -556,12 +470,6 @@ class Service:
             if key not in ("limits", "reservations"):
                 d.note(DROPPED, self.where(f"deploy.resources.{key}"), "not carried over")
 
-    def userns_mode(self, value: Any) -> None:
-        self.draft.set("userns", scalar(value, self.where("userns_mode")))
-
-    def hostname(self, value: Any) -> None:
-        self.draft.set("hostname", scalar(value, self.where("hostname")))
-
 
 _HANDLERS: dict[str, Callable[[Service, Any], None]] = {
     "image": Service.image,
@@ -570,31 +478,13 @@ _HANDLERS: dict[str, Callable[[Service, Any], None]] = {
     "networks": Service.networks,
     "ports": Service.ports,
     "volumes": Service.volumes,
-    "tmpfs": Service.tmpfs,
     "environment": Service.environment,
     "env_file": Service.env_file,
-    "cap_add": lambda s, v: s._list("cap_add", "cap_add")(v),
-    "cap_drop": lambda s, v: s._list("cap_drop", "cap_drop")(v),
     "devices": Service.devices,
-    "dns": lambda s, v: s._list("dns", "dns")(v),
-    "dns_search": lambda s, v: s._list("dns_search", "dns_search")(v),
     "extra_hosts": Service.extra_hosts,
-    "group_add": lambda s, v: s._list("group_add", "group_add")(v),
-    "labels": lambda s, v: s._map("labels", "labels")(v),
-    "annotations": lambda s, v: s._map("annotations", "annotations")(v),
-    "sysctls": lambda s, v: s._map("sysctls", "sysctls")(v),
     "user": Service.user,
-    "working_dir": lambda s, v: s._str("working_dir")(v),
-    "hostname": Service.hostname,
-    "privileged": lambda s, v: s._bool("privileged")(v),
-    "read_only": lambda s, v: s._bool("read_only")(v),
-    "init": lambda s, v: s._bool("init")(v),
-    "tty": lambda s, v: s._bool("tty")(v),
-    "cgroup": Service.cgroup,
-    "userns_mode": Service.userns_mode,
     "security_opt": Service.security_opt,
     "ulimits": Service.ulimits,
-    "stop_signal": lambda s, v: s._str("stop_signal")(v),
     "stop_grace_period": Service.stop_grace_period,
     "restart": Service.restart,
     "healthcheck": Service.healthcheck,
