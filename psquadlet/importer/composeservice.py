@@ -233,7 +233,6 @@ class Service(ServiceVolumes):
                 self.draft.append("ports", scalar(item, self.where("ports")))
 
     def environment(self, value: Any) -> None:
-        d = self.draft
         where = self.where("environment")
         pairs: list[tuple[str, str | None]]
         if isinstance(value, dict):
@@ -246,21 +245,15 @@ class Service(ServiceVolumes):
                 name, sep, env_value = entry.partition("=")
                 pairs.append((name, env_value if sep else None))
         for name, maybe_value in pairs:
-            if maybe_value is not None:
-                d.put("environment", name, maybe_value)
-            elif name in self.variables:
-                d.put("environment", name, self.variables[name])
-                d.note(
-                    APPROXIMATED,
-                    f"{self.where('environment')}.{name}",
-                    "the value was copied from the environment (or .env) of the import",
-                )
-            else:
-                d.note(
-                    DROPPED,
-                    f"{self.where('environment')}.{name}",
-                    "the variable is not set here, so compose would not set it",
-                )
+            dockerrun.put_env(
+                self.draft,
+                f"{where}.{name}",
+                name,
+                maybe_value,
+                self.variables,
+                copied="the value was copied from the environment (or .env) of the import",
+                unset="the variable is not set here, so compose would not set it",
+            )
 
     def env_file(self, value: Any) -> None:
         for entry in items(value):

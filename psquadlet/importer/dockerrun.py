@@ -87,10 +87,7 @@ def to_bool(name: str) -> Handler:
 
 def to_int(name: str) -> Handler:
     def apply(d: Draft, ctx: RunContext, flag: str, value: str) -> None:
-        try:
-            d.set(name, int(value))
-        except ValueError:
-            raise ImportInputError(f"{flag} needs a whole number, not {value!r}") from None
+        d.set(name, durations.whole_number(value, flag))
 
     return apply
 
@@ -138,18 +135,37 @@ def _env(d: Draft, ctx: RunContext, flag: str, value: str) -> None:
     name, sep, env_value = value.partition("=")
     if not name:
         raise ImportInputError(f"{flag} needs NAME=VALUE or NAME, not {value!r}")
-    if sep:
-        d.put("environment", name, env_value)
-    elif name in ctx.environ:
-        d.put("environment", name, ctx.environ[name])
-        d.note(
-            APPROXIMATED,
-            f"{flag} {name}",
-            "the value was copied from the environment of the import (docker copies it from "
-            "the environment of each docker run); check that it belongs in the file",
-        )
+    put_env(
+        d,
+        f"{flag} {name}",
+        name,
+        env_value if sep else None,
+        ctx.environ,
+        copied="the value was copied from the environment of the import (docker copies it from "
+        "the environment of each docker run); check that it belongs in the file",
+        unset="the variable is not set, so docker would not set it",
+    )
+
+
+def put_env(
+    d: Draft,
+    subject: str,
+    name: str,
+    value: str | None,
+    environ: Mapping[str, str],
+    *,
+    copied: str,
+    unset: str,
+) -> None:
+    """``NAME=VALUE`` sets the variable; a bare ``NAME`` (value None) copies its value from
+    ``environ``, noted with ``copied``, or is dropped, noted with ``unset``."""
+    if value is not None:
+        d.put("environment", name, value)
+    elif name in environ:
+        d.put("environment", name, environ[name])
+        d.note(APPROXIMATED, subject, copied)
     else:
-        d.note(DROPPED, f"{flag} {name}", "the variable is not set, so docker would not set it")
+        d.note(DROPPED, subject, unset)
 
 
 def _path(ctx: RunContext, path: str) -> str:
@@ -229,7 +245,8 @@ def _restart(d: Draft, ctx: RunContext, flag: str, value: str) -> None:
             f"{flag}: unknown restart policy {value!r} (no, always, unless-stopped, "
             "on-failure[:max-retries])"
         )
-    policy, count = match.group(1), match.group(2)
+    policy = match.group(1)
+    count = None if match.group(2) is None else durations.whole_number(match.group(2), flag)
     service = d.section("service")
     if count is not None and policy != "on-failure":
         raise ImportInputError(f"{flag}: only on-failure takes a retry count, not {value!r}")
@@ -241,16 +258,16 @@ def _restart(d: Draft, ctx: RunContext, flag: str, value: str) -> None:
             "Restart=always: systemd never restarts a unit stopped with systemctl stop, "
             "which is what unless-stopped means",
         )
-    elif policy == "on-failure" and count is not None and int(count) > 0:
+    elif policy == "on-failure" and count is not None and count > 0:
         service["restart"] = "on-failure"
         unit_extra = d.section("unit").setdefault("extra", {})
         assert isinstance(unit_extra, dict)
-        unit_extra["StartLimitBurst"] = str(int(count) + 1)
+        unit_extra["StartLimitBurst"] = str(count + 1)
         unit_extra["StartLimitIntervalSec"] = START_LIMIT_WINDOW
         d.note(
             APPROXIMATED,
             f"{flag} {value}",
-            f"Restart=on-failure with StartLimitBurst={int(count) + 1} within "
+            f"Restart=on-failure with StartLimitBurst={count + 1} within "
             f"StartLimitIntervalSec={START_LIMIT_WINDOW}: systemd counts starts in a time "
             f"window where docker counts {count} restarts in all",
         )
@@ -295,45 +312,44 @@ _PODMAN_HAS_NONE = "podman run has no such option"
 
 B, V = False, True
 
+# Flags passed on to podman as is (no configuration key), then every other flag.
+# fmt: off
+_DOCKER_RAW_WITH_VALUE = (
+    "blkio-weight", "blkio-weight-device", "cgroup-parent", "cpu-period", "cpu-quota",
+    "cpu-rt-period", "cpu-rt-runtime", "cpus", "cpuset-cpus", "cpuset-mems",
+    "device-cgroup-rule", "device-read-bps", "device-read-iops", "device-write-bps",
+    "device-write-iops", "domainname", "expose", "gpus", "ip", "ip6", "ipc", "label-file",
+    "log-opt", "mac-address", "memory-reservation", "memory-swap", "memory-swappiness",
+    "oom-score-adj", "pid", "pids-limit", "platform", "runtime", "shm-size", "storage-opt",
+    "uts", "volumes-from",
+)
+_DOCKER_RAW_SWITCHES = (
+    "no-healthcheck", "oom-kill-disable",
+)
+# fmt: on
 DOCKER_FLAGS: tuple[Flag, ...] = (
+    *(Flag(name, "", V, raw) for name in _DOCKER_RAW_WITH_VALUE),
+    *(Flag(name, "", B, raw) for name in _DOCKER_RAW_SWITCHES),
     Flag("add-host", "", V, _add_host),
     Flag("annotation", "", V, to_map("annotations")),
     Flag("attach", "a", V, drop("a service's output goes to the journal, not to a terminal")),
-    Flag("blkio-weight", "", V, raw),
-    Flag("blkio-weight-device", "", V, raw),
     Flag("cap-add", "", V, to_list("cap_add")),
     Flag("cap-drop", "", V, to_list("cap_drop")),
-    Flag("cgroup-parent", "", V, raw),
     Flag("cgroupns", "", V, to_key("cgroupns")),
     Flag("cidfile", "", V, drop(_CIDFILE)),
     Flag("cpu-count", "", V, drop(_WINDOWS)),
     Flag("cpu-percent", "", V, drop(_WINDOWS)),
-    Flag("cpu-period", "", V, raw),
-    Flag("cpu-quota", "", V, raw),
-    Flag("cpu-rt-period", "", V, raw),
-    Flag("cpu-rt-runtime", "", V, raw),
     Flag("cpu-shares", "c", V, raw),
-    Flag("cpus", "", V, raw),
-    Flag("cpuset-cpus", "", V, raw),
-    Flag("cpuset-mems", "", V, raw),
     Flag("detach", "d", B, drop(_SYSTEMD_DETACH)),
     Flag("detach-keys", "", V, drop(_INTERACTIVE)),
     Flag("device", "", V, to_list("devices")),
-    Flag("device-cgroup-rule", "", V, raw),
-    Flag("device-read-bps", "", V, raw),
-    Flag("device-read-iops", "", V, raw),
-    Flag("device-write-bps", "", V, raw),
-    Flag("device-write-iops", "", V, raw),
     Flag("disable-content-trust", "", B, drop("Docker Content Trust does not exist in podman")),
     Flag("dns", "", V, to_list("dns")),
     Flag("dns-option", "", V, raw, aliases=("dns-opt",)),
     Flag("dns-search", "", V, to_list("dns_search")),
-    Flag("domainname", "", V, raw),
     Flag("entrypoint", "", V, _entrypoint),
     Flag("env", "e", V, _env),
     Flag("env-file", "", V, _env_file),
-    Flag("expose", "", V, raw),
-    Flag("gpus", "", V, raw),
     Flag("group-add", "", V, to_list("group_add")),
     Flag("health-cmd", "", V, _health),
     Flag("health-interval", "", V, _health),
@@ -347,32 +363,17 @@ DOCKER_FLAGS: tuple[Flag, ...] = (
     Flag("interactive", "i", B, drop(_INTERACTIVE)),
     Flag("io-maxbandwidth", "", V, drop(_WINDOWS)),
     Flag("io-maxiops", "", V, drop(_WINDOWS)),
-    Flag("ip", "", V, raw),
-    Flag("ip6", "", V, raw),
-    Flag("ipc", "", V, raw),
     Flag("isolation", "", V, drop(_WINDOWS)),
     Flag("kernel-memory", "", V, drop("kernel memory limits are gone from cgroup v2 and podman")),
     Flag("label", "l", V, to_map("labels")),
-    Flag("label-file", "", V, raw),
     Flag("link", "", V, drop("legacy Docker links: put both containers on one network")),
     Flag("link-local-ip", "", V, drop(_PODMAN_HAS_NONE)),
     Flag("log-driver", "", V, to_key("log_driver")),
-    Flag("log-opt", "", V, raw),
-    Flag("mac-address", "", V, raw),
     Flag("memory", "m", V, raw),
-    Flag("memory-reservation", "", V, raw),
-    Flag("memory-swap", "", V, raw),
-    Flag("memory-swappiness", "", V, raw),
     Flag("mount", "", V, _mount),
     Flag("name", "", V, _name),
     Flag("network", "", V, _network, aliases=("net",)),
     Flag("network-alias", "", V, raw, aliases=("net-alias",)),
-    Flag("no-healthcheck", "", B, raw),
-    Flag("oom-kill-disable", "", B, raw),
-    Flag("oom-score-adj", "", V, raw),
-    Flag("pid", "", V, raw),
-    Flag("pids-limit", "", V, raw),
-    Flag("platform", "", V, raw),
     Flag("privileged", "", B, to_bool("privileged")),
     Flag("publish", "p", V, to_list("ports")),
     Flag("publish-all", "P", B, raw),
@@ -381,13 +382,10 @@ DOCKER_FLAGS: tuple[Flag, ...] = (
     Flag("read-only", "", B, to_bool("read_only")),
     Flag("restart", "", V, _restart),
     Flag("rm", "", B, drop("Quadlet always runs the container with --rm: the unit owns it")),
-    Flag("runtime", "", V, raw),
     Flag("security-opt", "", V, _security_opt),
-    Flag("shm-size", "", V, raw),
     Flag("sig-proxy", "", B, drop("systemd delivers signals to the container through podman")),
     Flag("stop-signal", "", V, to_key("stop_signal")),
     Flag("stop-timeout", "", V, to_int("stop_timeout")),
-    Flag("storage-opt", "", V, raw),
     Flag("sysctl", "", V, to_map("sysctls", value_required=True)),
     Flag("tmpfs", "", V, to_list("tmpfs")),
     Flag("tty", "t", B, to_bool("tty")),
@@ -395,19 +393,30 @@ DOCKER_FLAGS: tuple[Flag, ...] = (
     Flag("use-api-socket", "", B, drop("there is no Docker API socket to share under podman")),
     Flag("user", "u", V, _user),
     Flag("userns", "", V, to_key("userns")),
-    Flag("uts", "", V, raw),
     Flag("volume", "v", V, _volume),
     Flag("volume-driver", "", V, drop("set the driver in [volumes.NAME] instead")),
-    Flag("volumes-from", "", V, raw),
     Flag("workdir", "w", V, to_key("working_dir")),
 )
 
-# Flags only podman run has (a podman run line may carry them).
+# Flags only podman run has (a podman run line may carry them): first those passed on as is.
+# fmt: off
+_PODMAN_RAW_WITH_VALUE = (
+    "arch", "authfile", "cert-dir", "cgroup-conf", "chrootdirs", "creds", "decryption-key",
+    "env-merge", "gidmap", "group-entry", "health-log-destination", "health-max-log-count",
+    "health-max-log-size", "health-startup-cmd", "health-startup-interval",
+    "health-startup-retries", "health-startup-success", "health-startup-timeout", "hostuser",
+    "image-volume", "init-path", "os", "passwd-entry", "personality", "pod", "pod-id-file",
+    "rdt-class", "requires", "retry", "retry-delay", "seccomp-policy", "secret",
+    "shm-size-systemd", "subgidname", "subuidname", "systemd", "timeout", "uidmap", "umask",
+    "unsetenv", "variant",
+)
+_PODMAN_RAW_SWITCHES = (
+    "http-proxy", "no-hosts", "passwd", "read-only-tmpfs", "tls-verify", "unsetenv-all",
+)
+# fmt: on
 PODMAN_FLAGS: tuple[Flag, ...] = (
-    Flag("arch", "", V, raw, podman_only=True),
-    Flag("authfile", "", V, raw, podman_only=True),
-    Flag("cert-dir", "", V, raw, podman_only=True),
-    Flag("cgroup-conf", "", V, raw, podman_only=True),
+    *(Flag(name, "", V, raw, podman_only=True) for name in _PODMAN_RAW_WITH_VALUE),
+    *(Flag(name, "", B, raw, podman_only=True) for name in _PODMAN_RAW_SWITCHES),
     Flag(
         "cgroups",
         "",
@@ -415,58 +424,15 @@ PODMAN_FLAGS: tuple[Flag, ...] = (
         raw_noted("Quadlet passes --cgroups=split; this one comes after it"),
         podman_only=True,
     ),
-    Flag("chrootdirs", "", V, raw, podman_only=True),
     Flag("conmon-pidfile", "", V, drop("Quadlet tracks the container itself"), podman_only=True),
-    Flag("creds", "", V, raw, podman_only=True),
-    Flag("decryption-key", "", V, raw, podman_only=True),
     Flag("env-host", "", B, to_bool("environment_host"), podman_only=True),
-    Flag("env-merge", "", V, raw, podman_only=True),
-    Flag("gidmap", "", V, raw, podman_only=True),
-    Flag("group-entry", "", V, raw, podman_only=True),
     Flag("health-on-failure", "", V, _health, podman_only=True),
-    Flag("health-log-destination", "", V, raw, podman_only=True),
-    Flag("health-max-log-count", "", V, raw, podman_only=True),
-    Flag("health-max-log-size", "", V, raw, podman_only=True),
-    Flag("health-startup-cmd", "", V, raw, podman_only=True),
-    Flag("health-startup-interval", "", V, raw, podman_only=True),
-    Flag("health-startup-retries", "", V, raw, podman_only=True),
-    Flag("health-startup-success", "", V, raw, podman_only=True),
-    Flag("health-startup-timeout", "", V, raw, podman_only=True),
-    Flag("hostuser", "", V, raw, podman_only=True),
-    Flag("http-proxy", "", B, raw, podman_only=True),
-    Flag("image-volume", "", V, raw, podman_only=True),
-    Flag("init-path", "", V, raw, podman_only=True),
-    Flag("no-hosts", "", B, raw, podman_only=True),
-    Flag("os", "", V, raw, podman_only=True),
-    Flag("passwd", "", B, raw, podman_only=True),
-    Flag("passwd-entry", "", V, raw, podman_only=True),
-    Flag("personality", "", V, raw, podman_only=True),
     Flag("pidfile", "", V, drop("Quadlet tracks the container itself"), podman_only=True),
-    Flag("pod", "", V, raw, podman_only=True),
-    Flag("pod-id-file", "", V, raw, podman_only=True),
     Flag("preserve-fd", "", V, drop("a unit has no descriptors to hand over"), podman_only=True),
     Flag("preserve-fds", "", V, drop("a unit has no descriptors to hand over"), podman_only=True),
-    Flag("rdt-class", "", V, raw, podman_only=True),
-    Flag("read-only-tmpfs", "", B, raw, podman_only=True),
     Flag("replace", "", B, drop("Quadlet always passes --replace"), podman_only=True),
-    Flag("requires", "", V, raw, podman_only=True),
-    Flag("retry", "", V, raw, podman_only=True),
-    Flag("retry-delay", "", V, raw, podman_only=True),
     Flag("sdnotify", "", V, _sdnotify, podman_only=True),
-    Flag("seccomp-policy", "", V, raw, podman_only=True),
-    Flag("secret", "", V, raw, podman_only=True),
-    Flag("shm-size-systemd", "", V, raw, podman_only=True),
-    Flag("subgidname", "", V, raw, podman_only=True),
-    Flag("subuidname", "", V, raw, podman_only=True),
-    Flag("systemd", "", V, raw, podman_only=True),
-    Flag("timeout", "", V, raw, podman_only=True),
-    Flag("tls-verify", "", B, raw, podman_only=True),
     Flag("tz", "", V, to_key("timezone"), podman_only=True),
-    Flag("uidmap", "", V, raw, podman_only=True),
-    Flag("umask", "", V, raw, podman_only=True),
-    Flag("unsetenv", "", V, raw, podman_only=True),
-    Flag("unsetenv-all", "", B, raw, podman_only=True),
-    Flag("variant", "", V, raw, podman_only=True),
 )
 
 _LONG: dict[str, dict[str, Flag]] = {"docker": {}, "podman": {}}
@@ -673,10 +639,7 @@ def _finish_health(d: Draft, ctx: RunContext) -> None:
         target = _HEALTH_KEYS[name]
         converted: TomlValue
         if target == "retries":
-            try:
-                converted = int(value)
-            except ValueError:
-                raise ImportInputError(f"--{name} needs a whole number, not {value!r}") from None
+            converted = durations.whole_number(value, f"--{name}")
         elif target in ("interval", "timeout", "start_period"):
             converted, exact = durations.from_go(value, f"--{name}")
             if not exact:
