@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import stat
+from typing import BinaryIO
 
 from psquadlet.importer.draft import ImportInputError
 
@@ -44,6 +45,11 @@ def read_text(path: str, *, missing_ok: bool = False) -> str | None:
     finally:
         os.close(fd)
     return decode(b"".join(chunks), path)
+
+
+def read_stream(stream: BinaryIO, where: str) -> str:
+    """At most MAX_INPUT_BYTES of ``stream`` (standard input) as text."""
+    return decode(stream.read(MAX_INPUT_BYTES + 1), where)
 
 
 def decode(data: bytes, where: str) -> str:
