@@ -21,7 +21,7 @@ from typing import Any
 from psquadlet.importer import yaml12
 from psquadlet.importer.composeservice import Service
 from psquadlet.importer.composevalues import scalar
-from psquadlet.importer.composevolumes import volume_table
+from psquadlet.importer.composevolumes import ComposeFile, volume_table
 from psquadlet.importer.dotenv import read_dotenv
 from psquadlet.importer.draft import (
     APPROXIMATED,
@@ -118,7 +118,7 @@ def load(
         for key, spec in top_volumes.items()
     }
     drafts = []
-    used_volumes: dict[str, str] = {}
+    file = ComposeFile(folder, variables, table_names, volume_names)
     for name in selected:
         body = services[name]
         if body is None:
@@ -126,15 +126,7 @@ def load(
         if not isinstance(body, dict):
             raise ImportInputError(f"{path}: services.{name} must be a mapping")
         body = interpolate.tree(body, f"services.{name}")
-        converter = Service(
-            str(name),
-            folder=folder,
-            variables=variables,
-            table_names=table_names,
-            used_volumes=used_volumes,
-            volume_names=volume_names,
-        )
-        drafts.append(converter.convert(body))
+        drafts.append(Service(str(name), file).convert(body))
     for name in sorted(set(unset)):
         notes.append(
             Note(
@@ -144,7 +136,7 @@ def load(
             )
         )
     volumes = []
-    for volume, where in used_volumes.items():
+    for volume, where in file.used_volumes.items():
         if volume not in top_volumes:
             raise ImportInputError(
                 f"{path}: {where} uses the named volume {volume!r}, which the top-level "

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
 from typing import Any, Callable
 
 from psquadlet import imageref
@@ -24,7 +23,7 @@ from psquadlet.importer.composevalues import (
     string_map,
     words,
 )
-from psquadlet.importer.composevolumes import ServiceVolumes
+from psquadlet.importer.composevolumes import ComposeFile, ServiceVolumes
 from psquadlet.importer.draft import APPROXIMATED, DROPPED, Draft, ImportInputError
 
 _DROPPED_KEYS = {
@@ -109,24 +108,11 @@ _PULL = {"always": "always", "never": "never", "missing": "missing", "if_not_pre
 class Service(ServiceVolumes):
     """One service's keys -> its draft; ``convert`` applies each key's handler in order."""
 
-    def __init__(
-        self,
-        name: str,
-        *,
-        folder: str,
-        variables: Mapping[str, str],
-        table_names: Mapping[str, str],
-        used_volumes: dict[str, str],
-        volume_names: Mapping[str, str],
-    ) -> None:
+    def __init__(self, name: str, file: ComposeFile) -> None:
         self.service = name
-        self.folder = folder
-        self.variables = variables
-        self.table_names = table_names
-        self.used_volumes = used_volumes
-        self.volume_names = volume_names
-        self.draft = Draft(name=table_names[name])
-        self.ctx = dockerrun.RunContext("docker", variables, folder, [])
+        self.file = file
+        self.draft = Draft(name=file.table_names[name])
+        self.ctx = dockerrun.RunContext("docker", file.variables, file.folder, [])
 
     def convert(self, body: dict[str, Any]) -> Draft:
         d = self.draft
@@ -191,7 +177,7 @@ class Service(ServiceVolumes):
         mode = scalar(value, self.where("network_mode"))
         if mode.startswith("service:"):
             other = mode.split(":", 1)[1]
-            mode = f"container:{self.table_names.get(other, other)}"
+            mode = f"container:{self.file.table_names.get(other, other)}"
             self.draft.note(
                 APPROXIMATED,
                 self.where("network_mode"),
@@ -250,7 +236,7 @@ class Service(ServiceVolumes):
                 f"{where}.{name}",
                 name,
                 maybe_value,
-                self.variables,
+                self.file.variables,
                 copied="the value was copied from the environment (or .env) of the import",
                 unset="the variable is not set here, so compose would not set it",
             )
@@ -263,7 +249,7 @@ class Service(ServiceVolumes):
                 required = bool(entry.get("required", True))
                 item = entry.get("path", "")
             item = scalar(item, self.where("env_file"))
-            path = os.path.normpath(os.path.join(self.folder, os.path.expanduser(item)))
+            path = os.path.normpath(os.path.join(self.file.folder, os.path.expanduser(item)))
             if not os.path.exists(path):
                 if not required:
                     self.draft.note(
@@ -420,7 +406,7 @@ class Service(ServiceVolumes):
     def depends_on(self, value: Any) -> None:
         names = list(value) if isinstance(value, (dict, list)) else []
         names = [scalar(n, self.where("depends_on")) for n in names]
-        units = [f"{self.table_names.get(n, n)}.service" for n in names]
+        units = [f"{self.file.table_names.get(n, n)}.service" for n in names]
         unit = self.draft.section("unit")
         unit["requires"] = units
         unit["after"] = ["network-online.target", *units]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from psquadlet.importer.composevalues import mapping, scalar, string_map
@@ -20,22 +21,33 @@ from psquadlet.importer.draft import (
 from psquadlet.tomlwriter import TomlValue
 
 
+@dataclass
+class ComposeFile:
+    """What the services of one compose file share."""
+
+    folder: str
+    variables: Mapping[str, str]
+    table_names: Mapping[str, str]
+    """Service -> its table (unit) name."""
+    volume_names: Mapping[str, str]
+    """Top-level volume key -> the volume's name."""
+    used_volumes: dict[str, str] = field(default_factory=dict)
+    """Named volumes the services use -> where the first use is (for the error if undeclared)."""
+
+
 class ServiceVolumes:
     """The volume handlers of ``composeservice.Service`` (a base class of it)."""
 
     service: str
-    folder: str
+    file: ComposeFile
     draft: Draft
-    used_volumes: dict[str, str]
-    """Named volumes the services use -> where the first use is (for the error if undeclared)."""
-    volume_names: Mapping[str, str]
 
     def where(self, key: str) -> str:
         return f"services.{self.service}.{key}"
 
     def _source(self, source: str) -> str:
         if source.startswith(("~", ".")) or (not source.startswith("/") and "/" in source):
-            source = os.path.normpath(os.path.join(self.folder, os.path.expanduser(source)))
+            source = os.path.normpath(os.path.join(self.file.folder, os.path.expanduser(source)))
         if source.startswith("/") and not os.path.exists(source):
             self.draft.note(
                 APPROXIMATED,
@@ -62,8 +74,8 @@ class ServiceVolumes:
                 continue
             source = parts[0]
             if not source.startswith(("/", ".", "~")):
-                self.used_volumes.setdefault(source, self.where("volumes"))
-                source = self.volume_names.get(source, source)
+                self.file.used_volumes.setdefault(source, self.where("volumes"))
+                source = self.file.volume_names.get(source, source)
             else:
                 source = self._source(source)
             d.append("volumes", ":".join([source, *parts[1:]]))
@@ -120,8 +132,8 @@ class ServiceVolumes:
                     "an anonymous volume has no configuration key",
                 )
                 return
-            self.used_volumes.setdefault(source, self.where("volumes"))
-            source = self.volume_names.get(source, source)
+            self.file.used_volumes.setdefault(source, self.where("volumes"))
+            source = self.file.volume_names.get(source, source)
         text = f"{source}:{target}"
         if options:
             text += ":" + ",".join(options)
