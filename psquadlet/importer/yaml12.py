@@ -15,6 +15,7 @@ import re
 from typing import Any
 
 from psquadlet.importer.draft import ImportInputError
+from psquadlet.importer.durations import MAX_NUMBER
 from psquadlet.importer.inputfile import read_text
 
 MAX_DEPTH = 64
@@ -22,12 +23,9 @@ MAX_DEPTH = 64
 MAX_EXPANDED = 250_000
 """Cost of the document once aliases are expanded: one per node, one per 16 characters."""
 
-_BOOL_TAG = "tag:yaml.org,2002:bool"
-_INT_TAG = "tag:yaml.org,2002:int"
-_FLOAT_TAG = "tag:yaml.org,2002:float"
-_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
-_CORE_1_1 = (_BOOL_TAG, _INT_TAG, _FLOAT_TAG, _TIMESTAMP_TAG)
-_MAX_INT = 2**63 - 1
+# YAML 1.1's implicit types, which YAML 1.2 (compose) resolves otherwise or not at all.
+_CORE_1_1 = tuple(f"tag:yaml.org,2002:{kind}" for kind in ("bool", "int", "float", "timestamp"))
+_BOOL_TAG, _INT_TAG, _FLOAT_TAG, _ = _CORE_1_1
 
 
 class _Refusal(Exception):
@@ -132,7 +130,7 @@ def _loader(yaml: Any) -> Any:
     def construct_int(loader: Any, node: Any) -> int:
         text = str(loader.construct_scalar(node))
         number = int(text[:80], 0) if text.startswith(("0o", "0x")) else int(text[:80], 10)
-        if len(text) > 80 or abs(number) > _MAX_INT:
+        if len(text) > 80 or abs(number) > MAX_NUMBER:
             shown = text if len(text) <= 30 else text[:30] + "..."
             raise _Refusal(node.start_mark.line + 1, f"the number {shown} does not fit 64 bits")
         return number
