@@ -1,7 +1,8 @@
 """Reading the files an import names: regular files only, of a bounded size, as UTF-8 text.
 
 A compose file or ``.env`` file is a few kilobytes; the cap keeps ``/dev/zero`` or a huge file
-from filling memory, and opening without blocking keeps a FIFO from hanging the import.
+from filling memory (and bounds the time YAML parsing takes), and opening without blocking
+keeps a FIFO from hanging the import.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from typing import BinaryIO
 
 from psquadlet.importer.draft import ImportInputError
 
-MAX_INPUT_BYTES = 1 << 20
-"""The largest file (and standard input) an import reads: 1 MiB."""
+MAX_INPUT_BYTES = 256 << 10
+"""The largest file (and standard input) an import reads: 256 KiB."""
 
 
 def read_text(path: str, *, missing_ok: bool = False) -> str | None:

@@ -73,8 +73,7 @@ def _check_expansion(yaml: Any, root: Any) -> None:
         if cost > MAX_EXPANDED:
             raise _Refusal(
                 line,
-                f"too large once its aliases are expanded (over {MAX_EXPANDED} nodes): "
-                "write the values out instead",
+                f"too large: over {MAX_EXPANDED} nodes once aliases are expanded",
             )
         return cost, height
 

@@ -143,9 +143,9 @@ def test_a_lone_surrogate_is_a_located_error(tmp_path: Path) -> None:
     assert "containers.web.environment: cannot write a lone surrogate" in err
 
 
-def test_a_compose_file_over_1_mib_is_refused(tmp_path: Path) -> None:
-    path = _compose(tmp_path, "services:\n  web:\n    image: nginx\n" + "#" * (1 << 20) + "\n")
-    assert "larger than 1048576 bytes" in _refused(path)
+def test_a_compose_file_over_256_kib_is_refused(tmp_path: Path) -> None:
+    path = _compose(tmp_path, "services:\n  web:\n    image: nginx\n" + "#" * (256 << 10) + "\n")
+    assert _refused(path) == f"{path}: larger than 262144 bytes"
 
 
 def _in_thread(target: Any) -> list[BaseException]:
