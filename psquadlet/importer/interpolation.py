@@ -9,6 +9,8 @@ from typing import Any
 
 from psquadlet.importer.draft import ImportInputError
 
+MAX_NESTING = 16
+"""``${A:-${B:-...}}`` levels a value may nest (each level rescans the rest of the text)."""
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -20,7 +22,9 @@ class Interpolator:
     variables: Mapping[str, str]
     unset: list[str]
 
-    def __call__(self, text: str, where: str) -> str:
+    def __call__(self, text: str, where: str, depth: int = 0) -> str:
+        if depth > MAX_NESTING:
+            raise ImportInputError(f"{where}: ${{...}} nested deeper than {MAX_NESTING} levels")
         out: list[str] = []
         i = 0
         n = len(text)
@@ -35,16 +39,16 @@ class Interpolator:
                 out.append("$")
                 i += 2
             elif nxt == "{":
-                depth, j = 1, i + 2
-                while j < n and depth:
+                open_braces, j = 1, i + 2
+                while j < n and open_braces:
                     if text[j] == "{":
-                        depth += 1
+                        open_braces += 1
                     elif text[j] == "}":
-                        depth -= 1
+                        open_braces -= 1
                     j += 1
-                if depth:
+                if open_braces:
                     raise ImportInputError(f"{where}: unclosed ${{ in {text!r}")
-                out.append(self._braced(text[i + 2 : j - 1], where))
+                out.append(self._braced(text[i + 2 : j - 1], where, depth))
                 i = j
             else:
                 match = _NAME.match(text, i + 1)
@@ -62,7 +66,7 @@ class Interpolator:
         self.unset.append(name)
         return ""
 
-    def _braced(self, body: str, where: str) -> str:
+    def _braced(self, body: str, where: str, depth: int) -> str:
         match = _NAME.match(body)
         if match is None:
             raise ImportInputError(f"{where}: invalid interpolation ${{{body}}}")
@@ -79,14 +83,13 @@ class Interpolator:
         empty_counts = operator.startswith(":")
         missing = value is None or (empty_counts and value == "")
         if operator.endswith("-"):
-            return self(argument, where) if missing else str(value)
+            return self(argument, where, depth + 1) if missing else str(value)
         if operator.endswith("?"):
             if missing:
-                raise ImportInputError(
-                    f"{where}: required variable {name} is missing: {self(argument, where)}"
-                )
+                reason = self(argument, where, depth + 1)
+                raise ImportInputError(f"{where}: required variable {name} is missing: {reason}")
             return str(value)
-        return "" if missing else self(argument, where)
+        return "" if missing else self(argument, where, depth + 1)
 
     def tree(self, node: Any, where: str) -> Any:
         """Interpolate every string value (not the keys) of a parsed YAML tree."""

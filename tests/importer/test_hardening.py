@@ -143,6 +143,20 @@ def test_a_lone_surrogate_is_a_located_error(tmp_path: Path) -> None:
     assert "containers.web.environment: cannot write a lone surrogate" in err
 
 
+def test_deeply_nested_interpolation_is_a_located_error(tmp_path: Path) -> None:
+    value = "${A:-" * 3000 + "x" + "}" * 3000
+    text = f'services:\n  web:\n    image: nginx\n    command: "{value}"\n'
+    assert _refused(_compose(tmp_path, text)) == (
+        "services.web.command: ${...} nested deeper than 16 levels"
+    )
+
+
+def test_standard_input_is_capped() -> None:
+    result = _runner().invoke(main, ["import", "-"], input="docker run nginx " + "x" * (256 << 10))
+    assert result.exit_code == 2
+    assert result.stderr == "psquadlet: error: standard input: larger than 262144 bytes\n"
+
+
 def test_a_compose_file_over_256_kib_is_refused(tmp_path: Path) -> None:
     path = _compose(tmp_path, "services:\n  web:\n    image: nginx\n" + "#" * (256 << 10) + "\n")
     assert _refused(path) == f"{path}: larger than 262144 bytes"
