@@ -325,7 +325,6 @@ def check_cgroup(host: Host, targets: Sequence[Target]) -> Check:
 
 # --------------------------------------------------------------------------- architecture
 
-
 def check_arch(host: Host, targets: Sequence[Target]) -> Check:
     host_arch = oci_arch(host.machine)
     if host.which("podman") is None:

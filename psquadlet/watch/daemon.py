@@ -67,9 +67,8 @@ def feeding_watchdog(notifier: Notifier, interval: float | None) -> Iterator[Non
 
 
 @contextmanager
-def extending_start_timeout(
-    notifier: Notifier, watchdog: float | None, every: float = STARTUP_PING
-) -> Iterator[None]:
+def extending_start_timeout(notifier: Notifier, watchdog: float | None,
+                            every: float = STARTUP_PING) -> Iterator[None]:
     """Keep systemd from killing a watcher that is still starting (recovering) for a reason.
 
     Asks for ``STARTUP_GRACE`` intervals more right away and then every interval (the
@@ -108,9 +107,8 @@ class PassRunner(Protocol):
 
     def recover(self, known: Sequence[Target], status: Callable[[str], None]) -> None: ...
 
-    def run_pass(
-        self, due: Sequence[Target], known: Sequence[Target], status: Callable[[str], None]
-    ) -> core.PassReport: ...
+    def run_pass(self, due: Sequence[Target], known: Sequence[Target],
+                 status: Callable[[str], None]) -> core.PassReport: ...
 
 
 class InProcessRunner:
@@ -121,9 +119,8 @@ class InProcessRunner:
         self.deps.status = status
         core.recover_now(known, self.deps)
 
-    def run_pass(
-        self, due: Sequence[Target], known: Sequence[Target], status: Callable[[str], None]
-    ) -> core.PassReport:
+    def run_pass(self, due: Sequence[Target], known: Sequence[Target],
+                 status: Callable[[str], None]) -> core.PassReport:
         self.deps.status = status
         return core.run_pass(due, self.deps, known=known, mark_run=True)
 
@@ -159,18 +156,10 @@ class Daemon:
         self.last_summary = "no pass yet"
 
     @classmethod
-    def in_process(
-        cls, targets: Sequence[Target], deps: core.Deps, notifier: Notifier, **kw: Any
-    ) -> Daemon:
-        return cls(
-            targets,
-            InProcessRunner(deps),
-            notifier,
-            store=deps.store,
-            log=deps.log,
-            clock=deps.clock,
-            **kw,
-        )
+    def in_process(cls, targets: Sequence[Target], deps: core.Deps, notifier: Notifier,
+                   **kw: Any) -> Daemon:
+        return cls(targets, InProcessRunner(deps), notifier, store=deps.store, log=deps.log,
+                   clock=deps.clock, **kw)
 
     def _status_during_pass(self, text: str) -> None:
         self.notifier.status(text)
@@ -191,13 +180,12 @@ class Daemon:
     def schedule(self) -> dict[str, float]:
         state = self.store.load()
         now = self.clock.now()
-        return {
-            t.name: next_run(t.schedule, state.get(t.name).last_run, now, self.machine_id)
-            for t in self.scheduled
-        }
+        return {t.name: next_run(t.schedule, state.get(t.name).last_run, now, self.machine_id)
+                for t in self.scheduled}
 
     def _baseline(self) -> None:
         """Record *now* as the last run of never-run containers, so missed slots show later."""
+
 
         with self.store.lock():
             state = self.store.load()
@@ -234,18 +222,15 @@ class Daemon:
                     break
                 continue
             if not due_at:
-                self.notifier.status(
-                    f"idle: nothing to watch ({len(self.targets)} "
-                    "container(s), all pinned or policy off)"
-                )
+                self.notifier.status(f"idle: nothing to watch ({len(self.targets)} "
+                                     "container(s), all pinned or policy off)")
                 if self._wait(float("inf") if not self.watchdog else 365 * 86400.0):
                     break
                 continue
             first = min(due_at.values())
             who = ", ".join(sorted(n for n, w in due_at.items() if w == first))
-            self.notifier.status(
-                f"idle; next check {_when(first)} ({who}); last pass: {self.last_summary}"
-            )
+            self.notifier.status(f"idle; next check {_when(first)} ({who}); "
+                                 f"last pass: {self.last_summary}")
             if self._wait(first - now):
                 break
         self.notifier.stopping()
@@ -272,6 +257,7 @@ class Daemon:
 
     def _mark_failed(self, due: Sequence[Target]) -> None:
         """Count a failed pass as run, so a persistent failure does not spin."""
+
 
         try:
             with self.store.lock():

@@ -39,12 +39,9 @@ _PULL_ERRORS: tuple[type[BaseException], ...] = (ValueError, *_ERRORS)
 
 
 class PodmanImages:
-    def __init__(
-        self,
-        url: str | None = None,
-        tls_verify: Callable[[str], bool] | None = None,
-        timeout: int = 120,
-    ) -> None:
+    def __init__(self, url: str | None = None,
+                 tls_verify: Callable[[str], bool] | None = None,
+                 timeout: int = 120) -> None:
         self.url = url or default_podman_url()
         self.tls_verify = tls_verify or (lambda host: True)
         self.client = PodmanClient(base_url=self.url, timeout=timeout)
@@ -63,9 +60,8 @@ class PodmanImages:
         except _ERRORS as e:
             raise self._fail(f"inspect container {container}", e) from e
         digests, repo_digests = self._digests(image_id)
-        return ContainerImage(
-            container, image_id, frozenset(digests), running, frozenset(repo_digests)
-        )
+        return ContainerImage(container, image_id, frozenset(digests), running,
+                              frozenset(repo_digests))
 
     def _digests(self, image_id: str) -> tuple[set[str], set[str]]:
         try:
@@ -81,12 +77,8 @@ class PodmanImages:
 
     def pull(self, reference: str, progress: ProgressFn | None = None) -> str:
         host = reference.split("/", 1)[0]
-        params = {
-            "reference": reference,
-            "policy": "always",
-            "tlsVerify": self.tls_verify(host),
-            "compatMode": False,
-        }
+        params = {"reference": reference, "policy": "always",
+                  "tlsVerify": self.tls_verify(host), "compatMode": False}
         image_id = ""
         try:
             resp = self.client.api.post("/images/pull", params=params, stream=True)
@@ -138,11 +130,8 @@ class PodmanImages:
         except (ImageNotFound, NotFound):
             return False
         except APIError as e:
-            if (
-                getattr(e, "status_code", None) == 409
-                or "in use" in str(e)
-                or "more than one tag" in str(e)
-            ):  # tagged on purpose: keep it
+            if getattr(e, "status_code", None) == 409 or "in use" in str(e) \
+                    or "more than one tag" in str(e):  # tagged on purpose: keep it
                 return False
             raise self._fail(f"remove {image_id[:12]}", e) from e
         except _ERRORS as e:

@@ -45,7 +45,6 @@ USER_AGENT = f"psquadlet/{__version__}"
 DEFAULT_TIMEOUT = 30.0
 MAX_BODY = 8 * 1024 * 1024
 
-
 def host_platform() -> tuple[str, str]:
     return "linux", oci_arch(platform.machine())
 
@@ -69,12 +68,8 @@ def auth_file_candidates(explicit: str = "") -> list[str]:
     return out
 
 
-_DOCKER_HUB_KEYS = (
-    "docker.io",
-    "index.docker.io",
-    "registry-1.docker.io",
-    "https://index.docker.io/v1/",
-)
+_DOCKER_HUB_KEYS = ("docker.io", "index.docker.io", "registry-1.docker.io",
+                    "https://index.docker.io/v1/")
 
 
 def _normalise_key(key: str) -> str:
@@ -136,10 +131,8 @@ _CHALLENGE_PARAM = re.compile(r'(\w+)=(?:"([^"]*)"|([^\s,]+))')
 def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
     """``Bearer realm="...",service="...",scope="..."`` -> ("bearer", {...})."""
     scheme, _, rest = header.strip().partition(" ")
-    params = {
-        m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3)
-        for m in _CHALLENGE_PARAM.finditer(rest)
-    }
+    params = {m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3)
+              for m in _CHALLENGE_PARAM.finditer(rest)}
     return scheme.lower(), params
 
 
@@ -210,10 +203,8 @@ class HttpRegistry:
         blob = self._get_json(repo, f"/v2/{repo.repository}/blobs/{config['digest']}")
         created = blob.get("created")
         if not isinstance(created, str):
-            raise RegistryError(
-                f"{repo}: image {digest} does not record when it was created; "
-                "min_age cannot be enforced"
-            )
+            raise RegistryError(f"{repo}: image {digest} does not record when it was created; "
+                                "min_age cannot be enforced")
         try:
             return parse_rfc3339(created)
         except ValueError as e:
@@ -239,7 +230,8 @@ class HttpRegistry:
             raise RegistryError(f"{repo.registry}: {path}: not a JSON object")
         return data
 
-    def _authed(self, repo: ImageRef, method: str, path: str, headers: dict[str, str]) -> Response:
+    def _authed(self, repo: ImageRef, method: str, path: str,
+                headers: dict[str, str]) -> Response:
         host = repo.api_host
         scope = f"repository:{repo.repository}:pull"
         creds = self.credentials.lookup(repo)
@@ -280,9 +272,8 @@ class HttpRegistry:
         with self._lock:
             return {h for h, _ in self._tokens}
 
-    def _fetch_token(
-        self, host: str, params: dict[str, str], scope: str, creds: tuple[str, str, str] | None
-    ) -> str:
+    def _fetch_token(self, host: str, params: dict[str, str], scope: str,
+                     creds: tuple[str, str, str] | None) -> str:
         realm = urllib.parse.urlsplit(params["realm"])
         if realm.scheme not in ("http", "https") or not realm.netloc:
             raise RegistryError(f"{host}: unusable token realm {params['realm']!r}")
@@ -296,7 +287,8 @@ class HttpRegistry:
         hdrs = {}
         if creds:
             hdrs["Authorization"] = _basic(creds[0], creds[1])
-        resp = self._request(realm.netloc, "GET", path, hdrs, scheme=realm.scheme, tls_host=host)
+        resp = self._request(realm.netloc, "GET", path, hdrs,
+                             scheme=realm.scheme, tls_host=host)
         if resp.status == 401:
             where = f" (credentials from {creds[2]})" if creds else " (anonymous)"
             raise RegistryError(f"{host}: token request refused, HTTP 401{where}")
@@ -313,19 +305,11 @@ class HttpRegistry:
         with self._lock:
             # renew a little early; never trust a lifetime under 10 s for caching
             self._tokens[(host, params.get("scope") or scope)] = (
-                token,
-                time.monotonic() + max(lifetime - 10, 0),
-            )
+                token, time.monotonic() + max(lifetime - 10, 0))
         return token
 
-    def _check(
-        self,
-        repo: ImageRef,
-        method: str,
-        path: str,
-        resp: Response,
-        creds: tuple[str, str, str] | None,
-    ) -> Response:
+    def _check(self, repo: ImageRef, method: str, path: str, resp: Response,
+               creds: tuple[str, str, str] | None) -> Response:
         if 200 <= resp.status < 300:
             return resp
         what = f"{repo.registry}: {method} {path}"
@@ -340,17 +324,9 @@ class HttpRegistry:
             raise RegistryError(f"{what}: HTTP 429, rate limited by the registry")
         raise RegistryError(f"{what}: HTTP {resp.status} from the registry")
 
-    def _request(
-        self,
-        host: str,
-        method: str,
-        path: str,
-        headers: dict[str, str],
-        *,
-        scheme: str | None = None,
-        tls_host: str | None = None,
-        redirects: int = 5,
-    ) -> Response:
+    def _request(self, host: str, method: str, path: str, headers: dict[str, str], *,
+                 scheme: str | None = None, tls_host: str | None = None,
+                 redirects: int = 5) -> Response:
         """One request; follows redirects (blob storage) without leaking Authorization."""
         verify = self.tls_verify(tls_host or host)
         if scheme is None:
@@ -373,9 +349,8 @@ class HttpRegistry:
         resp = self._send(scheme, host, method, path, headers, verify=verify)
         return self._follow(resp, host, method, headers, redirects)
 
-    def _follow(
-        self, resp: Response, host: str, method: str, headers: dict[str, str], redirects: int
-    ) -> Response:
+    def _follow(self, resp: Response, host: str, method: str, headers: dict[str, str],
+                redirects: int) -> Response:
         if resp.status not in (301, 302, 303, 307, 308) or "location" not in resp.headers:
             return resp
         if redirects <= 0:
@@ -386,26 +361,11 @@ class HttpRegistry:
         if new_host != host:
             hdrs.pop("Authorization", None)  # pre-signed storage URLs carry their own auth
         path = (loc.path or "/") + (f"?{loc.query}" if loc.query else "")
-        return self._request(
-            new_host,
-            "GET" if resp.status == 303 else method,
-            path,
-            hdrs,
-            scheme=loc.scheme or None,
-            tls_host=host,
-            redirects=redirects - 1,
-        )
+        return self._request(new_host, "GET" if resp.status == 303 else method, path, hdrs,
+                             scheme=loc.scheme or None, tls_host=host, redirects=redirects - 1)
 
-    def _send(
-        self,
-        scheme: str,
-        host: str,
-        method: str,
-        path: str,
-        headers: dict[str, str],
-        *,
-        verify: bool,
-    ) -> Response:
+    def _send(self, scheme: str, host: str, method: str, path: str,
+              headers: dict[str, str], *, verify: bool) -> Response:
         conn: http.client.HTTPConnection
         if scheme == "https":
             ctx = ssl.create_default_context()
@@ -447,10 +407,8 @@ class _TlsFailed(Exception):
 
 
 def _looks_plain_http(e: ssl.SSLError) -> bool:
-    return any(
-        s in str(e).upper()
-        for s in ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "UNEXPECTED_EOF", "HTTP_REQUEST")
-    )
+    return any(s in str(e).upper() for s in ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE",
+                                             "UNEXPECTED_EOF", "HTTP_REQUEST"))
 
 
 def _basic(user: str, password: str) -> str:
@@ -461,6 +419,5 @@ def registry_from_config(config: Any, timeout: float = DEFAULT_TIMEOUT) -> HttpR
     """The adapter for a Config: per-registry TLS settings, auth file search order."""
     settings = {r.host: r.tls_verify for r in config.registries}
     creds = Credentials(auth_file_candidates(config.watch.auth_file))
-    return HttpRegistry(
-        tls_verify=lambda host: settings.get(host, True), credentials=creds, timeout=timeout
-    )
+    return HttpRegistry(tls_verify=lambda host: settings.get(host, True), credentials=creds,
+                        timeout=timeout)

@@ -160,18 +160,15 @@ class FileStateStore:
             # inspection and start afresh rather than refusing to run every night.
             aside = f"{self.path}.corrupt-{int(time.time())}"
             os.replace(self.path, aside)
-            return WatchState(
-                notes=(
-                    f"state file {self.path} was unreadable ({e}); "
-                    f"moved to {aside}, starting with an empty state",
-                )
-            )
+            return WatchState(notes=(f"state file {self.path} was unreadable ({e}); "
+                                     f"moved to {aside}, starting with an empty state",))
 
     def save(self, state: WatchState) -> None:
         try:
             self._save(state)
         except OSError as e:
-            raise WatchError(f"cannot write state file {self.path}: {e.strerror or e}") from e
+            raise WatchError(f"cannot write state file {self.path}: "
+                             f"{e.strerror or e}") from e
 
     def _save(self, state: WatchState) -> None:
         os.makedirs(self.state_dir, mode=0o755, exist_ok=True)
@@ -196,7 +193,8 @@ class FileStateStore:
             os.makedirs(self.state_dir, mode=0o755, exist_ok=True)
             fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as e:
-            raise WatchError(f"cannot open lock file {self.lock_path}: {e.strerror or e}") from e
+            raise WatchError(f"cannot open lock file {self.lock_path}: "
+                             f"{e.strerror or e}") from e
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

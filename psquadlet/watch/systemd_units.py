@@ -24,7 +24,7 @@ POLL = 0.2
 
 
 def default_dbus_address() -> str:
-    """ "" means the system bus."""
+    """"" means the system bus."""
     return os.environ.get(DBUS_ADDRESS_ENV, "")
 
 
@@ -42,9 +42,8 @@ class SystemdUnits:
         try:
             bus.open()
         except Exception as e:
-            raise UnitError(
-                f"cannot connect to systemd over D-Bus ({self.address or 'system bus'}): {e}"
-            ) from e
+            raise UnitError(f"cannot connect to systemd over D-Bus "
+                            f"({self.address or 'system bus'}): {e}") from e
         try:
             yield bus
         finally:
@@ -96,7 +95,5 @@ class SystemdUnits:
                 result = ""
                 with suppress(Exception):  # not every unit type has a Service.Result
                     result = _text(u.Service.Result)
-                raise UnitError(
-                    f"{unit}: {method} finished with the unit {state}"
-                    + (f" (result: {result})" if result else "")
-                )
+                raise UnitError(f"{unit}: {method} finished with the unit {state}"
+                                + (f" (result: {result})" if result else ""))
