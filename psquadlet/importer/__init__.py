@@ -2,10 +2,10 @@
 
 The pipeline is: read the input (``shellwords`` for a command line; for a compose file
 ``yaml12``, ``dotenv`` and ``interpolation``), map each flag or key onto the configuration's
-own keys (``dockerrun`` / ``composeservice``, into a ``Draft``), say the upstream perfSONAR
-commands with their preset (``perfsonar``), and write TOML (``psquadlet.tomlwriter``). The
-text is then read back with the real configuration loader, so that what import prints is
-always something ``psquadlet generate`` accepts.
+own keys (``dockerrun`` with ``runflags`` / ``composeservice``, into a ``Draft``), say the
+upstream perfSONAR commands with their preset (``perfsonar``), and write TOML
+(``psquadlet.tomlwriter``). The text is then read back with the real configuration loader, so
+that what import prints is always something ``psquadlet generate`` accepts.
 """
 
 from __future__ import annotations

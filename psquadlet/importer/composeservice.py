@@ -13,7 +13,7 @@ import os
 from typing import Any, Callable
 
 from psquadlet import imageref
-from psquadlet.importer import dockerrun, durations
+from psquadlet.importer import durations, runflags
 from psquadlet.importer.composevalues import (
     items,
     mapping,
@@ -112,7 +112,7 @@ class Service(ServiceVolumes):
         self.service = name
         self.file = file
         self.draft = Draft(name=file.table_names[name])
-        self.ctx = dockerrun.RunContext("docker", file.variables, file.folder, [])
+        self.ctx = runflags.RunContext("docker", file.variables, file.folder, [])
 
     def convert(self, body: dict[str, Any]) -> Draft:
         d = self.draft
@@ -231,7 +231,7 @@ class Service(ServiceVolumes):
                 name, sep, env_value = entry.partition("=")
                 pairs.append((name, env_value if sep else None))
         for name, maybe_value in pairs:
-            dockerrun.put_env(
+            runflags.put_env(
                 self.draft,
                 f"{where}.{name}",
                 name,
@@ -285,14 +285,14 @@ class Service(ServiceVolumes):
         else:
             entries = string_list(value, self.where("extra_hosts"))
         for entry in entries:
-            dockerrun._add_host(self.draft, self.ctx, self.where("extra_hosts"), entry)
+            runflags.add_host(self.draft, self.ctx, self.where("extra_hosts"), entry)
 
     def user(self, value: Any) -> None:
-        dockerrun._user(self.draft, self.ctx, self.where("user"), scalar(value, self.where("user")))
+        runflags.user(self.draft, self.ctx, self.where("user"), scalar(value, self.where("user")))
 
     def security_opt(self, value: Any) -> None:
         for item in string_list(value, self.where("security_opt")):
-            dockerrun._security_opt(self.draft, self.ctx, self.where("security_opt"), item)
+            runflags.security_opt(self.draft, self.ctx, self.where("security_opt"), item)
 
     def ulimits(self, value: Any) -> None:
         if not isinstance(value, dict):
@@ -315,7 +315,7 @@ class Service(ServiceVolumes):
             )
 
     def restart(self, value: Any) -> None:
-        dockerrun._restart(
+        runflags.restart(
             self.draft, self.ctx, self.where("restart"), scalar(value, self.where("restart"))
         )
 

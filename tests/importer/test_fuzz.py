@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from psquadlet.cli import main
-from psquadlet.importer import dockerrun
+from psquadlet.importer import runflags
 
 BUDGET = settings(
     max_examples=150,
@@ -123,8 +123,8 @@ def test_compose_import_never_crashes(tmp_path: Path, text: str) -> None:
 # ---- docker run lines -----------------------------------------------------------------------
 
 FLAG_WORDS = sorted(
-    {f"--{name}" for flag in dockerrun.DOCKER_FLAGS for name in (flag.long, *flag.aliases)}
-    | {f"-{flag.short}" for flag in dockerrun.DOCKER_FLAGS if flag.short}
+    {f"--{name}" for flag in runflags.DOCKER_FLAGS for name in (flag.long, *flag.aliases)}
+    | {f"-{flag.short}" for flag in runflags.DOCKER_FLAGS if flag.short}
 )
 VALUE_WORDS = st.one_of(
     st.sampled_from(
