@@ -10,27 +10,20 @@ sets replaces the preset's; the sub-tables (``health``, ``unit``, ``service``, `
 from __future__ import annotations
 
 import copy
-import json
-import re
 from typing import Any
 
 from psquadlet import perfsonar
+from psquadlet.tomlwriter import inline, key, key_path
 
 PERFSONAR_TESTPOINT = "perfsonar-testpoint"
-PSCONFIG_DIR = "/etc/perfsonar/psconfig"
 
 # preset name -> default variant
 DEFAULT_VARIANTS: dict[str, str] = {PERFSONAR_TESTPOINT: "systemd"}
 
 
-def psconfig_volume(container: str) -> str:
-    """The named volume holding a testpoint's pSConfig folder (per container, never shared)."""
-    return f"{container}-psconfig"
-
-
 def _perfsonar_testpoint(variant: str, container: str) -> dict[str, Any]:
     # The folders perfSONAR changes at run time, each a named volume seeded from the image
-    # (see psquadlet.perfsonar); the first is the pSConfig folder, psconfig_volume().
+    # (see psquadlet.perfsonar.state_volumes; the first is the pSConfig folder).
     state = [f"{volume}:{folder}" for volume, folder in perfsonar.state_volumes(container)]
     if variant == "systemd":
         # docker run -td --name perfsonar-testpoint --net=host --tmpfs /run --tmpfs /run/lock
@@ -92,26 +85,6 @@ def preset_values(preset: str, variant: str | None, container: str) -> dict[str,
 # psquadlet init: a commented configuration that reproduces the preset
 
 
-def toml_value(value: Any) -> str:
-    """A TOML literal for the simple values presets use (JSON string escapes are valid TOML)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        items = ", ".join(f"{toml_key(k)} = {toml_value(v)}" for k, v in value.items())
-        return "{ " + items + " }" if items else "{}"
-    raise TypeError(f"cannot write {type(value).__name__} as TOML")
-
-
-def toml_key(key: str) -> str:
-    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)
-
-
 _OPTIONAL_KEYS = """\
 # Other settings (defaults shown; see "Configuration reference" in the README):
 # container_name = ""            # default: the table name
@@ -158,7 +131,7 @@ def init_text(variant: str | None = None, container: str = PERFSONAR_TESTPOINT) 
         "# [watch]",
         '# state_dir = "/var/lib/psquadlet"',
         "",
-        f"[containers.{toml_key(container)}]",
+        f"[{key_path(('containers', container))}]",
         f'preset = "{PERFSONAR_TESTPOINT}"   # defaults for every key not set here',
         f'variant = "{chosen}"'.ljust(33)
         + f'# or "{other}"'
@@ -166,15 +139,15 @@ def init_text(variant: str | None = None, container: str = PERFSONAR_TESTPOINT) 
         "",
         "# The upstream docker run line, as this preset spells it (edit freely):",
     ]
-    for key, value in values.items():
-        lines.append(f"{toml_key(key)} = {toml_value(value)}")
+    for setting, value in values.items():
+        lines.append(f"{key(setting)} = {inline(value)}")
     lines.append("")
     lines.extend(_OPTIONAL_KEYS.splitlines())
     for name, table in subtables.items():
         lines.append("")
-        lines.append(f"[containers.{toml_key(container)}.{name}]")
-        for key, value in table.items():
-            lines.append(f"{toml_key(key)} = {toml_value(value)}")
+        lines.append(f"[{key_path(('containers', container, name))}]")
+        for setting, value in table.items():
+            lines.append(f"{key(setting)} = {inline(value)}")
         if name == "update":
             lines.extend(_UPDATE_COMMENTS.splitlines())
     return "\n".join(lines) + "\n"

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import click
 
-from psquadlet import fsutil
 from psquadlet.errors import PsquadletError, RefusedError, UsageError
 
 
@@ -64,7 +63,7 @@ def import_(
         elif command:
             args = list(command)
             if args == ["-"]:
-                args = [sys.stdin.read()]
+                args = [importer.read_stream(sys.stdin.buffer, "standard input")]
             result = importer.from_command_line(args, name)
         else:
             raise UsageError(
@@ -74,13 +73,12 @@ def import_(
         importer.validate(text)
         if output is not None and output.exists() and not force:
             raise RefusedError(f"{output} exists: use --force to overwrite it")
-        for note in result.all_notes:
-            if note.kind != importer.RAW:
-                click.echo(f"psquadlet: import: {note}", err=True)
+        for message in importer.messages(result):
+            click.echo(f"psquadlet: import: {message}", err=True)
         if output is None:
             click.echo(text, nl=False)
         else:
-            fsutil.atomic_write(output, text)
+            importer.write(output, text)
             click.echo(f"psquadlet: wrote {output}", err=True)
     except PsquadletError as exc:
         click.echo(f"psquadlet: error: {exc}", err=True)

@@ -1,10 +1,11 @@
 """``psquadlet import``: docker run lines and compose files -> a psquadlet configuration.
 
-The pipeline is: split the input (``shellwords`` / ``compose``), map each flag or key onto the
-configuration's own keys (``dockerrun`` / ``compose``, into a ``Draft``), say the upstream
-perfSONAR commands with their preset (``perfsonar``), and write TOML (``emit``). The text is
-then read back with the real configuration loader, so that what import prints is always
-something ``psquadlet generate`` accepts.
+The pipeline is: read the input (``shellwords`` for a command line; for a compose file
+``yaml12``, ``dotenv`` and ``interpolation``), map each flag or key onto the configuration's
+own keys (``dockerrun`` with ``runflags`` / ``composeservice``, into a ``Draft``), say the
+upstream perfSONAR commands with their preset (``perfsonar``), and write TOML
+(``psquadlet.tomlwriter``). The text is then read back with the real configuration loader, so
+that what import prints is always something ``psquadlet generate`` accepts.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ import os
 import shlex
 import textwrap
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
-from psquadlet import imageref
+from psquadlet import fsutil, imageref
+from psquadlet.errors import PsquadletError
 from psquadlet.importer import compose, dockerrun, perfsonar, shellwords
 from psquadlet.importer.draft import (
     APPROXIMATED,
@@ -27,7 +30,9 @@ from psquadlet.importer.draft import (
     ImportResult,
     Note,
 )
-from psquadlet.importer.emit import Table, TomlValue, document
+from psquadlet.importer.inputfile import read_stream
+from psquadlet.importer.secretnames import looks_secret, secret_warnings
+from psquadlet.tomlwriter import Table, TomlValue, TomlWriteError, document
 
 __all__ = [
     "APPROXIMATED",
@@ -39,7 +44,11 @@ __all__ = [
     "Note",
     "from_command_line",
     "from_compose",
+    "looks_secret",
+    "messages",
+    "read_stream",
     "to_toml",
+    "write",
 ]
 
 _DOCKER_DEFAULT_CAPS = ("CAP_AUDIT_WRITE", "CAP_MKNOD", "CAP_NET_RAW")
@@ -218,7 +227,10 @@ def to_toml(result: ImportResult) -> str:
         tables.append(Table(("containers", container.name), container.settings, tuple(comments)))
         for section, entries in container.sections:
             tables.append(Table(("containers", container.name, section), entries))
-    return document(tables, header)
+    try:
+        return document(tables, header)
+    except TomlWriteError as exc:
+        raise ImportInputError(f"cannot write the configuration: {exc}") from None
 
 
 def validate(text: str) -> None:
@@ -237,3 +249,17 @@ def validate(text: str) -> None:
             f"{e.key_path}: {e.message}" + (f" ({e.hint})" if e.hint else "") for e in exc.errors
         )
         raise ImportInputError(f"the input asks for what psquadlet refuses: {problems}") from None
+
+
+def messages(result: ImportResult) -> list[str]:
+    """What import says on stderr: each note not passed to podman as is, then each warning."""
+    return [str(n) for n in result.all_notes if n.kind != RAW] + secret_warnings(result)
+
+
+def write(path: Path, text: str) -> None:
+    """Write the configuration atomically; an OSError (read-only folder, full disk) becomes a
+    PsquadletError naming the file, and nothing is left half-written."""
+    try:
+        fsutil.atomic_write(path, text)
+    except OSError as exc:
+        raise PsquadletError(f"{path}: cannot write: {exc.strerror or exc}") from None

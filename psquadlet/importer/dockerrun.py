@@ -1,12 +1,11 @@
 """``docker run`` / ``podman run`` command lines -> a container draft.
 
-The flag table below is the whole of what import knows about ``docker run``: one row per flag
-with its short form, whether it takes a value, and what becomes of it (a configuration key,
-raw ``podman_args``, or dropped with the reason). Parsing follows Docker's CLI library (pflag)
-exactly, so that a line that works with ``docker run`` is read the same way here: long flags
-as ``--flag=value`` or ``--flag value``, short flags combined (``-itd``) or with their value
-attached (``-p8080:80``, ``-p=8080:80``), booleans as ``--flag=false``, repeated flags, ``--``
-ending the flags, and flags stopping at the image (what follows is the command).
+The flag table (``runflags``) is the whole of what import knows about ``docker run``. Parsing
+follows Docker's CLI library (pflag) exactly, so that a line that works with ``docker run`` is
+read the same way here: long flags as ``--flag=value`` or ``--flag value``, short flags
+combined (``-itd``) or with their value attached (``-p8080:80``, ``-p=8080:80``), booleans as
+``--flag=false``, repeated flags, ``--`` ending the flags, and flags stopping at the image
+(what follows is the command).
 """
 
 from __future__ import annotations
@@ -14,479 +13,20 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Callable
 
 from psquadlet import imageref
 from psquadlet.errors import did_you_mean
 from psquadlet.importer import durations
-from psquadlet.importer.draft import APPROXIMATED, DROPPED, RAW, Draft, ImportInputError
-from psquadlet.importer.emit import TomlValue
-
-
-@dataclass
-class RunContext:
-    """What handlers need besides the draft: which CLI, the environment, the folder."""
-
-    program: str
-    environ: Mapping[str, str]
-    cwd: str
-    health: list[tuple[str, str]]
-
-
-Handler = Callable[[Draft, RunContext, str, str], None]
-
-
-@dataclass(frozen=True)
-class Flag:
-    """One ``docker run`` flag; ``apply(draft, ctx, flag_as_written, value)``.
-
-    Boolean flags get the value "true" or "false" (``--rm=false``).
-    """
-
-    long: str
-    short: str
-    takes_value: bool
-    apply: Handler
-    podman_only: bool = False
-    aliases: tuple[str, ...] = ()
-
-
-# ---- handlers -------------------------------------------------------------------------------
-
-
-def _truth(flag: str, value: str) -> bool:
-    lowered = value.lower()
-    if lowered in ("true", "1", "t"):
-        return True
-    if lowered in ("false", "0", "f"):
-        return False
-    raise ImportInputError(f"invalid boolean value {value!r} for {flag}")
-
-
-def to_key(name: str) -> Handler:
-    def apply(d: Draft, ctx: RunContext, flag: str, value: str) -> None:
-        d.set(name, value)
-
-    return apply
-
-
-def to_list(name: str) -> Handler:
-    def apply(d: Draft, ctx: RunContext, flag: str, value: str) -> None:
-        d.append(name, value)
-
-    return apply
-
-
-def to_bool(name: str) -> Handler:
-    def apply(d: Draft, ctx: RunContext, flag: str, value: str) -> None:
-        d.set(name, _truth(flag, value))
-
-    return apply
-
-
-def to_int(name: str) -> Handler:
-    def apply(d: Draft, ctx: RunContext, flag: str, value: str) -> None:
-        try:
-            d.set(name, int(value))
-        except ValueError:
-            raise ImportInputError(f"{flag} needs a whole number, not {value!r}") from None
-
-    return apply
-
-
-def to_map(name: str, value_required: bool = False) -> Handler:
-    def apply(d: Draft, ctx: RunContext, flag: str, value: str) -> None:
-        map_key, sep, map_value = value.partition("=")
-        if not map_key or (value_required and not sep):
-            raise ImportInputError(f"{flag} needs KEY=VALUE, not {value!r}")
-        d.put(name, map_key, map_value)
-
-    return apply
-
-
-def raw(d: Draft, ctx: RunContext, flag: str, value: str) -> None:
-    """No configuration key: the flag goes to podman_args as one word, in its long form."""
-    spec = _lookup(ctx.program, flag)
-    d.raw(f"--{spec.long}={value}" if spec.takes_value or value != "true" else f"--{spec.long}")
-
-
-def raw_noted(reason: str) -> Handler:
-    def apply(d: Draft, ctx: RunContext, flag: str, value: str) -> None:
-        raw(d, ctx, flag, value)
-        d.note(RAW, f"{flag} {value}" if _lookup(ctx.program, flag).takes_value else flag, reason)
-
-    return apply
-
-
-def drop(reason: str) -> Handler:
-    def apply(d: Draft, ctx: RunContext, flag: str, value: str) -> None:
-        if _lookup(ctx.program, flag).takes_value:
-            shown = f"{flag} {value}"
-        else:
-            shown = flag if value == "true" else f"{flag}={value}"
-        d.note(DROPPED, shown, reason)
-
-    return apply
-
-
-def _name(d: Draft, ctx: RunContext, flag: str, value: str) -> None:
-    d.name = value
-
-
-def _env(d: Draft, ctx: RunContext, flag: str, value: str) -> None:
-    name, sep, env_value = value.partition("=")
-    if not name:
-        raise ImportInputError(f"{flag} needs NAME=VALUE or NAME, not {value!r}")
-    if sep:
-        d.put("environment", name, env_value)
-    elif name in ctx.environ:
-        d.put("environment", name, ctx.environ[name])
-        d.note(
-            APPROXIMATED,
-            f"{flag} {name}",
-            "the value was copied from the environment of the import (docker copies it from "
-            "the environment of each docker run); check that it belongs in the file",
-        )
-    else:
-        d.note(DROPPED, f"{flag} {name}", "the variable is not set, so docker would not set it")
-
-
-def _path(ctx: RunContext, path: str) -> str:
-    return os.path.normpath(os.path.join(ctx.cwd, os.path.expanduser(path)))
-
-
-def _env_file(d: Draft, ctx: RunContext, flag: str, value: str) -> None:
-    d.append("environment_files", _path(ctx, value))
-
-
-def _volume(d: Draft, ctx: RunContext, flag: str, value: str) -> None:
-    source, sep, rest = value.partition(":")
-    if not sep:
-        d.raw(f"--volume={value}")
-        d.note(RAW, f"{flag} {value}", "an anonymous volume has no configuration key")
-        return
-    if source.startswith((".", "~")):
-        absolute = _path(ctx, source)
-        d.note(
-            APPROXIMATED,
-            f"{flag} {value}",
-            f"the relative path {source!r} was made absolute against {ctx.cwd}: {absolute}",
-        )
-        source = absolute
-    d.append("volumes", f"{source}:{rest}")
-
-
-def _mount(d: Draft, ctx: RunContext, flag: str, value: str) -> None:
-    """A relative bind source would be read by Quadlet against the unit's folder."""
-    fields = value.split(",")
-    for i, field_text in enumerate(fields):
-        name, sep, source = field_text.partition("=")
-        if sep and name in ("source", "src") and source.startswith((".", "~")):
-            fields[i] = f"{name}={_path(ctx, source)}"
-            d.note(
-                APPROXIMATED,
-                f"{flag} {value}",
-                f"the relative path {source!r} was made absolute against {ctx.cwd}",
-            )
-    d.append("mounts", ",".join(fields))
-
-
-def _network(d: Draft, ctx: RunContext, flag: str, value: str) -> None:
-    if "network" in d.settings:
-        d.raw(f"--network={value}")
-        d.note(RAW, f"{flag} {value}", "only the first network has a configuration key")
-        return
-    d.set("network", value)
-
-
-def _user(d: Draft, ctx: RunContext, flag: str, value: str) -> None:
-    user, sep, group = value.partition(":")
-    if not user:
-        raise ImportInputError(f"{flag} needs USER[:GROUP], not {value!r}")
-    d.set("user", user)
-    if sep:
-        d.set("group", group)
-
-
-def _add_host(d: Draft, ctx: RunContext, flag: str, value: str) -> None:
-    host, sep, address = value.partition("=")
-    if sep:
-        value = f"{host}:{address}"
-    elif ":" not in value:
-        raise ImportInputError(f"{flag} needs HOST:IP, not {value!r}")
-    d.append("add_hosts", value)
-
-
-_RESTART = re.compile(r"(no|always|unless-stopped|on-failure)(?::(-?\d+))?")
-START_LIMIT_WINDOW = "1h"
-
-
-def _restart(d: Draft, ctx: RunContext, flag: str, value: str) -> None:
-    match = _RESTART.fullmatch(value)
-    if match is None:
-        raise ImportInputError(
-            f"{flag}: unknown restart policy {value!r} (no, always, unless-stopped, "
-            "on-failure[:max-retries])"
-        )
-    policy, count = match.group(1), match.group(2)
-    service = d.section("service")
-    if count is not None and policy != "on-failure":
-        raise ImportInputError(f"{flag}: only on-failure takes a retry count, not {value!r}")
-    if policy == "unless-stopped":
-        service["restart"] = "always"
-        d.note(
-            APPROXIMATED,
-            f"{flag} {value}",
-            "Restart=always: systemd never restarts a unit stopped with systemctl stop, "
-            "which is what unless-stopped means",
-        )
-    elif policy == "on-failure" and count is not None and int(count) > 0:
-        service["restart"] = "on-failure"
-        unit_extra = d.section("unit").setdefault("extra", {})
-        assert isinstance(unit_extra, dict)
-        unit_extra["StartLimitBurst"] = str(int(count) + 1)
-        unit_extra["StartLimitIntervalSec"] = START_LIMIT_WINDOW
-        d.note(
-            APPROXIMATED,
-            f"{flag} {value}",
-            f"Restart=on-failure with StartLimitBurst={int(count) + 1} within "
-            f"StartLimitIntervalSec={START_LIMIT_WINDOW}: systemd counts starts in a time "
-            f"window where docker counts {count} restarts in all",
-        )
-    else:
-        service["restart"] = policy
-
-
-def _health(d: Draft, ctx: RunContext, flag: str, value: str) -> None:
-    ctx.health.append((_lookup(ctx.program, flag).long, value))
-
-
-def _security_opt(d: Draft, ctx: RunContext, flag: str, value: str) -> None:
-    match = re.fullmatch(r"no-new-privileges(?:[:=](.*))?", value)
-    if match:
-        d.set("no_new_privileges", _truth(flag, match.group(1) or "true"))
-        return
-    d.raw(f"--security-opt={value}")
-
-
-def _sdnotify(d: Draft, ctx: RunContext, flag: str, value: str) -> None:
-    if value == "container":
-        d.set("notify", True)
-    elif value == "healthy":
-        d.set("notify", "healthy")
-    elif value == "conmon":
-        d.note(DROPPED, f"{flag} {value}", "conmon is what Quadlet uses anyway")
-    else:
-        d.note(DROPPED, f"{flag} {value}", "a systemd unit must hear from conmon or the container")
-
-
-def _entrypoint(d: Draft, ctx: RunContext, flag: str, value: str) -> None:
-    d.set("entrypoint", value)
-
-
-# ---- the table ------------------------------------------------------------------------------
-
-_SYSTEMD_DETACH = "systemd runs the container as a service; Quadlet passes --detach itself"
-_INTERACTIVE = "a service has no terminal input to keep open"
-_WINDOWS = "Windows containers only"
-_CIDFILE = "Quadlet manages the container ID file itself"
-_PODMAN_HAS_NONE = "podman run has no such option"
-
-B, V = False, True
-
-DOCKER_FLAGS: tuple[Flag, ...] = (
-    Flag("add-host", "", V, _add_host),
-    Flag("annotation", "", V, to_map("annotations")),
-    Flag("attach", "a", V, drop("a service's output goes to the journal, not to a terminal")),
-    Flag("blkio-weight", "", V, raw),
-    Flag("blkio-weight-device", "", V, raw),
-    Flag("cap-add", "", V, to_list("cap_add")),
-    Flag("cap-drop", "", V, to_list("cap_drop")),
-    Flag("cgroup-parent", "", V, raw),
-    Flag("cgroupns", "", V, to_key("cgroupns")),
-    Flag("cidfile", "", V, drop(_CIDFILE)),
-    Flag("cpu-count", "", V, drop(_WINDOWS)),
-    Flag("cpu-percent", "", V, drop(_WINDOWS)),
-    Flag("cpu-period", "", V, raw),
-    Flag("cpu-quota", "", V, raw),
-    Flag("cpu-rt-period", "", V, raw),
-    Flag("cpu-rt-runtime", "", V, raw),
-    Flag("cpu-shares", "c", V, raw),
-    Flag("cpus", "", V, raw),
-    Flag("cpuset-cpus", "", V, raw),
-    Flag("cpuset-mems", "", V, raw),
-    Flag("detach", "d", B, drop(_SYSTEMD_DETACH)),
-    Flag("detach-keys", "", V, drop(_INTERACTIVE)),
-    Flag("device", "", V, to_list("devices")),
-    Flag("device-cgroup-rule", "", V, raw),
-    Flag("device-read-bps", "", V, raw),
-    Flag("device-read-iops", "", V, raw),
-    Flag("device-write-bps", "", V, raw),
-    Flag("device-write-iops", "", V, raw),
-    Flag("disable-content-trust", "", B, drop("Docker Content Trust does not exist in podman")),
-    Flag("dns", "", V, to_list("dns")),
-    Flag("dns-option", "", V, raw, aliases=("dns-opt",)),
-    Flag("dns-search", "", V, to_list("dns_search")),
-    Flag("domainname", "", V, raw),
-    Flag("entrypoint", "", V, _entrypoint),
-    Flag("env", "e", V, _env),
-    Flag("env-file", "", V, _env_file),
-    Flag("expose", "", V, raw),
-    Flag("gpus", "", V, raw),
-    Flag("group-add", "", V, to_list("group_add")),
-    Flag("health-cmd", "", V, _health),
-    Flag("health-interval", "", V, _health),
-    Flag("health-retries", "", V, _health),
-    Flag("health-start-interval", "", V, _health),
-    Flag("health-start-period", "", V, _health),
-    Flag("health-timeout", "", V, _health),
-    Flag("help", "", B, drop("not a container option")),
-    Flag("hostname", "h", V, to_key("hostname")),
-    Flag("init", "", B, to_bool("init")),
-    Flag("interactive", "i", B, drop(_INTERACTIVE)),
-    Flag("io-maxbandwidth", "", V, drop(_WINDOWS)),
-    Flag("io-maxiops", "", V, drop(_WINDOWS)),
-    Flag("ip", "", V, raw),
-    Flag("ip6", "", V, raw),
-    Flag("ipc", "", V, raw),
-    Flag("isolation", "", V, drop(_WINDOWS)),
-    Flag("kernel-memory", "", V, drop("kernel memory limits are gone from cgroup v2 and podman")),
-    Flag("label", "l", V, to_map("labels")),
-    Flag("label-file", "", V, raw),
-    Flag("link", "", V, drop("legacy Docker links: put both containers on one network")),
-    Flag("link-local-ip", "", V, drop(_PODMAN_HAS_NONE)),
-    Flag("log-driver", "", V, to_key("log_driver")),
-    Flag("log-opt", "", V, raw),
-    Flag("mac-address", "", V, raw),
-    Flag("memory", "m", V, raw),
-    Flag("memory-reservation", "", V, raw),
-    Flag("memory-swap", "", V, raw),
-    Flag("memory-swappiness", "", V, raw),
-    Flag("mount", "", V, _mount),
-    Flag("name", "", V, _name),
-    Flag("network", "", V, _network, aliases=("net",)),
-    Flag("network-alias", "", V, raw, aliases=("net-alias",)),
-    Flag("no-healthcheck", "", B, raw),
-    Flag("oom-kill-disable", "", B, raw),
-    Flag("oom-score-adj", "", V, raw),
-    Flag("pid", "", V, raw),
-    Flag("pids-limit", "", V, raw),
-    Flag("platform", "", V, raw),
-    Flag("privileged", "", B, to_bool("privileged")),
-    Flag("publish", "p", V, to_list("ports")),
-    Flag("publish-all", "P", B, raw),
-    Flag("pull", "", V, to_key("pull")),
-    Flag("quiet", "q", B, drop("pull progress goes to the journal")),
-    Flag("read-only", "", B, to_bool("read_only")),
-    Flag("restart", "", V, _restart),
-    Flag("rm", "", B, drop("Quadlet always runs the container with --rm: the unit owns it")),
-    Flag("runtime", "", V, raw),
-    Flag("security-opt", "", V, _security_opt),
-    Flag("shm-size", "", V, raw),
-    Flag("sig-proxy", "", B, drop("systemd delivers signals to the container through podman")),
-    Flag("stop-signal", "", V, to_key("stop_signal")),
-    Flag("stop-timeout", "", V, to_int("stop_timeout")),
-    Flag("storage-opt", "", V, raw),
-    Flag("sysctl", "", V, to_map("sysctls", value_required=True)),
-    Flag("tmpfs", "", V, to_list("tmpfs")),
-    Flag("tty", "t", B, to_bool("tty")),
-    Flag("ulimit", "", V, to_list("ulimits")),
-    Flag("use-api-socket", "", B, drop("there is no Docker API socket to share under podman")),
-    Flag("user", "u", V, _user),
-    Flag("userns", "", V, to_key("userns")),
-    Flag("uts", "", V, raw),
-    Flag("volume", "v", V, _volume),
-    Flag("volume-driver", "", V, drop("set the driver in [volumes.NAME] instead")),
-    Flag("volumes-from", "", V, raw),
-    Flag("workdir", "w", V, to_key("working_dir")),
+from psquadlet.importer.draft import APPROXIMATED, DROPPED, Draft, ImportInputError
+from psquadlet.importer.runflags import (
+    LONG_FLAGS,
+    SHORT_FLAGS,
+    B,
+    RunContext,
+    V,
+    truth,
 )
-
-# Flags only podman run has (a podman run line may carry them).
-PODMAN_FLAGS: tuple[Flag, ...] = (
-    Flag("arch", "", V, raw, podman_only=True),
-    Flag("authfile", "", V, raw, podman_only=True),
-    Flag("cert-dir", "", V, raw, podman_only=True),
-    Flag("cgroup-conf", "", V, raw, podman_only=True),
-    Flag(
-        "cgroups",
-        "",
-        V,
-        raw_noted("Quadlet passes --cgroups=split; this one comes after it"),
-        podman_only=True,
-    ),
-    Flag("chrootdirs", "", V, raw, podman_only=True),
-    Flag("conmon-pidfile", "", V, drop("Quadlet tracks the container itself"), podman_only=True),
-    Flag("creds", "", V, raw, podman_only=True),
-    Flag("decryption-key", "", V, raw, podman_only=True),
-    Flag("env-host", "", B, to_bool("environment_host"), podman_only=True),
-    Flag("env-merge", "", V, raw, podman_only=True),
-    Flag("gidmap", "", V, raw, podman_only=True),
-    Flag("group-entry", "", V, raw, podman_only=True),
-    Flag("health-on-failure", "", V, _health, podman_only=True),
-    Flag("health-log-destination", "", V, raw, podman_only=True),
-    Flag("health-max-log-count", "", V, raw, podman_only=True),
-    Flag("health-max-log-size", "", V, raw, podman_only=True),
-    Flag("health-startup-cmd", "", V, raw, podman_only=True),
-    Flag("health-startup-interval", "", V, raw, podman_only=True),
-    Flag("health-startup-retries", "", V, raw, podman_only=True),
-    Flag("health-startup-success", "", V, raw, podman_only=True),
-    Flag("health-startup-timeout", "", V, raw, podman_only=True),
-    Flag("hostuser", "", V, raw, podman_only=True),
-    Flag("http-proxy", "", B, raw, podman_only=True),
-    Flag("image-volume", "", V, raw, podman_only=True),
-    Flag("init-path", "", V, raw, podman_only=True),
-    Flag("no-hosts", "", B, raw, podman_only=True),
-    Flag("os", "", V, raw, podman_only=True),
-    Flag("passwd", "", B, raw, podman_only=True),
-    Flag("passwd-entry", "", V, raw, podman_only=True),
-    Flag("personality", "", V, raw, podman_only=True),
-    Flag("pidfile", "", V, drop("Quadlet tracks the container itself"), podman_only=True),
-    Flag("pod", "", V, raw, podman_only=True),
-    Flag("pod-id-file", "", V, raw, podman_only=True),
-    Flag("preserve-fd", "", V, drop("a unit has no descriptors to hand over"), podman_only=True),
-    Flag("preserve-fds", "", V, drop("a unit has no descriptors to hand over"), podman_only=True),
-    Flag("rdt-class", "", V, raw, podman_only=True),
-    Flag("read-only-tmpfs", "", B, raw, podman_only=True),
-    Flag("replace", "", B, drop("Quadlet always passes --replace"), podman_only=True),
-    Flag("requires", "", V, raw, podman_only=True),
-    Flag("retry", "", V, raw, podman_only=True),
-    Flag("retry-delay", "", V, raw, podman_only=True),
-    Flag("sdnotify", "", V, _sdnotify, podman_only=True),
-    Flag("seccomp-policy", "", V, raw, podman_only=True),
-    Flag("secret", "", V, raw, podman_only=True),
-    Flag("shm-size-systemd", "", V, raw, podman_only=True),
-    Flag("subgidname", "", V, raw, podman_only=True),
-    Flag("subuidname", "", V, raw, podman_only=True),
-    Flag("systemd", "", V, raw, podman_only=True),
-    Flag("timeout", "", V, raw, podman_only=True),
-    Flag("tls-verify", "", B, raw, podman_only=True),
-    Flag("tz", "", V, to_key("timezone"), podman_only=True),
-    Flag("uidmap", "", V, raw, podman_only=True),
-    Flag("umask", "", V, raw, podman_only=True),
-    Flag("unsetenv", "", V, raw, podman_only=True),
-    Flag("unsetenv-all", "", B, raw, podman_only=True),
-    Flag("variant", "", V, raw, podman_only=True),
-)
-
-_LONG: dict[str, dict[str, Flag]] = {"docker": {}, "podman": {}}
-_SHORT: dict[str, dict[str, Flag]] = {"docker": {}, "podman": {}}
-for _flag in DOCKER_FLAGS + PODMAN_FLAGS:
-    for _program in ("docker", "podman"):
-        if _flag.podman_only and _program == "docker":
-            continue
-        for _name_ in (_flag.long, *_flag.aliases):
-            _LONG[_program][_name_] = _flag
-        if _flag.short:
-            _SHORT[_program][_flag.short] = _flag
-
-
-def _lookup(program: str, flag_as_written: str) -> Flag:
-    """The table row of a flag as it was written (``-p``, ``--publish``, ``--net``)."""
-    if flag_as_written.startswith("--"):
-        return _LONG[program][flag_as_written[2:]]
-    return _SHORT[program][flag_as_written[1:]]
-
+from psquadlet.tomlwriter import TomlValue
 
 # Global options before the subcommand: name -> takes a value.
 _DOCKER_GLOBAL = {
@@ -509,7 +49,7 @@ _PODMAN_REMOTE = {"connection": V, "c": V, "url": V, "identity": V, "remote": B,
 
 
 def _unknown(program: str, flag: str) -> ImportInputError:
-    names = [f"--{n}" for n in _LONG[program]] + [f"-{s}" for s in _SHORT[program]]
+    names = [f"--{n}" for n in LONG_FLAGS[program]] + [f"-{s}" for s in SHORT_FLAGS[program]]
     hint = did_you_mean(flag, names)
     message = f"unknown flag for {program} run: {flag}"
     if hint:
@@ -602,7 +142,7 @@ def _parse_flags(words: Sequence[str], i: int, ctx: RunContext, d: Draft) -> int
             return i
         if word.startswith("--"):
             name, sep, value = word[2:].partition("=")
-            spec = _LONG[program].get(name)
+            spec = LONG_FLAGS[program].get(name)
             if spec is None:
                 raise _unknown(program, f"--{name}")
             if spec.takes_value and not sep:
@@ -611,7 +151,7 @@ def _parse_flags(words: Sequence[str], i: int, ctx: RunContext, d: Draft) -> int
                 value = words[i + 1]
                 i += 1
             elif not spec.takes_value:
-                value = "true" if not sep else ("true" if _truth(word, value) else "false")
+                value = "true" if not sep else ("true" if truth(word, value) else "false")
             spec.apply(d, ctx, f"--{name}", value)
             i += 1
             continue
@@ -620,7 +160,7 @@ def _parse_flags(words: Sequence[str], i: int, ctx: RunContext, d: Draft) -> int
         j = 0
         consumed_next = False
         while j < len(chars):
-            spec = _SHORT[program].get(chars[j])
+            spec = SHORT_FLAGS[program].get(chars[j])
             if spec is None:
                 raise _unknown(program, f"-{chars[j]}")
             rest = chars[j + 1 :]
@@ -637,7 +177,7 @@ def _parse_flags(words: Sequence[str], i: int, ctx: RunContext, d: Draft) -> int
                 spec.apply(d, ctx, f"-{chars[j]}", value)
                 break
             if rest.startswith("="):
-                spec.apply(d, ctx, f"-{chars[j]}", "true" if _truth(word, rest[1:]) else "false")
+                spec.apply(d, ctx, f"-{chars[j]}", "true" if truth(word, rest[1:]) else "false")
                 break
             spec.apply(d, ctx, f"-{chars[j]}", "true")
             j += 1
@@ -673,10 +213,7 @@ def _finish_health(d: Draft, ctx: RunContext) -> None:
         target = _HEALTH_KEYS[name]
         converted: TomlValue
         if target == "retries":
-            try:
-                converted = int(value)
-            except ValueError:
-                raise ImportInputError(f"--{name} needs a whole number, not {value!r}") from None
+            converted = durations.whole_number(value, f"--{name}")
         elif target in ("interval", "timeout", "start_period"):
             converted, exact = durations.from_go(value, f"--{name}")
             if not exact:

@@ -12,11 +12,18 @@ from dataclasses import dataclass, field
 
 from psquadlet import schema
 from psquadlet.errors import UsageError
-from psquadlet.importer.emit import TomlValue
+from psquadlet.tomlwriter import TomlValue
 
 
 class ImportInputError(UsageError):
-    """The input is not something import can read (exit code 2, nothing written)."""
+    """The input is not something import can read (exit code 2, nothing written).
+
+    The message is one line: a control character (or lone surrogate) from the input, say in a
+    service name, is shown escaped (``\\r``), so it can neither break nor forge the line.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__("".join(c if c.isprintable() else ascii(c)[1:-1] for c in message))
 
 
 DROPPED = "dropped"

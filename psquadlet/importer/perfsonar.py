@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from psquadlet import host, imageref, presets
 from psquadlet.importer.draft import PRESET, Draft
-from psquadlet.importer.emit import TomlValue
+from psquadlet.tomlwriter import TomlValue
 
 REPOSITORY = "docker.io/perfsonar/testpoint"
 _SUBTABLES = ("service", "update", "unit", "health", "install")

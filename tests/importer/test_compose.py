@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from psquadlet.importer import compose
+from psquadlet.importer import compose, interpolation
 from psquadlet.importer.draft import APPROXIMATED, DROPPED, ImportInputError
 
 
@@ -48,7 +48,7 @@ def one(folder: Path, body: str, env: str | None = None, **kwargs: Any) -> compo
 )
 def test_interpolation(template: str, expected: str) -> None:
     unset: list[str] = []
-    interpolate = compose.Interpolator({"SET": "value", "EMPTY": ""}, unset)
+    interpolate = interpolation.Interpolator({"SET": "value", "EMPTY": ""}, unset)
     assert interpolate(template, "here") == expected
     assert unset == []
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from psquadlet.importer import dockerrun
+from psquadlet.importer import dockerrun, runflags
 from psquadlet.importer.draft import APPROXIMATED, DROPPED, RAW, Draft, ImportInputError
 
 
@@ -379,7 +379,7 @@ def test_malformed_lines(argv: list[str], message: str) -> None:
 
 
 def test_the_table_has_no_duplicate_names() -> None:
-    longs = [f.long for f in dockerrun.DOCKER_FLAGS + dockerrun.PODMAN_FLAGS]
-    shorts = [f.short for f in dockerrun.DOCKER_FLAGS if f.short]
+    longs = [f.long for f in runflags.DOCKER_FLAGS + runflags.PODMAN_FLAGS]
+    shorts = [f.short for f in runflags.DOCKER_FLAGS if f.short]
     assert len(longs) == len(set(longs))
     assert len(shorts) == len(set(shorts))

@@ -10,8 +10,9 @@ from hypothesis import strategies as st
 
 from psquadlet import config
 from psquadlet.errors import ConfigError, ConfigErrors
-from psquadlet.presets import toml_key, toml_value
 from psquadlet.render import render_units
+from psquadlet.tomlwriter import inline as toml_value
+from psquadlet.tomlwriter import key as toml_key
 
 TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=12)
 SCALARS = st.one_of(TEXT, st.integers(-5, 70000), st.booleans())

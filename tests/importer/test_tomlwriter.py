@@ -1,4 +1,5 @@
-"""The TOML writer: whatever it writes, a TOML reader reads back as the same data."""
+"""The one TOML writer (``psquadlet.tomlwriter``, used by ``init`` and ``import``): whatever it
+writes, a TOML reader reads back as the same data."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from psquadlet.importer import emit
+from psquadlet import presets
+from psquadlet import tomlwriter as emit
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -87,8 +89,36 @@ def test_comments_stay_comments() -> None:
     assert "# two\n# lines [x]?\n" in text
 
 
+# Text that TOML must escape or quote: control characters, quotes, backslashes, unicode.
+TRICKY = st.sampled_from(
+    [
+        "\x00",
+        "\x1f",
+        "\x7f",
+        '"',
+        "'",
+        "\\",
+        "\n",
+        "\r\n",
+        "\t",
+        "é",
+        "€",
+        "😀",
+        " ",
+        ".",
+        "=",
+        "#",
+        "[",
+        "]",
+        "\u2028",
+        "\ufeff",
+    ]
+)
+TEXT = st.lists(
+    st.one_of(TRICKY, st.text(st.characters(exclude_categories=("Cs",)), max_size=4)), max_size=6
+).map("".join)
 SCALARS = st.one_of(
-    st.text(st.characters(exclude_categories=("Cs",))),
+    TEXT,
     st.integers(min_value=-(2**63), max_value=2**63 - 1),
     st.booleans(),
 )
@@ -96,11 +126,11 @@ VALUES = st.recursive(
     SCALARS,
     lambda inner: st.one_of(
         st.lists(inner, max_size=4),
-        st.dictionaries(st.text(st.characters(exclude_categories=("Cs",))), inner, max_size=4),
+        st.dictionaries(TEXT, inner, max_size=4),
     ),
     max_leaves=12,
 )
-TABLE_KEYS = st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=8)
+TABLE_KEYS = TEXT.filter(bool)
 
 
 @given(st.dictionaries(TABLE_KEYS, st.dictionaries(TABLE_KEYS, VALUES, max_size=5), max_size=3))
@@ -108,3 +138,25 @@ def test_documents_read_back_as_written(data: dict[str, dict[str, Any]]) -> None
     tables = [emit.Table(("containers", name), tuple(body.items())) for name, body in data.items()]
     text = emit.document(tables, header=("generated",))
     assert tomllib.loads(text) == ({"containers": data} if data else {})
+
+
+@given(st.dictionaries(TEXT, VALUES, max_size=4))
+def test_inline_values_read_back_as_written(data: dict[str, Any]) -> None:
+    text = "".join(f"{emit.key(k)} = {emit.inline(v)}\n" for k, v in data.items())
+    assert tomllib.loads(text) == data
+
+
+@given(TABLE_KEYS, st.sampled_from(presets.variants(presets.PERFSONAR_TESTPOINT)))
+def test_init_text_reads_back_as_the_preset_for_any_container_name(
+    container: str, variant: str
+) -> None:
+    """``init`` writes through the same writer: any table name reads back as written."""
+    values = presets.preset_values(presets.PERFSONAR_TESTPOINT, variant, container)
+    table = tomllib.loads(presets.init_text(variant, container))["containers"][container]
+    assert table == {"preset": presets.PERFSONAR_TESTPOINT, "variant": variant, **values}
+
+
+def test_a_key_path_that_cannot_be_written_is_named() -> None:
+    table = emit.Table(("containers", "web"), (("environment", {"A": "\ud800"}),))
+    with pytest.raises(emit.TomlWriteError, match=r"^containers\.web\.environment: .*surrogate"):
+        emit.document([table])

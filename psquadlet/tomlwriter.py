@@ -1,10 +1,11 @@
-"""A small TOML writer for what ``psquadlet import`` produces.
+"""The project's one TOML writer, shared by ``psquadlet init`` and ``psquadlet import``.
 
-The standard library reads TOML but does not write it, and the import output must be a file
-an operator reads and edits: keys in the schema's order, short values inline, comments that say
-what was left behind. The writer handles exactly the value types of the configuration schema
-(strings, integers, booleans, arrays of those, and string-keyed tables) and refuses anything
-else, so that what it writes always reads back as the same data.
+The standard library reads TOML but does not write it, and tomlkit differs across Debian 11,
+12 and 13 (and is EPEL-only on EL9), so this small writer is the project's own. What it writes
+is a file an operator reads and edits: keys in the schema's order, short values inline,
+comments that say what was left behind. It handles exactly the value types of the
+configuration schema (strings, integers, booleans, arrays of those, and string-keyed tables)
+and refuses anything else, so that what it writes always reads back as the same data.
 """
 
 from __future__ import annotations
@@ -27,6 +28,13 @@ _ESCAPES = {
     "\f": "\\f",
     "\r": "\\r",
 }
+
+
+class TomlWriteError(ValueError):
+    """A value TOML cannot hold (a lone surrogate, an integer beyond 64 bits, a float that is
+    not finite); inside a document, the message starts with the key path."""
+
+
 INLINE_WIDTH = 100
 """Inline arrays and tables longer than this are spread over lines (or become sub-tables)."""
 
@@ -41,7 +49,7 @@ def string(text: str) -> str:
             out.append(f"\\u{ord(char):04X}")
         elif 0xD800 <= ord(char) <= 0xDFFF:
             # A lone surrogate cannot be encoded as UTF-8, so it can never be a TOML string.
-            raise ValueError(f"cannot write a lone surrogate (U+{ord(char):04X}) in TOML")
+            raise TomlWriteError(f"cannot write a lone surrogate (U+{ord(char):04X}) in TOML")
         else:
             out.append(char)
     out.append('"')
@@ -66,11 +74,11 @@ def inline(value: TomlValue) -> str:
         return "true" if value else "false"
     if isinstance(value, int):
         if not -(2**63) <= value < 2**63:
-            raise ValueError(f"{value} does not fit TOML's 64-bit integers")
+            raise TomlWriteError(f"{value} does not fit TOML's 64-bit integers")
         return str(value)
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise ValueError("only finite numbers are written")
+            raise TomlWriteError("only finite numbers are written")
         return repr(value)
     if isinstance(value, str):
         return string(value)
@@ -115,17 +123,29 @@ class Table:
     comments: tuple[str, ...] = ()
 
 
+def _shown(path: Sequence[str]) -> str:
+    """A key path for a message, even when a part cannot be written."""
+    return ".".join(path).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _table_text(table: Table) -> list[str]:
     lines: list[str] = []
     for text in table.comments:
         lines.extend(comment_lines(text))
-    lines.append(f"[{key_path(table.path)}]")
+    try:
+        lines.append(f"[{key_path(table.path)}]")
+    except TomlWriteError as exc:
+        raise TomlWriteError(f"{_shown(table.path)}: {exc}") from None
     hoisted: list[Table] = []
     for name, value in table.entries:
-        if isinstance(value, Mapping) and len(_assignment(name, value)) > INLINE_WIDTH:
+        try:
+            line = _assignment(name, value)
+        except TomlWriteError as exc:
+            raise TomlWriteError(f"{_shown((*table.path, name))}: {exc}") from None
+        if isinstance(value, Mapping) and len(line) > INLINE_WIDTH:
             hoisted.append(Table((*table.path, name), tuple(value.items())))
             continue
-        lines.append(_assignment(name, value))
+        lines.append(line)
     for sub in hoisted:
         lines.append("")
         lines.extend(_table_text(sub))
