@@ -403,9 +403,7 @@ class TestBed:
                     + self.console_log.read_text(errors="replace")[-3000:]
                 )
             if self.pid is None:
-                self.pid = next(
-                    (p for p in _descendants(self._nspawn.pid) if _is_ns_init(p)), None
-                )
+                self.pid = next((p for p in _descendants(self._nspawn.pid) if _is_ns_init(p)), None)
             if self.pid is not None:
                 res = self.run(["systemctl", "is-system-running"], check=False, timeout=10)
                 state = res.stdout.strip()

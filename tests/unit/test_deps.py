@@ -41,8 +41,11 @@ def _psquadlet_without(module: str, *args: str, tmp_path: Path) -> subprocess.Co
 
 @pytest.mark.parametrize(
     ("module", "package"),
-    [("pystemd", "python3-pystemd"), ("podman", "python3-podman"),
-     ("requests", "python3-requests")],
+    [
+        ("pystemd", "python3-pystemd"),
+        ("podman", "python3-podman"),
+        ("requests", "python3-requests"),
+    ],
 )
 @pytest.mark.parametrize("command", [["upgrade", "--dry-run"], ["watch"]])
 def test_missing_module_is_one_line_naming_the_package(
