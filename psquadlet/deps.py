@@ -10,7 +10,7 @@ short-lived child process to stay small, and the child inherits ``sys.path`` fro
 
 The Debian package carries podman-py under VENDOR_DIR, because Debian 12 has no
 python3-podman. That folder is appended to ``sys.path``, so a podman-py that the system
-provides (python3-podman on Debian 13 or EL9, or a venv's) is always found first.
+provides (python3-podman, as on Debian 13, or a venv's) is always found first.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class MissingDependencyError(PsquadletError):
         )
 
 
-# (module, package on Debian and Enterprise Linux, PyPI name).
+# (module, the distribution package that provides it, its PyPI name).
 WATCH_MODULES: tuple[tuple[str, str, str], ...] = (
     ("requests", "python3-requests", "requests"),
     # Debian 12 has python3-podman only in bookworm-backports; psquadlet's .deb carries it.

@@ -20,8 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.operator.test_packages import deb  # noqa: F401 - the module-scoped .deb fixture
-from tests.support import require_programs, require_root
-from tests.support import testbed
+from tests.support import require_programs, require_root, testbed
 from tests.support.testbed import TestBed
 
 pytestmark = pytest.mark.e2e
