@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from psquadlet.config import load_config
+from psquadlet.deps import require_watch_deps
 from psquadlet.errors import PsquadletError, UsageError
 from psquadlet.model import Config
 from psquadlet.watch import core
@@ -68,6 +69,7 @@ def report_json(report: core.PassReport) -> str:
 
 def upgrade(config_path: Path | None, unit: str | None, dry_run: bool, as_json: bool,
             endpoints: Endpoints) -> int:
+    require_watch_deps()
     config = load_config(config_path)
     targets = targets_from_config(config)
     chosen = select(targets, unit)
@@ -161,6 +163,7 @@ def watch(config_path: Path | None, endpoints: Endpoints) -> int:
     from psquadlet.watch.daemon import Daemon  # noqa: PLC0415
     from psquadlet.watch.notify import Notifier, watchdog_interval  # noqa: PLC0415
 
+    require_watch_deps()
     config = load_config(config_path)
     log = Logger()
     stop = threading.Event()
