@@ -14,7 +14,7 @@ import stat
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from psquadlet import model, perfsonar, presets, schema
 from psquadlet.checks import (
@@ -45,8 +45,10 @@ from psquadlet.checks import (
     parse_duration,
     parse_volume,
 )
-from psquadlet.errors import ConfigError, did_you_mean, raise_collected
+from psquadlet.errors import ConfigError, ConfigErrors, did_you_mean, raise_collected
 from psquadlet.extension import ContainerExtension
+from psquadlet.metrics import MetricsSettings, parse_metrics
+from psquadlet.notifications.settings import NotificationSettings, parse_notifications
 from psquadlet.tomlpos import KeyPositions, tomllib
 from psquadlet.tomltable import Context as _Context
 from psquadlet.tomltable import Table as _Table
@@ -123,7 +125,7 @@ UPDATE_KEYS = (
 )  # fmt: skip
 SUBTABLES = ("health", "unit", "service", "install", "update")
 CONTAINER_KEYS = schema.CONTAINER_KEYS
-TOP_KEYS = ("watch", "registries", "volumes", "containers")
+TOP_KEYS = ("watch", "registries", "volumes", "containers", "notifications", "metrics")
 
 
 def _parse_watch(table: _Table | None) -> model.WatchSettings:
@@ -528,6 +530,8 @@ def parse_config(text: str, source: str) -> model.Config:
             declared.setdefault(volume, model.VolumeSpec(name=volume))
 
     _check_unit_collisions(ctx, containers, declared, explicit=set(declared_here))
+    notifications = _reporting(ctx, data, "notifications", parse_notifications)
+    metrics = _reporting(ctx, data, "metrics", parse_metrics)
     raise_collected(sorted(ctx.errors, key=lambda e: e.line or 0))
     return model.Config(
         source=source,
@@ -535,7 +539,25 @@ def parse_config(text: str, source: str) -> model.Config:
         registries=tuple(sorted(registries, key=lambda r: r.host)),
         volumes=tuple(declared[name] for name in sorted(declared)),
         containers=tuple(sorted(containers, key=lambda c: c.name)),
+        notifications=notifications,
+        metrics=metrics,
     )
+
+
+R = TypeVar("R", NotificationSettings, MetricsSettings)
+
+
+def _reporting(
+    ctx: _Context, data: Mapping[str, Any], key: str, parse: Callable[..., R]
+) -> R | None:
+    """``[notifications]`` / ``[metrics]``: parsed by their own modules, errors located here."""
+    if key not in data:
+        return None
+    try:
+        return parse(data[key], ctx.source, base=(key,), locate=ctx.positions.line)
+    except (ConfigError, ConfigErrors) as exc:
+        ctx.errors.extend(exc.errors)
+        return None
 
 
 def default_config() -> model.Config:

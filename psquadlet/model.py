@@ -10,10 +10,14 @@ seconds.
 from __future__ import annotations
 
 from dataclasses import MISSING, dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from psquadlet import imageref
 from psquadlet.perfsonar.spec import PerfsonarSpec
+
+if TYPE_CHECKING:  # their modules import the model's helpers: a type-only reference
+    from psquadlet.metrics import MetricsSettings
+    from psquadlet.notifications.settings import NotificationSettings
 
 Pairs = tuple[tuple[str, str], ...]
 """A map, as sorted (key, value) pairs."""
@@ -252,6 +256,10 @@ class Config:
     registries: tuple[RegistrySettings, ...] = ()
     volumes: tuple[VolumeSpec, ...] = ()
     containers: tuple[ContainerSpec, ...] = ()
+    notifications: NotificationSettings | None = None
+    """``[notifications]`` (psquadlet.notifications.settings); None: the table is absent."""
+    metrics: MetricsSettings | None = None
+    """``[metrics]`` (psquadlet.metrics); None: no textfile is written."""
 
     def container(self, name: str) -> ContainerSpec:
         for spec in self.containers:

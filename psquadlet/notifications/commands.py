@@ -12,7 +12,7 @@ from pathlib import Path
 
 from psquadlet import model
 from psquadlet.errors import UsageError
-from psquadlet.metrics import MetricsSettings, MetricsWriter, parse_metrics
+from psquadlet.metrics import MetricsSettings, MetricsWriter
 from psquadlet.notifications import settings as settings_mod
 from psquadlet.notifications.deliver import ChannelResult, Log, Notifier
 from psquadlet.notifications.message import render
@@ -24,23 +24,12 @@ from psquadlet.watch.state import FileStateStore
 
 def settings_of(config: model.Config) -> NotificationSettings:
     """The configuration's ``[notifications]`` settings (no channels when it has none)."""
-    wired = getattr(config, "notifications", None)
-    if isinstance(wired, NotificationSettings):
-        return wired
-    # Until config.parse_config carries the table itself: read it from the same file.
-    if Path(config.source).is_file():
-        return settings_mod.from_file(config.source)
-    return NotificationSettings()
+    return config.notifications or NotificationSettings()
 
 
 def metrics_of(config: model.Config) -> MetricsSettings | None:
     """The configuration's ``[metrics]`` settings, or None when metrics are off."""
-    wired = getattr(config, "metrics", None)
-    if isinstance(wired, MetricsSettings):
-        return wired
-    if Path(config.source).is_file():
-        return settings_mod.table_from_file(config.source, "metrics", parse_metrics)
-    return None
+    return config.metrics
 
 
 def build(

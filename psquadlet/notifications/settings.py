@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
-from psquadlet.config import FieldError, format_path, parse_duration
+from psquadlet.checks import FieldError, parse_duration
 from psquadlet.errors import ConfigError, did_you_mean, raise_collected
 from psquadlet.tomlpos import KeyPositions, tomllib
+from psquadlet.tomltable import format_path
 from psquadlet.watch.events import Event, EventKind
 
 Locate = Callable[[Sequence[str]], "int | None"]

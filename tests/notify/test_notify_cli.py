@@ -44,7 +44,6 @@ def _config(tmp_path: Path, smtp: SmtpSink, webhook: Webhook, dead_port: int) ->
     return path
 
 
-@pytest.mark.usefixtures("accepts_notifications")
 def test_notify_test_reports_each_channel_and_hides_secrets(
     tmp_path: Path, smtp: SmtpSink, webhook: Webhook
 ) -> None:
@@ -73,7 +72,6 @@ def test_notify_test_reports_each_channel_and_hides_secrets(
     assert "no notification channel 'hok' (configured: broken, hook, mail)" in bad.output
 
 
-@pytest.mark.usefixtures("accepts_notifications")
 def test_notify_event_from_a_systemd_hook(tmp_path: Path, smtp: SmtpSink, webhook: Webhook) -> None:
     from tests.notify.receivers import free_port
 

@@ -122,3 +122,23 @@ def test_redactor_hides_url_pieces() -> None:
     assert SECRET not in text
     assert "tok3nvalue" not in text
     assert "json://***" in text
+
+
+def test_the_tables_are_part_of_the_configuration() -> None:
+    """config.parse_config carries [notifications] and [metrics], errors located at their line."""
+    from psquadlet.config import parse_config
+
+    text = (
+        '[notifications]\nquiet_period = "1d"\n'
+        '[notifications.channels.ops]\nurl = "mailto://ops@127.0.0.1"\n'
+        '[metrics]\ntextfile_dir = "/tmp/textfiles"\n'
+    )
+    config = parse_config(text, "c.toml")
+    assert config.notifications is not None
+    assert [c.name for c in config.notifications.channels] == ["ops"]
+    assert config.metrics is not None
+    assert config.metrics.textfile_dir == "/tmp/textfiles"
+    assert parse_config("", "c.toml").notifications is None
+    with pytest.raises(ConfigError) as caught:
+        parse_config('[metrics]\ntextfile_dir = "relative"\n', "c.toml")
+    assert str(caught.value).startswith("c.toml:2: metrics.textfile_dir: ")
