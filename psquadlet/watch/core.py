@@ -39,10 +39,12 @@ from psquadlet.watch.interfaces import (
     WatchError,
 )
 from psquadlet.watch.state import (
+    BAD_LIMIT,
     PHASE_CHECKING,
     PHASE_PULLING,
     PHASE_RESTARTING,
     PHASE_ROLLING_BACK,
+    SOURCE_OPERATOR,
     BadDigest,
     ContainerState,
     HistoryEntry,
@@ -123,16 +125,13 @@ def running_digest_for(ci: ContainerImage, remote: str, name: str, known: str = 
         return remote
     if known and known in ci.digests:
         return known
-    mine = sorted(rd.partition("@")[2] for rd in ci.repo_digests
-                  if rd.partition("@")[0] == name)
+    mine = sorted(rd.partition("@")[2] for rd in ci.repo_digests if rd.partition("@")[0] == name)
     if mine:
         return mine[0]
     return sorted(ci.digests)[0] if ci.digests else ""
 
 
-def check_images(
-    targets: Sequence[Target], deps: Deps
-) -> dict[str, RemoteImage | RegistryError]:
+def check_images(targets: Sequence[Target], deps: Deps) -> dict[str, RemoteImage | RegistryError]:
     """One HEAD per distinct image reference, in parallel across images."""
     refs: dict[str, ImageRef] = {}
     for t in targets:
@@ -186,8 +185,9 @@ def recover_now(targets: Sequence[Target], deps: Deps) -> WatchState:
         return recover(targets, deps, state)
 
 
-def _pass(targets: Sequence[Target], deps: Deps, state: WatchState, dry_run: bool,
-          mark_run: bool = False) -> PassReport:
+def _pass(
+    targets: Sequence[Target], deps: Deps, state: WatchState, dry_run: bool, mark_run: bool = False
+) -> PassReport:
     started = deps.clock.now()
     outcomes: list[Outcome] = []
     to_check = [t for t in targets if t.policy != "off" and not t.pinned]
@@ -230,8 +230,9 @@ def _handle(
     now = deps.clock.now()
     cs = dataclasses.replace(state.get(t.name), image=str(t.image), last_check=now)
 
-    def done(action: str, message: str, cs: ContainerState, running: str = "",
-             remote_digest: str = "") -> tuple[Outcome, WatchState]:
+    def done(
+        action: str, message: str, cs: ContainerState, running: str = "", remote_digest: str = ""
+    ) -> tuple[Outcome, WatchState]:
         cs = dataclasses.replace(cs, last_result=f"{action}: {message}")
         out = Outcome(t.name, t.unit, str(t.image), action, message, running, remote_digest)
         return out, state.put(cs)
@@ -242,11 +243,16 @@ def _handle(
     try:
         ci = deps.images.container_image(t.container)
     except ImagesError as e:
-        return done(ERROR, f"cannot inspect container {t.container}: {e}", cs,
-                    remote_digest=remote.digest)
+        return done(
+            ERROR, f"cannot inspect container {t.container}: {e}", cs, remote_digest=remote.digest
+        )
     if ci is None:
-        return done(NOT_RUNNING, f"container {t.container} does not exist (is {t.unit} "
-                    "running?); nothing to compare", cs, remote_digest=remote.digest)
+        return done(
+            NOT_RUNNING,
+            f"container {t.container} does not exist (is {t.unit} running?); nothing to compare",
+            cs,
+            remote_digest=remote.digest,
+        )
     running = running_digest_for(ci, remote.digest, t.image.name, cs.running_digest)
     cs = dataclasses.replace(cs, running_digest=running, running_image_id=ci.image_id)
     if remote.digest in ci.digests:
@@ -254,32 +260,57 @@ def _handle(
         return done(UP_TO_DATE, f"running {short(remote.digest)}", cs, running, remote.digest)
     bad = cs.is_bad(remote.digest)
     if bad is not None:
-        return done(KNOWN_BAD, f"{short(remote.digest)} was rolled back before "
-                    f"({bad.reason}); waiting for a newer image", cs, running, remote.digest)
+        return done(
+            KNOWN_BAD,
+            f"{short(remote.digest)} was rolled back before "
+            f"({bad.reason}); waiting for a newer image",
+            cs,
+            running,
+            remote.digest,
+        )
     if t.min_age > 0:
         try:
             created = deps.registry.created(t.image, remote.digest)
         except RegistryError as e:
-            return done(ERROR, f"cannot read the new image's age: {e}", cs, running,
-                        remote.digest)
+            return done(ERROR, f"cannot read the new image's age: {e}", cs, running, remote.digest)
         age = now - created
         if age < t.min_age:
             if cs.available_digest != remote.digest:
-                cs = cs.with_history(HistoryEntry(now, HELD_BACK, running, remote.digest,
-                                                  f"published {int(age)}s ago"))
+                cs = cs.with_history(
+                    HistoryEntry(
+                        now, HELD_BACK, running, remote.digest, f"published {int(age)}s ago"
+                    )
+                )
             cs = dataclasses.replace(cs, available_digest=remote.digest)
-            return done(HELD_BACK, f"new image {short(remote.digest)} is {int(age)}s old, "
-                        f"min_age is {t.min_age}s", cs, running, remote.digest)
+            return done(
+                HELD_BACK,
+                f"new image {short(remote.digest)} is {int(age)}s old, min_age is {t.min_age}s",
+                cs,
+                running,
+                remote.digest,
+            )
     if t.policy == "notify":
         if cs.available_digest != remote.digest:
-            cs = cs.with_history(HistoryEntry(now, AVAILABLE, running, remote.digest,
-                                              "policy notify"))
+            cs = cs.with_history(
+                HistoryEntry(now, AVAILABLE, running, remote.digest, "policy notify")
+            )
         cs = dataclasses.replace(cs, available_digest=remote.digest)
-        return done(AVAILABLE, f"new image {short(remote.digest)} available (running "
-                    f"{short(running)}); policy notify: not pulled", cs, running, remote.digest)
+        return done(
+            AVAILABLE,
+            f"new image {short(remote.digest)} available (running "
+            f"{short(running)}); policy notify: not pulled",
+            cs,
+            running,
+            remote.digest,
+        )
     if dry_run:
-        return done(WOULD_UPGRADE, f"would pull {short(remote.digest)}, restart {t.unit} "
-                    f"(running {short(running)})", cs, running, remote.digest)
+        return done(
+            WOULD_UPGRADE,
+            f"would pull {short(remote.digest)}, restart {t.unit} (running {short(running)})",
+            cs,
+            running,
+            remote.digest,
+        )
     state = state.put(cs)
     return _upgrade(t, ci, running, remote.digest, deps=deps, state=state)
 
@@ -355,11 +386,19 @@ def _commit(
     note = " (completed after an interrupted pass)" if recovered else ""
     msg = f"{short(cs.previous_digest)} -> {short(digest)}{note}"
     cs = dataclasses.replace(
-        cs.with_history(HistoryEntry(now, UPGRADED, cs.previous_digest, digest,
-                                     "health gate passed" + note)),
-        phase="", phase_digest="", phase_image_id="", phase_started=None,
-        running_digest=digest, running_image_id=new_id, remote_digest=digest,
-        available_digest="", kept_image_ids=keep, last_result=f"{UPGRADED}: {msg}",
+        cs.with_history(
+            HistoryEntry(now, UPGRADED, cs.previous_digest, digest, "health gate passed" + note)
+        ),
+        phase="",
+        phase_digest="",
+        phase_image_id="",
+        phase_started=None,
+        running_digest=digest,
+        running_image_id=new_id,
+        remote_digest=digest,
+        available_digest="",
+        kept_image_ids=keep,
+        last_result=f"{UPGRADED}: {msg}",
     )
     state = _save(deps, state, cs)
     _prune(t, new_id, keep, deps)
@@ -383,7 +422,7 @@ def _prune(t: Target, current: str, keep: Sequence[str], deps: Deps) -> None:
 
 
 def health_gate(t: Target, image_id: str, deps: Deps) -> str:
-    """"" when the unit is healthy on *image_id*, else why not (after retrying until timeout).
+    """ "" when the unit is healthy on *image_id*, else why not (after retrying until timeout).
 
     Healthy: unit active, container running the new image, and the health command (if any)
     exits 0. Without a health command the container must stay up for two observations one
@@ -443,33 +482,47 @@ def _rollback(
     log = deps.log
     now = deps.clock.now()
     digest = cs.phase_digest
-    log.error(f"{t.name}: {short(digest)} failed: {reason}; rolling back to "
-              f"{short(cs.previous_digest)}")
+    log.error(
+        f"{t.name}: {short(digest)} failed: {reason}; rolling back to {short(cs.previous_digest)}"
+    )
     cs = dataclasses.replace(cs, phase=PHASE_ROLLING_BACK)
     state = _save(deps, state, cs)
     deps.set_status(f"rolling back {t.unit}")
     problem = _restore_previous(t, cs, deps)
-    bad = BadDigest(digest, now, reason)
     cs = dataclasses.replace(
         cs.with_history(HistoryEntry(now, ROLLED_BACK, cs.previous_digest, digest, reason)),
-        bad_digests=(*tuple(b for b in cs.bad_digests if b.digest != digest), bad)[-20:],
+        bad_digests=with_bad(cs.bad_digests, BadDigest(digest, now, reason)),
     )
     if problem:
         # Stay in the rolling-back phase: the next start retries the rollback.
         msg = f"{short(digest)} failed ({reason}) and the rollback failed too: {problem}"
         cs = dataclasses.replace(cs, last_result=f"{ERROR}: {msg}")
         state = _save(deps, state, cs)
-        return Outcome(t.name, t.unit, str(t.image), ERROR, msg, cs.previous_digest,
-                       digest), state
+        return Outcome(t.name, t.unit, str(t.image), ERROR, msg, cs.previous_digest, digest), state
     msg = f"{short(digest)} failed ({reason}); back on {short(cs.previous_digest)}"
     cs = dataclasses.replace(
-        cs, phase="", phase_digest="", phase_image_id="", phase_started=None,
-        running_digest=cs.previous_digest, running_image_id=cs.previous_image_id,
+        cs,
+        phase="",
+        phase_digest="",
+        phase_image_id="",
+        phase_started=None,
+        running_digest=cs.previous_digest,
+        running_image_id=cs.previous_image_id,
         last_result=f"{ROLLED_BACK}: {msg}",
     )
     state = _save(deps, state, cs)
-    return Outcome(t.name, t.unit, str(t.image), ROLLED_BACK, msg, cs.previous_digest,
-                   digest), state
+    return Outcome(
+        t.name, t.unit, str(t.image), ROLLED_BACK, msg, cs.previous_digest, digest
+    ), state
+
+
+def with_bad(bad: Sequence[BadDigest], new: BadDigest) -> tuple[BadDigest, ...]:
+    """*bad* with *new* replacing any entry for its digest; the oldest rollback entries beyond
+    BAD_LIMIT are dropped, an operator's blocks never are."""
+    rest = [b for b in bad if b.digest != new.digest]
+    rollbacks = [b for b in (*rest, new) if b.source != SOURCE_OPERATOR]
+    keep = {id(b) for b in rollbacks[-BAD_LIMIT:]}
+    return tuple(b for b in (*rest, new) if b.source == SOURCE_OPERATOR or id(b) in keep)
 
 
 def _restore_previous(t: Target, cs: ContainerState, deps: Deps) -> str:
@@ -491,7 +544,8 @@ def _restore_previous(t: Target, cs: ContainerState, deps: Deps) -> str:
         return f"restart on the previous image failed: {e}"
     failure = health_gate(
         dataclasses.replace(t, health_cmd=(), health_timeout=min(t.health_timeout, 120)),
-        "", deps,
+        "",
+        deps,
     )
     return failure
 
@@ -507,8 +561,10 @@ def recover(targets: Sequence[Target], deps: Deps, state: WatchState) -> WatchSt
             continue
         t = by_name.get(cs.name)
         if t is None:
-            deps.log.warning(f"{cs.name}: upgrade left in phase {cs.phase}, but the container "
-                             "is no longer configured; forgetting it")
+            deps.log.warning(
+                f"{cs.name}: upgrade left in phase {cs.phase}, but the container "
+                "is no longer configured; forgetting it"
+            )
             state = _save(deps, state, dataclasses.replace(cs, phase=""))
             continue
         deps.log.warning(f"{t.name}: recovering an upgrade interrupted while {cs.phase}")
@@ -526,9 +582,19 @@ def _recover_one(t: Target, cs: ContainerState, deps: Deps, state: WatchState) -
         # The running unit was never touched; only make sure it runs.
         _ensure_started(t, deps)
         cs = dataclasses.replace(
-            cs.with_history(HistoryEntry(now, "recovered", cs.previous_digest,
-                                         cs.phase_digest, "interrupted pull abandoned")),
-            phase="", phase_digest="", phase_image_id="", phase_started=None,
+            cs.with_history(
+                HistoryEntry(
+                    now,
+                    "recovered",
+                    cs.previous_digest,
+                    cs.phase_digest,
+                    "interrupted pull abandoned",
+                )
+            ),
+            phase="",
+            phase_digest="",
+            phase_image_id="",
+            phase_started=None,
         )
         return _save(deps, state, cs)
     if cs.phase == PHASE_RESTARTING and _still_on_previous(t, cs, deps):
