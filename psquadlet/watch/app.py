@@ -43,9 +43,14 @@ def build_deps(config: Config, endpoints: Endpoints, log: Logger) -> core.Deps:
     from psquadlet.watch.systemd_units import SystemdUnits  # noqa: PLC0415
 
     tls = {r.host: r.tls_verify for r in config.registries}
+    registry = registry_from_config(config, timeout=endpoints.registry_timeout)
     return core.Deps(
-        registry=registry_from_config(config, timeout=endpoints.registry_timeout),
-        images=PodmanImages(endpoints.podman_url, tls_verify=lambda h: tls.get(h, True)),
+        registry=registry,
+        images=PodmanImages(
+            endpoints.podman_url,
+            tls_verify=lambda h: tls.get(h, True),
+            auth=registry.credentials.lookup,
+        ),
         units=SystemdUnits(endpoints.dbus_address),
         clock=SystemClock(),
         store=FileStateStore(endpoints.state_dir or config.watch.state_dir),
@@ -66,8 +71,9 @@ def report_json(report: core.PassReport) -> str:
     return json.dumps(data, indent=2)
 
 
-def upgrade(config_path: Path | None, unit: str | None, dry_run: bool, as_json: bool,
-            endpoints: Endpoints) -> int:
+def upgrade(
+    config_path: Path | None, unit: str | None, dry_run: bool, as_json: bool, endpoints: Endpoints
+) -> int:
     config = load_config(config_path)
     targets = targets_from_config(config)
     chosen = select(targets, unit)
@@ -102,15 +108,16 @@ class ForkedRunner:
 
         self._in_child(recover, status)
 
-    def run_pass(self, due: Sequence[Target], known: Sequence[Target],
-                 status: Callable[[str], None]) -> core.PassReport:
+    def run_pass(
+        self, due: Sequence[Target], known: Sequence[Target], status: Callable[[str], None]
+    ) -> core.PassReport:
         result = self._in_child(
-            lambda deps: core.run_pass(due, deps, known=known, mark_run=True), status)
+            lambda deps: core.run_pass(due, deps, known=known, mark_run=True), status
+        )
         assert isinstance(result, core.PassReport)
         return result
 
-    def _in_child(self, fn: Callable[[core.Deps], object],
-                  status: Callable[[str], None]) -> object:
+    def _in_child(self, fn: Callable[[core.Deps], object], status: Callable[[str], None]) -> object:
         ctx = multiprocessing.get_context("fork")
         receiver, sender = ctx.Pipe(duplex=False)
 
@@ -147,8 +154,10 @@ class ForkedRunner:
             receiver.close()
             proc.join()
         if outcome is None:
-            raise WatchError(f"the pass process died (exit code {proc.exitcode}); "
-                             "an upgrade in flight is recovered at the next pass")
+            raise WatchError(
+                f"the pass process died (exit code {proc.exitcode}); "
+                "an upgrade in flight is recovered at the next pass"
+            )
         kind, value = outcome
         if kind == "locked":
             raise LockedError(str(value))
