@@ -47,24 +47,31 @@ def summary(report: core.PassReport) -> str:
 
 
 @contextmanager
-def feeding_watchdog(notifier: Notifier, interval: float | None) -> Iterator[None]:
-    if not interval:
-        yield
-        return
+def _repeating(fn: Callable[[], object], interval: float, name: str) -> Iterator[None]:
+    """Call *fn* every *interval* seconds while the block runs, for at most MAX_PASS."""
     done = threading.Event()
     limit = time.monotonic() + MAX_PASS
 
-    def feed() -> None:
+    def loop() -> None:
         while not done.wait(interval) and time.monotonic() < limit:
-            notifier.watchdog()
+            fn()
 
-    thread = threading.Thread(target=feed, name="watchdog", daemon=True)
+    thread = threading.Thread(target=loop, name=name, daemon=True)
     thread.start()
     try:
         yield
     finally:
         done.set()
         thread.join()
+
+
+@contextmanager
+def feeding_watchdog(notifier: Notifier, interval: float | None) -> Iterator[None]:
+    if not interval:
+        yield
+        return
+    with _repeating(notifier.watchdog, interval, "watchdog"):
+        yield
 
 
 @contextmanager
@@ -78,26 +85,15 @@ def extending_start_timeout(
     ``MAX_PASS`` has passed: a recovery that hangs for good still hits the start time-out.
     """
     interval = min(every, watchdog) if watchdog else every
-    done = threading.Event()
-    limit = time.monotonic() + MAX_PASS
 
     def ping() -> None:
         notifier.extend_timeout(interval * STARTUP_GRACE)
         if watchdog:
             notifier.watchdog()
 
-    def feed() -> None:
-        while not done.wait(interval) and time.monotonic() < limit:
-            ping()
-
     ping()
-    thread = threading.Thread(target=feed, name="start-timeout", daemon=True)
-    thread.start()
-    try:
+    with _repeating(ping, interval, "start-timeout"):
         yield
-    finally:
-        done.set()
-        thread.join()
 
 
 class PassRunner(Protocol):
