@@ -12,6 +12,12 @@ Order of an upgrade, and why:
 5. on failure put the previous image back under the tag, restart, remember the bad digest.
 The phase of an upgrade in flight is saved before each step, so ``recover`` can finish or
 undo it after a crash.
+
+What an operator may have to act on is also reported as typed events to ``Deps.events`` (an
+``EventSink``; ``NullSink`` by default): upgraded, rolled-back (the health output in
+``detail``), update-available (policy notify, once per new digest), check-failing (after
+``CHECK_FAILING_AFTER`` failed checks in a row, counted in the state) and check-recovered,
+crash-recovered. Dry runs emit nothing.
 """
 
 from __future__ import annotations
@@ -19,10 +25,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 from psquadlet.imageref import ImageRef
+from psquadlet.watch.events import Event, EventKind, EventSink, NullSink
 from psquadlet.watch.interfaces import (
     Clock,
     ContainerImage,
@@ -66,6 +73,8 @@ NOT_RUNNING = "not-running"
 ERROR = "error"
 FAILED_ACTIONS = (ROLLED_BACK, ERROR)
 
+CHECK_FAILING_AFTER = 3  # failed registry checks in a row before a check-failing event
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -104,10 +113,31 @@ class Deps:
     job_timeout: float = 900.0
     health_interval: float = 5.0
     status: Callable[[str], None] | None = None
+    events: EventSink = field(default_factory=NullSink)
 
     def set_status(self, text: str) -> None:
         if self.status is not None:
             self.status(text)
+
+
+def emit(
+    deps: Deps, t: Target, kind: EventKind, *, old: str = "", new: str = "", detail: str = ""
+) -> None:
+    """One event about *t*; a sink that raises never breaks a pass."""
+    event = Event(
+        kind,
+        t.name,
+        t.unit,
+        str(t.image),
+        deps.clock.now(),
+        old_digest=old,
+        new_digest=new,
+        detail=detail,
+    )
+    try:
+        deps.events.emit(event)
+    except Exception as e:  # a broken sink is logged, the pass goes on
+        deps.log.warning(f"{t.name}: event {kind.value} not delivered: {e}")
 
 
 def short(digest: str) -> str:
@@ -238,8 +268,24 @@ def _handle(
         return out, state.put(cs)
 
     if isinstance(remote, RegistryError):
+        cs = dataclasses.replace(cs, check_failures=cs.check_failures + 1)
+        if cs.check_failures == CHECK_FAILING_AFTER and not dry_run:
+            emit(
+                deps,
+                t,
+                EventKind.CHECK_FAILING,
+                detail=f"{cs.check_failures} checks in a row failed; last: {remote}",
+            )
         return done(ERROR, f"registry check failed, container left as it is: {remote}", cs)
-    cs = dataclasses.replace(cs, remote_digest=remote.digest)
+    if cs.check_failures >= CHECK_FAILING_AFTER and not dry_run:
+        emit(
+            deps,
+            t,
+            EventKind.CHECK_RECOVERED,
+            new=remote.digest,
+            detail=f"the registry check works again after {cs.check_failures} failures",
+        )
+    cs = dataclasses.replace(cs, remote_digest=remote.digest, check_failures=0)
     try:
         ci = deps.images.container_image(t.container)
     except ImagesError as e:
@@ -294,6 +340,15 @@ def _handle(
             cs = cs.with_history(
                 HistoryEntry(now, AVAILABLE, running, remote.digest, "policy notify")
             )
+            if not dry_run:
+                emit(
+                    deps,
+                    t,
+                    EventKind.UPDATE_AVAILABLE,
+                    old=running,
+                    new=remote.digest,
+                    detail="policy notify: not pulled",
+                )
         cs = dataclasses.replace(cs, available_digest=remote.digest)
         return done(
             AVAILABLE,
@@ -401,6 +456,7 @@ def _commit(
         last_result=f"{UPGRADED}: {msg}",
     )
     state = _save(deps, state, cs)
+    emit(deps, t, EventKind.UPGRADED, old=cs.previous_digest, new=digest, detail=msg)
     _prune(t, new_id, keep, deps)
     return Outcome(t.name, t.unit, str(t.image), UPGRADED, msg, digest, digest), state
 
@@ -498,6 +554,14 @@ def _rollback(
         msg = f"{short(digest)} failed ({reason}) and the rollback failed too: {problem}"
         cs = dataclasses.replace(cs, last_result=f"{ERROR}: {msg}")
         state = _save(deps, state, cs)
+        emit(
+            deps,
+            t,
+            EventKind.ROLLED_BACK,
+            old=digest,
+            new=cs.previous_digest,
+            detail=f"{reason}\nthe rollback failed too: {problem}",
+        )
         return Outcome(t.name, t.unit, str(t.image), ERROR, msg, cs.previous_digest, digest), state
     msg = f"{short(digest)} failed ({reason}); back on {short(cs.previous_digest)}"
     cs = dataclasses.replace(
@@ -511,6 +575,7 @@ def _rollback(
         last_result=f"{ROLLED_BACK}: {msg}",
     )
     state = _save(deps, state, cs)
+    emit(deps, t, EventKind.ROLLED_BACK, old=digest, new=cs.previous_digest, detail=reason)
     return Outcome(
         t.name, t.unit, str(t.image), ROLLED_BACK, msg, cs.previous_digest, digest
     ), state
@@ -573,6 +638,25 @@ def recover(targets: Sequence[Target], deps: Deps, state: WatchState) -> WatchSt
             state = _recover_one(t, cs, deps, state)
         except WatchError as e:
             deps.log.error(f"{t.name}: recovery failed: {e}")
+            emit(
+                deps,
+                t,
+                EventKind.CRASH_RECOVERED,
+                old=cs.previous_digest,
+                new=cs.phase_digest,
+                detail=f"upgrade interrupted while {cs.phase}; recovery failed: {e}",
+            )
+            continue
+        after = state.get(t.name)
+        what = after.history[-1].reason if after.history else "done"
+        emit(
+            deps,
+            t,
+            EventKind.CRASH_RECOVERED,
+            old=cs.previous_digest,
+            new=after.running_digest,
+            detail=f"upgrade interrupted while {cs.phase}; {what}",
+        )
     return state
 
 

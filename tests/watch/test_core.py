@@ -9,6 +9,7 @@ from watchfakes import IMAGE, NAME, NEW, NEWER, OLD, World, world
 
 from psquadlet.imageref import parse
 from psquadlet.watch import core
+from psquadlet.watch.events import Event, EventKind
 from psquadlet.watch.interfaces import LockedError, PullError, RegistryError, UnitError
 from psquadlet.watch.schedule import Schedule
 from psquadlet.watch.state import (
@@ -349,3 +350,111 @@ def test_missing_container_is_reported_not_upgraded() -> None:
     (o,) = run(w).outcomes
     assert o.action == core.NOT_RUNNING
     assert w.images.calls == []
+
+
+# --------------------------------------------------------------------------- events
+class ListSink:
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def emit(self, event: Event) -> None:
+        self.events.append(event)
+
+    def kinds(self) -> list[EventKind]:
+        return [e.kind for e in self.events]
+
+
+def _sink(w: World) -> ListSink:
+    sink = ListSink()
+    w.deps.events = sink
+    return sink
+
+
+def test_event_upgraded() -> None:
+    w = world()
+    sink = _sink(w)
+    run(w)
+    (e,) = sink.events
+    assert (e.kind, e.container, e.unit, e.image) == (
+        EventKind.UPGRADED, "perfsonar-testpoint", UNIT, IMAGE)
+    assert (e.old_digest, e.new_digest, e.time) == (OLD, NEW, w.clock.t)
+
+
+def test_event_rolled_back_carries_the_health_output() -> None:
+    w = world()
+    sink = _sink(w)
+    w.images.health_exit = [1] * 1000
+    run(w, target(health_cmd=("false",), health_timeout=60))
+    (e,) = sink.events
+    assert e.kind == EventKind.ROLLED_BACK
+    assert (e.old_digest, e.new_digest) == (NEW, OLD)  # from the failed image back to the old
+    assert "health command exited 1" in e.detail
+
+
+def test_event_update_available_once_per_digest_and_none_in_dry_runs() -> None:
+    w = world()
+    sink = _sink(w)
+    t = target(policy="notify")
+    run(w, t, dry_run=True)
+    assert sink.events == []
+    run(w, t)
+    run(w, t)
+    assert sink.kinds() == [EventKind.UPDATE_AVAILABLE]
+    assert sink.events[0].new_digest == NEW
+    w.registry.digests[IMAGE] = NEWER
+    run(w, t)
+    assert sink.kinds() == [EventKind.UPDATE_AVAILABLE] * 2
+
+
+def test_events_check_failing_after_n_failures_then_recovered() -> None:
+    w = world()
+    w.registry.digests[IMAGE] = OLD
+    sink = _sink(w)
+    w.registry.fail[IMAGE] = RegistryError("127.0.0.1:5000: HTTP 503")
+    for _ in range(core.CHECK_FAILING_AFTER - 1):
+        run(w)
+    assert sink.events == []
+    assert w.store.state.get("perfsonar-testpoint").check_failures == \
+        core.CHECK_FAILING_AFTER - 1
+    run(w)
+    run(w)  # still failing: said once
+    assert sink.kinds() == [EventKind.CHECK_FAILING]
+    assert "HTTP 503" in sink.events[0].detail
+    del w.registry.fail[IMAGE]
+    run(w)
+    run(w)
+    assert sink.kinds() == [EventKind.CHECK_FAILING, EventKind.CHECK_RECOVERED]
+    assert w.store.state.get("perfsonar-testpoint").check_failures == 0
+
+
+def test_a_single_failed_check_is_not_an_event() -> None:
+    w = world()
+    w.registry.digests[IMAGE] = OLD
+    sink = _sink(w)
+    w.registry.fail[IMAGE] = RegistryError("timeout")
+    run(w)
+    del w.registry.fail[IMAGE]
+    run(w)
+    assert sink.events == []
+
+
+def test_event_crash_recovered() -> None:
+    w = world()
+    w.registry.digests[IMAGE] = OLD
+    _interrupted(w, PHASE_PULLING)
+    sink = _sink(w)
+    core.recover_now([target()], w.deps)
+    (e,) = sink.events
+    assert e.kind == EventKind.CRASH_RECOVERED
+    assert "interrupted while pulling" in e.detail
+
+
+def test_a_sink_that_raises_does_not_break_the_pass() -> None:
+    class Broken:
+        def emit(self, event: Event) -> None:
+            raise RuntimeError("channel down")
+
+    w = world()
+    w.deps.events = Broken()
+    assert run(w).outcomes[0].action == core.UPGRADED
+    assert "not delivered: channel down" in w.log.text()
