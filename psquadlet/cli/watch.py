@@ -13,31 +13,55 @@ from psquadlet.errors import PsquadletError
 
 
 def _endpoint_options(f: Any) -> Any:
-    f = click.option("--registry-timeout", type=float, default=30.0, show_default=True,
-                     metavar="SECONDS", envvar="PSQUADLET_REGISTRY_TIMEOUT",
-                     help="Give up on a registry that does not answer within this time.")(f)
-    f = click.option("--state-dir", metavar="DIR",
-                     help="State file and lock folder (default: [watch] state_dir).")(f)
-    f = click.option("--dbus-address", metavar="ADDR", envvar="PSQUADLET_DBUS_ADDRESS",
-                     help="systemd's D-Bus address (default: the system bus).")(f)
-    f = click.option("--podman-url", metavar="URL", envvar="PSQUADLET_PODMAN_URL",
-                     help="Podman API (default: unix:///run/podman/podman.sock).")(f)
+    f = click.option(
+        "--registry-timeout",
+        type=float,
+        default=30.0,
+        show_default=True,
+        metavar="SECONDS",
+        envvar="PSQUADLET_REGISTRY_TIMEOUT",
+        help="Give up on a registry that does not answer within this time.",
+    )(f)
+    f = click.option(
+        "--state-dir",
+        metavar="DIR",
+        help="State file and lock folder (default: [watch] state_dir).",
+    )(f)
+    f = click.option(
+        "--dbus-address",
+        metavar="ADDR",
+        envvar="PSQUADLET_DBUS_ADDRESS",
+        help="systemd's D-Bus address (default: the system bus).",
+    )(f)
+    f = click.option(
+        "--podman-url",
+        metavar="URL",
+        envvar="PSQUADLET_PODMAN_URL",
+        help="Podman API (default: unix:///run/podman/podman.sock).",
+    )(f)
     f = config_option(f)
     return f
-
-
 
 
 @click.command()
 @_endpoint_options
 @click.option("--unit", metavar="NAME", help="Only this container (table name or unit).")
-@click.option("--dry-run", is_flag=True, help="Check and say what would happen; no pull, "
-              "no restart, state left as it is.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Check and say what would happen; no pull, no restart, state left as it is.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON on stdout.")
 def upgrade(  # noqa: PLR0917 - one parameter per click option
-            config_path: Path | None, podman_url: str | None, dbus_address: str | None,
-            state_dir: str | None, registry_timeout: float, unit: str | None, dry_run: bool,
-            as_json: bool) -> None:
+    config_path: Path | None,
+    podman_url: str | None,
+    dbus_address: str | None,
+    state_dir: str | None,
+    registry_timeout: float,
+    unit: str | None,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
     """Check every managed container's image now and upgrade what changed.
 
     One HEAD per image; a new image is pulled before the unit is restarted, health-checked,
@@ -46,23 +70,36 @@ def upgrade(  # noqa: PLR0917 - one parameter per click option
     from psquadlet.watch import app  # noqa: PLC0415 - keeps podman-py out of other commands
 
     try:
-        code = app.upgrade(config_path, unit, dry_run, as_json,
-                   app.Endpoints(podman_url, dbus_address, state_dir, registry_timeout))
+        code = app.upgrade(
+            config_path,
+            unit,
+            dry_run,
+            as_json,
+            app.Endpoints(podman_url, dbus_address, state_dir, registry_timeout),
+        )
     except PsquadletError as e:
+        if as_json:
+            click.echo(app.error_json(app.UPGRADE_SCHEMA, e))
         fail(e)
     sys.exit(code)
 
 
 @click.command()
 @_endpoint_options
-def watch(config_path: Path | None, podman_url: str | None, dbus_address: str | None,
-          state_dir: str | None, registry_timeout: float) -> None:
+def watch(
+    config_path: Path | None,
+    podman_url: str | None,
+    dbus_address: str | None,
+    state_dir: str | None,
+    registry_timeout: float,
+) -> None:
     """Run as a daemon (systemd Type=notify): upgrade each container at its scheduled time."""
     from psquadlet.watch import app  # noqa: PLC0415 - keeps podman-py out of other commands
 
     try:
-        code = app.watch(config_path, app.Endpoints(podman_url, dbus_address, state_dir,
-                                                        registry_timeout))
+        code = app.watch(
+            config_path, app.Endpoints(podman_url, dbus_address, state_dir, registry_timeout)
+        )
     except PsquadletError as e:
         fail(e)
     sys.exit(code)

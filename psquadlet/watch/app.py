@@ -60,15 +60,50 @@ def build_deps(config: Config, endpoints: Endpoints, log: Logger) -> core.Deps:
     )
 
 
+UPGRADE_SCHEMA = "psquadlet-upgrade/1"
+
+
+def _outcome_json(o: core.Outcome) -> dict[str, Any]:
+    upgraded = o.action == core.UPGRADED
+    old = o.previous_digest if upgraded else o.running_digest
+    return {
+        **dataclasses.asdict(o),
+        "result": o.result,
+        "old_digest": old or None,
+        "new_digest": o.remote_digest or None,
+    }
+
+
 def report_json(report: core.PassReport) -> str:
+    """JSON_CONTRACT's psquadlet-upgrade/1; the older keys (action, running_digest, ...) stay."""
     data: dict[str, Any] = {
+        "schema": UPGRADE_SCHEMA,
+        "ok": report.ok,
+        "changed": any(o.action in core.CHANGED_ACTIONS for o in report.outcomes),
         "dry_run": report.dry_run,
         "started": report.started,
         "finished": report.finished,
-        "ok": report.ok,
-        "containers": [dataclasses.asdict(o) for o in report.outcomes],
+        "containers": [_outcome_json(o) for o in report.outcomes],
     }
     return json.dumps(data, indent=2)
+
+
+def error_json(schema: str, exc: PsquadletError) -> str:
+    """The --json form of a failure (JSON_CONTRACT): config problems listed one by one."""
+    problems = [
+        {
+            "file": e.file,
+            "line": e.line,
+            "key_path": e.key_path,
+            "message": e.message,
+            "hint": e.hint,
+        }
+        for e in getattr(exc, "errors", ())
+    ]
+    return json.dumps(
+        {"schema": schema, "ok": False, "error": {"message": str(exc), "problems": problems}},
+        indent=2,
+    )
 
 
 def upgrade(

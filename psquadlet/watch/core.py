@@ -72,6 +72,20 @@ OFF = "off"
 NOT_RUNNING = "not-running"
 ERROR = "error"
 FAILED_ACTIONS = (ROLLED_BACK, ERROR)
+RESULTS = {
+    UP_TO_DATE: "up-to-date",
+    UPGRADED: "upgraded",
+    WOULD_UPGRADE: "update-available",
+    AVAILABLE: "update-available",
+    HELD_BACK: "skipped",
+    KNOWN_BAD: "blocked",
+    ROLLED_BACK: "rolled-back",
+    PINNED: "skipped",
+    OFF: "skipped",
+    NOT_RUNNING: "skipped",
+    ERROR: "failed",
+}
+CHANGED_ACTIONS = (UPGRADED, ROLLED_BACK)
 
 CHECK_FAILING_AFTER = 3  # failed registry checks in a row before a check-failing event
 
@@ -85,6 +99,12 @@ class Outcome:
     message: str
     running_digest: str = ""
     remote_digest: str = ""
+    previous_digest: str = ""  # upgraded: the digest it ran before
+
+    @property
+    def result(self) -> str:
+        """The outcome as ``upgrade --json`` names it (JSON_CONTRACT: psquadlet-upgrade/1)."""
+        return RESULTS.get(self.action, "failed")
 
 
 @dataclass(frozen=True)
@@ -458,7 +478,17 @@ def _commit(
     state = _save(deps, state, cs)
     emit(deps, t, EventKind.UPGRADED, old=cs.previous_digest, new=digest, detail=msg)
     _prune(t, new_id, keep, deps)
-    return Outcome(t.name, t.unit, str(t.image), UPGRADED, msg, digest, digest), state
+    out = Outcome(
+        t.name,
+        t.unit,
+        str(t.image),
+        UPGRADED,
+        msg,
+        digest,
+        digest,
+        previous_digest=cs.history[-1].from_digest,
+    )
+    return out, state
 
 
 def _prune(t: Target, current: str, keep: Sequence[str], deps: Deps) -> None:
