@@ -28,6 +28,8 @@ COMMANDS: dict[str, str] = {
     "man": "psquadlet.cli.operator:man",
     "upgrade": "psquadlet.cli.watch:upgrade",
     "watch": "psquadlet.cli.watch:watch",
+    "block": "psquadlet.cli.watch:block",
+    "unblock": "psquadlet.cli.watch:unblock",
 }
 
 

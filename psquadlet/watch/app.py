@@ -18,7 +18,7 @@ from typing import Any, Callable
 from psquadlet.config import load_config
 from psquadlet.errors import PsquadletError, UsageError
 from psquadlet.model import Config
-from psquadlet.watch import core
+from psquadlet.watch import core, manual
 from psquadlet.watch.interfaces import LockedError, SystemClock, WatchError
 from psquadlet.watch.log import Logger
 from psquadlet.watch.schedule import read_machine_id
@@ -106,21 +106,63 @@ def error_json(schema: str, exc: PsquadletError) -> str:
     )
 
 
-def upgrade(
-    config_path: Path | None, unit: str | None, dry_run: bool, as_json: bool, endpoints: Endpoints
-) -> int:
-    config = load_config(config_path)
+def _chosen(config: Config, unit: str | None) -> tuple[tuple[Target, ...], tuple[Target, ...]]:
+    """(every target, the ones --unit / NAME selects); an unknown name is a usage error."""
     targets = targets_from_config(config)
     chosen = select(targets, unit)
     if unit and not chosen:
         names = ", ".join(t.name for t in targets) or "none"
         raise UsageError(f"no container or unit {unit!r} in {config.source} (have: {names})")
+    return targets, chosen
+
+
+def upgrade(
+    config_path: Path | None,
+    unit: str | None,
+    dry_run: bool,
+    as_json: bool,
+    endpoints: Endpoints,
+    *,
+    digest: str | None = None,
+) -> int:
+    """One pass now; with *digest*, move the one selected container to exactly that digest."""
+    config = load_config(config_path)
+    targets, chosen = _chosen(config, unit)
+    if digest is not None:
+        if not unit or len(chosen) != 1:
+            raise UsageError("--digest needs the NAME of one container")
+        if dry_run:
+            raise UsageError("--digest and --dry-run cannot be combined")
+        manual.check_digest(digest)
     log = Logger()
     deps = build_deps(config, endpoints, log)
-    report = core.run_pass(chosen, deps, dry_run=dry_run, known=targets)
+    if digest is not None:
+        report = manual.adopt(chosen[0], digest, deps, targets)
+    else:
+        report = core.run_pass(chosen, deps, dry_run=dry_run, known=targets)
     if as_json:
         print(report_json(report))
     return 0 if report.ok else 1
+
+
+def block(
+    config_path: Path | None, name: str, digest: str, reason: str, state_dir: str | None
+) -> str:
+    """Record an operator block; returns the line to print."""
+    config = load_config(config_path)
+    t = _chosen(config, name)[1][0]  # an unknown name raised
+    store = FileStateStore(state_dir or config.watch.state_dir)
+    manual.block(store, t.name, digest, reason, SystemClock().now())
+    return f"{t.name}: {digest} blocked; the watcher will not move to it"
+
+
+def unblock(config_path: Path | None, name: str, digest: str, state_dir: str | None) -> str:
+    config = load_config(config_path)
+    t = _chosen(config, name)[1][0]  # an unknown name raised
+    store = FileStateStore(state_dir or config.watch.state_dir)
+    if not manual.unblock(store, t.name, digest):
+        return f"{t.name}: {digest} was not blocked"
+    return f"{t.name}: {digest} unblocked"
 
 
 class ForkedRunner:

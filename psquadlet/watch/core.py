@@ -46,16 +46,15 @@ from psquadlet.watch.interfaces import (
     WatchError,
 )
 from psquadlet.watch.state import (
-    BAD_LIMIT,
     PHASE_CHECKING,
     PHASE_PULLING,
     PHASE_RESTARTING,
     PHASE_ROLLING_BACK,
-    SOURCE_OPERATOR,
     BadDigest,
     ContainerState,
     HistoryEntry,
     WatchState,
+    with_bad,
 )
 from psquadlet.watch.targets import Target
 
@@ -251,7 +250,7 @@ def _pass(
             outcomes.append(Outcome(t.name, t.unit, str(t.image), PINNED, t.pinned))
             continue
         outcome, state = _handle(t, remote[str(t.image)], deps, state, dry_run)
-        _report(deps, outcome)
+        report_outcome(deps, outcome)
         outcomes.append(outcome)
         if mark_run:
             state = state.put(dataclasses.replace(state.get(t.name), last_run=started))
@@ -260,7 +259,7 @@ def _pass(
     return PassReport(tuple(outcomes), started, deps.clock.now(), dry_run)
 
 
-def _report(deps: Deps, o: Outcome) -> None:
+def report_outcome(deps: Deps, o: Outcome) -> None:
     line = f"{o.name}: {o.action}: {o.message}"
     if o.action in FAILED_ACTIONS:
         deps.log.error(line)
@@ -387,7 +386,7 @@ def _handle(
             remote.digest,
         )
     state = state.put(cs)
-    return _upgrade(t, ci, running, remote.digest, deps=deps, state=state)
+    return upgrade_to(t, ci, running, remote.digest, deps=deps, state=state)
 
 
 def _save(deps: Deps, state: WatchState, cs: ContainerState) -> WatchState:
@@ -396,7 +395,7 @@ def _save(deps: Deps, state: WatchState, cs: ContainerState) -> WatchState:
     return state
 
 
-def _upgrade(
+def upgrade_to(
     t: Target, ci: ContainerImage, running: str, digest: str, *, deps: Deps, state: WatchState
 ) -> tuple[Outcome, WatchState]:
     log = deps.log
@@ -611,15 +610,6 @@ def _rollback(
     ), state
 
 
-def with_bad(bad: Sequence[BadDigest], new: BadDigest) -> tuple[BadDigest, ...]:
-    """*bad* with *new* replacing any entry for its digest; the oldest rollback entries beyond
-    BAD_LIMIT are dropped, an operator's blocks never are."""
-    rest = [b for b in bad if b.digest != new.digest]
-    rollbacks = [b for b in (*rest, new) if b.source != SOURCE_OPERATOR]
-    keep = {id(b) for b in rollbacks[-BAD_LIMIT:]}
-    return tuple(b for b in (*rest, new) if b.source == SOURCE_OPERATOR or id(b) in keep)
-
-
 def _restore_previous(t: Target, cs: ContainerState, deps: Deps) -> str:
     """Put the previous image back under the tag and restart; "" on success."""
     try:
@@ -721,19 +711,19 @@ def _recover_one(t: Target, cs: ContainerState, deps: Deps, state: WatchState) -
             deps.units.restart(t.unit, deps.job_timeout)
         except UnitError as e:
             out, state = _rollback(t, cs, f"restart failed: {e}", deps, state)
-            _report(deps, out)
+            report_outcome(deps, out)
             return state
         out, state = _gate_and_commit(t, cs, deps, state, recovered=True)
-        _report(deps, out)
+        report_outcome(deps, out)
         return state
     if cs.phase in (PHASE_RESTARTING, PHASE_CHECKING):
         _ensure_started(t, deps)
         out, state = _gate_and_commit(t, cs, deps, state, recovered=True)
-        _report(deps, out)
+        report_outcome(deps, out)
         return state
     # PHASE_ROLLING_BACK (or unknown): redo the rollback
     out, state = _rollback(t, cs, "rollback interrupted; redone", deps, state)
-    _report(deps, out)
+    report_outcome(deps, out)
     return state
 
 

@@ -120,6 +120,15 @@ class ContainerState:
         return dataclasses.replace(self, history=(*self.history, entry)[-HISTORY_LIMIT:])
 
 
+def with_bad(bad: tuple[BadDigest, ...], new: BadDigest) -> tuple[BadDigest, ...]:
+    """*bad* with *new* replacing any entry for its digest; the oldest rollback entries beyond
+    BAD_LIMIT are dropped, an operator's blocks never are."""
+    rest = [b for b in bad if b.digest != new.digest]
+    rollbacks = [b for b in (*rest, new) if b.source != SOURCE_OPERATOR]
+    keep = {id(b) for b in rollbacks[-BAD_LIMIT:]}
+    return tuple(b for b in (*rest, new) if b.source == SOURCE_OPERATOR or id(b) in keep)
+
+
 @dataclass(frozen=True)
 class WatchState:
     containers: tuple[ContainerState, ...] = ()
