@@ -658,25 +658,13 @@ def recover(targets: Sequence[Target], deps: Deps, state: WatchState) -> WatchSt
             state = _recover_one(t, cs, deps, state)
         except WatchError as e:
             deps.log.error(f"{t.name}: recovery failed: {e}")
-            emit(
-                deps,
-                t,
-                EventKind.CRASH_RECOVERED,
-                old=cs.previous_digest,
-                new=cs.phase_digest,
-                detail=f"upgrade interrupted while {cs.phase}; recovery failed: {e}",
-            )
-            continue
-        after = state.get(t.name)
-        what = after.history[-1].reason if after.history else "done"
-        emit(
-            deps,
-            t,
-            EventKind.CRASH_RECOVERED,
-            old=cs.previous_digest,
-            new=after.running_digest,
-            detail=f"upgrade interrupted while {cs.phase}; {what}",
-        )
+            new, what = cs.phase_digest, f"recovery failed: {e}"
+        else:
+            after = state.get(t.name)
+            new = after.running_digest
+            what = after.history[-1].reason if after.history else "done"
+        detail = f"upgrade interrupted while {cs.phase}; {what}"
+        emit(deps, t, EventKind.CRASH_RECOVERED, old=cs.previous_digest, new=new, detail=detail)
     return state
 
 
