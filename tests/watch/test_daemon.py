@@ -329,3 +329,33 @@ def test_psquadlet_watch_process_notifies_and_stops_on_sigterm(tmp_path: Path) -
     # the first start records a baseline, so a slot missed later is noticed
     state = (tmp_path / "state" / "state.json").read_text()
     assert '"last_run"' in state
+
+
+def test_daemon_waits_on_a_state_file_of_a_newer_version(notify_socket: NotifySocket) -> None:
+    """Issue 10 M6: no crash loop; the file is left alone and the daemon retries later."""
+    from psquadlet.watch.state import StateTooNew
+
+    w = world()
+
+    def newer() -> object:
+        raise StateTooNew("state file x was written by a newer psquadlet")
+
+    w.store.load = newer  # type: ignore[assignment, method-assign]
+    t = Target(name="perfsonar-testpoint", unit="perfsonar-testpoint.service", container="pt",
+               image=parse(IMAGE), schedule=Schedule(daily=None, interval=1))
+    stop = threading.Event()
+    waits: list[float] = []
+    real_wait = stop.wait
+
+    def spy(timeout: float | None = None) -> bool:
+        waits.append(timeout or 0.0)
+        stop.set()
+        return real_wait(0)
+
+    stop.wait = spy  # type: ignore[method-assign]
+    Daemon.in_process([t], w.deps, Notifier(notify_socket.path), machine_id="x",
+                      watchdog=None, stop=stop).run()
+    assert len(waits) == 1
+    assert waits[0] > 3500
+    assert "newer psquadlet" in w.log.text()
+    assert w.store.saves == []
