@@ -306,7 +306,11 @@ def test_psquadlet_watch_process_notifies_and_stops_on_sigterm(tmp_path: Path) -
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and sock.messages.count("WATCHDOG=1") < 2:
+        # start-up pings count too: wait for the idle status as well, or a slow start-up
+        # (the forked recovery imports podman-py) gets SIGTERM before its first idle line
+        while time.monotonic() < deadline and (
+                sock.messages.count("WATCHDOG=1") < 2
+                or not any(m.startswith("STATUS=idle") for m in sock.messages)):
             time.sleep(0.1)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=20)
