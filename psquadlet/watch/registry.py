@@ -405,7 +405,10 @@ class HttpRegistry:
                         )
                 with self._lock:
                     self._scheme[host] = scheme
-        resp = self._send(scheme, host, method, path, headers, verify=verify)
+        try:
+            resp = self._send(scheme, host, method, path, headers, verify=verify)
+        except _TlsFailed as e:  # https was asked for (a redirect, a realm): no fallback
+            raise RegistryError(f"{host}: HTTPS asked for, but the server speaks plain HTTP") from e
         return self._follow(resp, scheme, host, method, headers=headers, redirects=redirects)
 
     def _follow(

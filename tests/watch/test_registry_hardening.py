@@ -276,3 +276,11 @@ def test_a_deeply_nested_auth_file_is_skipped(tmp_path: Path) -> None:
     )
     creds = Credentials([str(deep), str(good)])
     assert creds.lookup(parse("reg.test/a/b:c")) == ("u", "p", str(good))
+
+
+def test_a_redirect_to_https_on_a_plain_http_server_is_a_registry_error(fake: Any) -> None:
+    # found by the fuzz: the https-then-http probe's internal signal escaped a redirect
+    srv = fake({})
+    srv.routes["/v2/"] = reply(307, {"Location": f"https://{srv.host}/v2/x"})
+    with pytest.raises(RegistryError, match="speaks plain HTTP"):
+        HttpRegistry(tls_verify=insecure).head(parse(f"{srv.host}/a/b:c"))
