@@ -7,8 +7,9 @@ is a HEAD; GETs (manifest, config blob) happen only to read an image's creation 
 only once a change was seen.
 
 Auth: the ``WWW-Authenticate: Bearer`` token flow of Docker Hub and GHCR (anonymous, or with
-the credentials of the containers auth file), and Basic for htpasswd registries. Tokens are
-cached for their lifetime so a long-running watcher does not fetch one per check.
+the credentials of the containers auth file, read by ``credentials.py``), and Basic for
+htpasswd registries. Tokens are cached for their lifetime so a long-running watcher does not
+fetch one per check.
 
 Credentials leave the process only after the registry asked for them (a 401 challenge), only
 over HTTPS or to a registry marked ``tls_verify = false``, and a token realm gets them only
@@ -25,7 +26,6 @@ import contextlib
 import hashlib
 import http.client
 import json
-import os
 import platform
 import re
 import socket
@@ -33,13 +33,14 @@ import ssl
 import threading
 import time
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from psquadlet import __version__
 from psquadlet.host import oci_arch
 from psquadlet.imageref import ImageRef
+from psquadlet.watch.credentials import Credentials, auth_file_candidates
 from psquadlet.watch.digests import describe, is_digest
 from psquadlet.watch.interfaces import RegistryError, RemoteImage
 
@@ -53,85 +54,11 @@ ACCEPT = ", ".join(MANIFEST_TYPES)
 USER_AGENT = f"psquadlet/{__version__}"
 DEFAULT_TIMEOUT = 30.0
 MAX_BODY = 8 * 1024 * 1024
-MAX_AUTH_FILE = 1024 * 1024
 _READ_CHUNK = 64 * 1024
 
 
 def host_platform() -> tuple[str, str]:
     return "linux", oci_arch(platform.machine())
-
-
-# ---------------------------------------------------------------------------- credentials
-def auth_file_candidates(explicit: str = "") -> list[str]:
-    """containers-auth.json(5)'s search order, then Docker's config."""
-    uid = os.getuid()
-    out = []
-    if explicit:
-        out.append(explicit)
-    if os.environ.get("REGISTRY_AUTH_FILE"):
-        out.append(os.environ["REGISTRY_AUTH_FILE"])
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    if runtime:
-        out.append(os.path.join(runtime, "containers", "auth.json"))
-    out.append(f"/run/containers/{uid}/auth.json")
-    home = os.path.expanduser("~")
-    out.append(os.path.join(home, ".config", "containers", "auth.json"))
-    out.append(os.path.join(home, ".docker", "config.json"))
-    return out
-
-
-_DOCKER_HUB_KEYS = (
-    "docker.io",
-    "index.docker.io",
-    "registry-1.docker.io",
-    "https://index.docker.io/v1/",
-)
-
-
-def _normalise_key(key: str) -> str:
-    key = re.sub(r"^https?://", "", key).rstrip("/")
-    if key.endswith("/v1") or key.endswith("/v2"):
-        key = key[:-3]
-    if key in ("index.docker.io", "registry-1.docker.io"):
-        key = "docker.io"
-    return key
-
-
-class Credentials:
-    """user/password per registry (or registry/namespace) from the auth files."""
-
-    def __init__(self, files: Sequence[str]) -> None:
-        self.files = list(files)
-        self.entries: list[tuple[str, str, str, str]] = []  # key, user, password, file
-        for path in self.files:
-            try:
-                with open(path, "rb") as f:
-                    data = json.loads(f.read(MAX_AUTH_FILE + 1)[:MAX_AUTH_FILE])
-            except (OSError, ValueError, RecursionError):
-                continue  # unreadable, not JSON (or cut at the size cap), absurdly nested
-            auths = data.get("auths") if isinstance(data, dict) else None
-            if not isinstance(auths, dict):
-                continue
-            for key, entry in auths.items():
-                auth = entry.get("auth") if isinstance(entry, dict) else None
-                if not isinstance(auth, str) or not auth:
-                    continue  # a number, list, object: not a credential
-                try:
-                    user, _, password = base64.b64decode(auth).decode().partition(":")
-                except (ValueError, UnicodeDecodeError):
-                    continue
-                self.entries.append((_normalise_key(str(key)), user, password, path))
-
-    def lookup(self, ref: ImageRef) -> tuple[str, str, str] | None:
-        """(user, password, file) for the most specific matching entry, first file first."""
-        full = f"{ref.registry}/{ref.repository}"
-        best: tuple[int, int, tuple[str, str, str]] | None = None
-        for order, (key, user, password, path) in enumerate(self.entries):
-            if full == key or full.startswith(key + "/"):
-                rank = (-len(key), order)
-                if best is None or rank < (best[0], best[1]):
-                    best = (rank[0], rank[1], (user, password, path))
-        return best[2] if best else None
 
 
 # ---------------------------------------------------------------------------- HTTP
