@@ -23,10 +23,17 @@ from psquadlet.watch.targets import Target
 UNIT = "perfsonar-testpoint.service"
 
 
-def target(name: str = "perfsonar-testpoint", container: str = "pt", image: str = IMAGE,
-           **kw: object) -> Target:
-    return Target(name=name, unit=f"{name}.service", container=container, image=parse(image),
-                  schedule=Schedule(), **kw)  # type: ignore[arg-type]
+def target(
+    name: str = "perfsonar-testpoint", container: str = "pt", image: str = IMAGE, **kw: object
+) -> Target:
+    return Target(
+        name=name,
+        unit=f"{name}.service",
+        container=container,
+        image=parse(image),
+        schedule=Schedule(),
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 def run(w: World, *targets: Target, dry_run: bool = False) -> core.PassReport:
@@ -47,12 +54,17 @@ def test_nothing_new_is_up_to_date_and_touches_nothing() -> None:
 
 
 def test_one_head_per_distinct_image_however_many_containers() -> None:
-    w = world((("a", "ca", IMAGE), ("b", "cb", IMAGE),
-               ("c", "cc", "docker.io/library/busybox:latest")))
+    w = world(
+        (("a", "ca", IMAGE), ("b", "cb", IMAGE), ("c", "cc", "docker.io/library/busybox:latest"))
+    )
     for ref in list(w.registry.digests):
         w.registry.digests[ref] = OLD
-    report = run(w, target("a", "ca"), target("b", "cb"),
-                 target("c", "cc", "docker.io/library/busybox:latest"))
+    report = run(
+        w,
+        target("a", "ca"),
+        target("b", "cb"),
+        target("c", "cc", "docker.io/library/busybox:latest"),
+    )
     assert sorted(w.registry.heads) == sorted([IMAGE, "docker.io/library/busybox:latest"])
     assert [o.action for o in report.outcomes] == [core.UP_TO_DATE] * 3
 
@@ -116,19 +128,35 @@ def test_notify_never_pulls_and_records_once() -> None:
 
 
 def test_off_and_pinned_send_no_request() -> None:
-    w = world((("a", "ca", IMAGE), ("b", "cb", "docker.io/perfsonar/testpoint:v5.2.0-systemd"),
-               ("c", "cc", f"docker.io/perfsonar/testpoint@{OLD}")))
-    report = run(w, target("a", "ca", policy="off"),
-                 target("b", "cb", "docker.io/perfsonar/testpoint:v5.2.0-systemd"),
-                 target("c", "cc", f"docker.io/perfsonar/testpoint@{OLD}"))
+    w = world(
+        (
+            ("a", "ca", IMAGE),
+            ("b", "cb", "docker.io/perfsonar/testpoint:v5.2.0-systemd"),
+            ("c", "cc", f"docker.io/perfsonar/testpoint@{OLD}"),
+        )
+    )
+    report = run(
+        w,
+        target("a", "ca", policy="off"),
+        target("b", "cb", "docker.io/perfsonar/testpoint:v5.2.0-systemd"),
+        target("c", "cc", f"docker.io/perfsonar/testpoint@{OLD}"),
+    )
     assert [o.action for o in report.outcomes] == [core.OFF, core.PINNED, core.PINNED]
     assert w.registry.heads == []
 
 
-@pytest.mark.parametrize(("tag", "pinned"), [
-    ("v5.2.0", True), ("v5.2.0-systemd", True), ("5.1.4", True), ("systemd", False),
-    ("latest", False), ("5", False), ("v5", False),
-])
+@pytest.mark.parametrize(
+    ("tag", "pinned"),
+    [
+        ("v5.2.0", True),
+        ("v5.2.0-systemd", True),
+        ("5.1.4", True),
+        ("systemd", False),
+        ("latest", False),
+        ("5", False),
+        ("v5", False),
+    ],
+)
 def test_version_tags_are_pins(tag: str, pinned: bool) -> None:
     assert bool(target(image=f"docker.io/perfsonar/testpoint:{tag}").pinned) is pinned
 
@@ -210,6 +238,7 @@ def test_rollback_pulls_previous_again_when_it_was_pruned() -> None:
     def tag(image_id: str, repo: object) -> None:
         if image_id == "old0" and ("pull", f"{NAME}@{OLD}") not in w.images.calls:
             from psquadlet.watch.interfaces import ImagesError
+
             raise ImagesError("no such image")
         original_tag(image_id, repo)  # type: ignore[arg-type]
 
@@ -248,9 +277,14 @@ def test_passes_never_overlap() -> None:
 def _interrupted(w: World, phase: str) -> None:
     """State as a watcher killed in *phase* leaves it."""
     st = w.store.state
-    cs = dataclasses.replace(st.get("perfsonar-testpoint"), phase=phase, phase_digest=NEW,
-                             phase_image_id="new0", previous_digest=OLD,
-                             previous_image_id="old0")
+    cs = dataclasses.replace(
+        st.get("perfsonar-testpoint"),
+        phase=phase,
+        phase_digest=NEW,
+        phase_image_id="new0",
+        previous_digest=OLD,
+        previous_image_id="old0",
+    )
     w.store.state = st.put(cs)
 
 
@@ -376,7 +410,11 @@ def test_event_upgraded() -> None:
     run(w)
     (e,) = sink.events
     assert (e.kind, e.container, e.unit, e.image) == (
-        EventKind.UPGRADED, "perfsonar-testpoint", UNIT, IMAGE)
+        EventKind.UPGRADED,
+        "perfsonar-testpoint",
+        UNIT,
+        IMAGE,
+    )
     assert (e.old_digest, e.new_digest, e.time) == (OLD, NEW, w.clock.t)
 
 
@@ -414,8 +452,7 @@ def test_events_check_failing_after_n_failures_then_recovered() -> None:
     for _ in range(core.CHECK_FAILING_AFTER - 1):
         run(w)
     assert sink.events == []
-    assert w.store.state.get("perfsonar-testpoint").check_failures == \
-        core.CHECK_FAILING_AFTER - 1
+    assert w.store.state.get("perfsonar-testpoint").check_failures == core.CHECK_FAILING_AFTER - 1
     run(w)
     run(w)  # still failing: said once
     assert sink.kinds() == [EventKind.CHECK_FAILING]
