@@ -29,6 +29,8 @@ COMMANDS: dict[str, str] = {
     "upgrade": "psquadlet.cli.watch:upgrade",
     "watch": "psquadlet.cli.watch:watch",
     "notify": "psquadlet.cli.notify:notify",
+    "block": "psquadlet.cli.watch:block",
+    "unblock": "psquadlet.cli.watch:unblock",
 }
 
 

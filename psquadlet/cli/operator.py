@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
@@ -18,7 +17,7 @@ from psquadlet.cli.common import config_option, fail
 from psquadlet.cli.manpage import render
 from psquadlet.config import load_config
 from psquadlet.doctor import diagnose as doctor_module
-from psquadlet.errors import ConfigError, ConfigErrors, PsquadletError, UsageError
+from psquadlet.errors import PsquadletError, UsageError
 
 
 def _exec(argv: list[str]) -> NoReturn:
@@ -88,31 +87,12 @@ def status(config_path: Path | None, as_json: bool, names: tuple[str, ...]) -> N
             raise UsageError(f"no container {unknown[0]!r} in {config.source}")
         statuses = status_module.collect(config, names)
     except PsquadletError as exc:
-        if as_json:
-            click.echo(error_json(status_module.JSON_SCHEMA, exc))
-        fail(exc)
+        fail(exc, json_schema=status_module.JSON_SCHEMA if as_json else None)
     if as_json:
         click.echo(status_module.dumps(statuses), nl=False)
     else:
         click.echo("\n".join(s.text() for s in statuses), nl=False)
     sys.exit(0 if status_module.all_active(statuses) else 3)
-
-
-def error_json(schema: str, exc: PsquadletError) -> str:
-    """The --json document of a command that failed: its message and located problems."""
-    located = exc.errors if isinstance(exc, (ConfigError, ConfigErrors)) else ()
-    problems = [
-        {
-            "file": e.file,
-            "line": e.line,
-            "key_path": e.key_path,
-            "message": e.message,
-            "hint": e.hint,
-        }
-        for e in located
-    ]
-    error = {"message": str(exc), "problems": problems}
-    return json.dumps({"schema": schema, "ok": False, "error": error}, indent=2)
 
 
 def _pick(config_path: Path | None, name: str | None) -> tuple[str, str]:

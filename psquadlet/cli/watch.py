@@ -9,36 +9,74 @@ from typing import Any
 import click
 
 from psquadlet.cli.common import config_option, fail
-from psquadlet.errors import PsquadletError
+from psquadlet.errors import PsquadletError, UsageError
 
 
 def _endpoint_options(f: Any) -> Any:
-    f = click.option("--registry-timeout", type=float, default=30.0, show_default=True,
-                     metavar="SECONDS", envvar="PSQUADLET_REGISTRY_TIMEOUT",
-                     help="Give up on a registry that does not answer within this time.")(f)
-    f = click.option("--state-dir", metavar="DIR",
-                     help="State file and lock folder (default: [watch] state_dir).")(f)
-    f = click.option("--dbus-address", metavar="ADDR", envvar="PSQUADLET_DBUS_ADDRESS",
-                     help="systemd's D-Bus address (default: the system bus).")(f)
-    f = click.option("--podman-url", metavar="URL", envvar="PSQUADLET_PODMAN_URL",
-                     help="Podman API (default: unix:///run/podman/podman.sock).")(f)
+    f = click.option(
+        "--registry-timeout",
+        type=float,
+        default=30.0,
+        show_default=True,
+        metavar="SECONDS",
+        envvar="PSQUADLET_REGISTRY_TIMEOUT",
+        help="Give up on a registry that does not answer within this time.",
+    )(f)
+    f = click.option(
+        "--state-dir",
+        metavar="DIR",
+        help="State file and lock folder (default: [watch] state_dir).",
+    )(f)
+    f = click.option(
+        "--dbus-address",
+        metavar="ADDR",
+        envvar="PSQUADLET_DBUS_ADDRESS",
+        help="systemd's D-Bus address (default: the system bus).",
+    )(f)
+    f = click.option(
+        "--podman-url",
+        metavar="URL",
+        envvar="PSQUADLET_PODMAN_URL",
+        help="Podman API (default: unix:///run/podman/podman.sock).",
+    )(f)
     f = config_option(f)
     return f
 
 
-
-
 @click.command()
 @_endpoint_options
+@click.argument("name", required=False)
 @click.option("--unit", metavar="NAME", help="Only this container (table name or unit).")
-@click.option("--dry-run", is_flag=True, help="Check and say what would happen; no pull, "
-              "no restart, state left as it is.")
-@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON on stdout.")
+@click.option(
+    "--digest",
+    metavar="DIGEST",
+    help="Move container NAME to exactly this digest "
+    "(sha256:...), through the same pull, restart, health gate and rollback.",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Check and say what would happen; no pull, no restart, state left as it is.",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON object (schema psquadlet-upgrade/1) on stdout.",
+)
 def upgrade(  # noqa: PLR0917 - one parameter per click option
-            config_path: Path | None, podman_url: str | None, dbus_address: str | None,
-            state_dir: str | None, registry_timeout: float, unit: str | None, dry_run: bool,
-            as_json: bool) -> None:
-    """Check every managed container's image now and upgrade what changed.
+    config_path: Path | None,
+    podman_url: str | None,
+    dbus_address: str | None,
+    state_dir: str | None,
+    registry_timeout: float,
+    name: str | None,
+    unit: str | None,
+    digest: str | None,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Check every managed container's image now (or only NAME) and upgrade what changed.
 
     One HEAD per image; a new image is pulled before the unit is restarted, health-checked,
     and rolled back if it fails. Exit code 1 when a check failed or a rollback happened.
@@ -46,23 +84,75 @@ def upgrade(  # noqa: PLR0917 - one parameter per click option
     from psquadlet.watch import app  # noqa: PLC0415 - keeps podman-py out of other commands
 
     try:
-        code = app.upgrade(config_path, unit, dry_run, as_json,
-                   app.Endpoints(podman_url, dbus_address, state_dir, registry_timeout))
+        if name and unit and name != unit:
+            raise UsageError("give the container as NAME or --unit, not both")
+        code = app.upgrade(
+            config_path,
+            name or unit,
+            dry_run,
+            as_json,
+            app.Endpoints(podman_url, dbus_address, state_dir, registry_timeout),
+            digest=digest,
+        )
+    except PsquadletError as e:
+        fail(e, json_schema=app.UPGRADE_SCHEMA if as_json else None)
+    sys.exit(code)
+
+
+_state_dir_option = click.option(
+    "--state-dir", metavar="DIR", help="State folder (default: [watch] state_dir)."
+)
+
+
+@click.command()
+@config_option
+@_state_dir_option
+@click.argument("name")
+@click.argument("digest")
+@click.option("--reason", default="", metavar="TEXT", help="Why (shown by status).")
+def block(
+    config_path: Path | None, state_dir: str | None, name: str, digest: str, reason: str
+) -> None:
+    """Never move container NAME to image DIGEST (until unblock)."""
+    from psquadlet.watch import app  # noqa: PLC0415
+
+    try:
+        click.echo(app.block(config_path, name, digest, reason, state_dir))
     except PsquadletError as e:
         fail(e)
-    sys.exit(code)
+
+
+@click.command()
+@config_option
+@_state_dir_option
+@click.argument("name")
+@click.argument("digest")
+def unblock(config_path: Path | None, state_dir: str | None, name: str, digest: str) -> None:
+    """Forget a block (or a rollback's known-bad mark) of DIGEST for container NAME."""
+    from psquadlet.watch import app  # noqa: PLC0415
+
+    try:
+        click.echo(app.unblock(config_path, name, digest, state_dir))
+    except PsquadletError as e:
+        fail(e)
 
 
 @click.command()
 @_endpoint_options
-def watch(config_path: Path | None, podman_url: str | None, dbus_address: str | None,
-          state_dir: str | None, registry_timeout: float) -> None:
+def watch(
+    config_path: Path | None,
+    podman_url: str | None,
+    dbus_address: str | None,
+    state_dir: str | None,
+    registry_timeout: float,
+) -> None:
     """Run as a daemon (systemd Type=notify): upgrade each container at its scheduled time."""
     from psquadlet.watch import app  # noqa: PLC0415 - keeps podman-py out of other commands
 
     try:
-        code = app.watch(config_path, app.Endpoints(podman_url, dbus_address, state_dir,
-                                                        registry_timeout))
+        code = app.watch(
+            config_path, app.Endpoints(podman_url, dbus_address, state_dir, registry_timeout)
+        )
     except PsquadletError as e:
         fail(e)
     sys.exit(code)

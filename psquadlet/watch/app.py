@@ -19,7 +19,7 @@ from psquadlet.config import load_config
 from psquadlet.deps import require_watch_deps
 from psquadlet.errors import PsquadletError, UsageError
 from psquadlet.model import Config
-from psquadlet.watch import core
+from psquadlet.watch import core, manual
 from psquadlet.watch.interfaces import LockedError, SystemClock, WatchError
 from psquadlet.watch.log import Logger
 from psquadlet.watch.schedule import read_machine_id
@@ -44,9 +44,14 @@ def build_deps(config: Config, endpoints: Endpoints, log: Logger) -> core.Deps:
     from psquadlet.watch.systemd_units import SystemdUnits  # noqa: PLC0415
 
     tls = {r.host: r.tls_verify for r in config.registries}
+    registry = registry_from_config(config, timeout=endpoints.registry_timeout)
     return core.Deps(
-        registry=registry_from_config(config, timeout=endpoints.registry_timeout),
-        images=PodmanImages(endpoints.podman_url, tls_verify=lambda h: tls.get(h, True)),
+        registry=registry,
+        images=PodmanImages(
+            endpoints.podman_url,
+            tls_verify=lambda h: tls.get(h, True),
+            auth=registry.credentials.lookup,
+        ),
         units=SystemdUnits(endpoints.dbus_address),
         clock=SystemClock(),
         store=FileStateStore(endpoints.state_dir or config.watch.state_dir),
@@ -56,32 +61,92 @@ def build_deps(config: Config, endpoints: Endpoints, log: Logger) -> core.Deps:
     )
 
 
+UPGRADE_SCHEMA = "psquadlet-upgrade/1"
+
+
+def _outcome_json(o: core.Outcome) -> dict[str, Any]:
+    upgraded = o.action == core.UPGRADED
+    old = o.previous_digest if upgraded else o.running_digest
+    return {
+        **dataclasses.asdict(o),
+        "result": o.result,
+        "old_digest": old or None,
+        "new_digest": o.remote_digest or None,
+    }
+
+
 def report_json(report: core.PassReport) -> str:
+    """JSON_CONTRACT's psquadlet-upgrade/1; the older keys (action, running_digest, ...) stay."""
     data: dict[str, Any] = {
+        "schema": UPGRADE_SCHEMA,
+        "ok": report.ok,
+        "changed": any(o.action in core.CHANGED_ACTIONS for o in report.outcomes),
         "dry_run": report.dry_run,
         "started": report.started,
         "finished": report.finished,
-        "ok": report.ok,
-        "containers": [dataclasses.asdict(o) for o in report.outcomes],
+        "containers": [_outcome_json(o) for o in report.outcomes],
     }
     return json.dumps(data, indent=2)
 
 
-def upgrade(config_path: Path | None, unit: str | None, dry_run: bool, as_json: bool,
-            endpoints: Endpoints) -> int:
-    require_watch_deps()
-    config = load_config(config_path)
+def _chosen(config: Config, unit: str | None) -> tuple[tuple[Target, ...], tuple[Target, ...]]:
+    """(every target, the ones --unit / NAME selects); an unknown name is a usage error."""
     targets = targets_from_config(config)
     chosen = select(targets, unit)
     if unit and not chosen:
         names = ", ".join(t.name for t in targets) or "none"
         raise UsageError(f"no container or unit {unit!r} in {config.source} (have: {names})")
+    return targets, chosen
+
+
+def upgrade(
+    config_path: Path | None,
+    unit: str | None,
+    dry_run: bool,
+    as_json: bool,
+    endpoints: Endpoints,
+    *,
+    digest: str | None = None,
+) -> int:
+    """One pass now; with *digest*, move the one selected container to exactly that digest."""
+    require_watch_deps()
+    config = load_config(config_path)
+    targets, chosen = _chosen(config, unit)
+    if digest is not None:
+        if not unit or len(chosen) != 1:
+            raise UsageError("--digest needs the NAME of one container")
+        if dry_run:
+            raise UsageError("--digest and --dry-run cannot be combined")
+        manual.check_digest(digest)
     log = Logger()
     deps = build_deps(config, endpoints, log)
-    report = core.run_pass(chosen, deps, dry_run=dry_run, known=targets)
+    if digest is not None:
+        report = manual.adopt(chosen[0], digest, deps, targets)
+    else:
+        report = core.run_pass(chosen, deps, dry_run=dry_run, known=targets)
     if as_json:
         print(report_json(report))
     return 0 if report.ok else 1
+
+
+def block(
+    config_path: Path | None, name: str, digest: str, reason: str, state_dir: str | None
+) -> str:
+    """Record an operator block; returns the line to print."""
+    config = load_config(config_path)
+    t = _chosen(config, name)[1][0]  # an unknown name raised
+    store = FileStateStore(state_dir or config.watch.state_dir)
+    manual.block(store, t.name, digest, reason, SystemClock().now())
+    return f"{t.name}: {digest} blocked; the watcher will not move to it"
+
+
+def unblock(config_path: Path | None, name: str, digest: str, state_dir: str | None) -> str:
+    config = load_config(config_path)
+    t = _chosen(config, name)[1][0]  # an unknown name raised
+    store = FileStateStore(state_dir or config.watch.state_dir)
+    if not manual.unblock(store, t.name, digest):
+        return f"{t.name}: {digest} was not blocked"
+    return f"{t.name}: {digest} unblocked"
 
 
 class ForkedRunner:
@@ -104,15 +169,16 @@ class ForkedRunner:
 
         self._in_child(recover, status)
 
-    def run_pass(self, due: Sequence[Target], known: Sequence[Target],
-                 status: Callable[[str], None]) -> core.PassReport:
+    def run_pass(
+        self, due: Sequence[Target], known: Sequence[Target], status: Callable[[str], None]
+    ) -> core.PassReport:
         result = self._in_child(
-            lambda deps: core.run_pass(due, deps, known=known, mark_run=True), status)
+            lambda deps: core.run_pass(due, deps, known=known, mark_run=True), status
+        )
         assert isinstance(result, core.PassReport)
         return result
 
-    def _in_child(self, fn: Callable[[core.Deps], object],
-                  status: Callable[[str], None]) -> object:
+    def _in_child(self, fn: Callable[[core.Deps], object], status: Callable[[str], None]) -> object:
         ctx = multiprocessing.get_context("fork")
         receiver, sender = ctx.Pipe(duplex=False)
 
@@ -149,8 +215,10 @@ class ForkedRunner:
             receiver.close()
             proc.join()
         if outcome is None:
-            raise WatchError(f"the pass process died (exit code {proc.exitcode}); "
-                             "an upgrade in flight is recovered at the next pass")
+            raise WatchError(
+                f"the pass process died (exit code {proc.exitcode}); "
+                "an upgrade in flight is recovered at the next pass"
+            )
         kind, value = outcome
         if kind == "locked":
             raise LockedError(str(value))

@@ -12,6 +12,12 @@ Order of an upgrade, and why:
 5. on failure put the previous image back under the tag, restart, remember the bad digest.
 The phase of an upgrade in flight is saved before each step, so ``recover`` can finish or
 undo it after a crash.
+
+What an operator may have to act on is also reported as typed events to ``Deps.events`` (an
+``EventSink``; ``NullSink`` by default): upgraded, rolled-back (the health output in
+``detail``), update-available (policy notify, once per new digest), check-failing (after
+``CHECK_FAILING_AFTER`` failed checks in a row, counted in the state) and check-recovered,
+crash-recovered. Dry runs emit nothing.
 """
 
 from __future__ import annotations
@@ -19,10 +25,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 from psquadlet.imageref import ImageRef
+from psquadlet.watch.events import Event, EventKind, EventSink, NullSink
+from psquadlet.watch.health import health_gate
 from psquadlet.watch.interfaces import (
     Clock,
     ContainerImage,
@@ -47,6 +55,7 @@ from psquadlet.watch.state import (
     ContainerState,
     HistoryEntry,
     WatchState,
+    with_bad,
 )
 from psquadlet.watch.targets import Target
 
@@ -63,6 +72,22 @@ OFF = "off"
 NOT_RUNNING = "not-running"
 ERROR = "error"
 FAILED_ACTIONS = (ROLLED_BACK, ERROR)
+RESULTS = {
+    UP_TO_DATE: "up-to-date",
+    UPGRADED: "upgraded",
+    WOULD_UPGRADE: "update-available",
+    AVAILABLE: "update-available",
+    HELD_BACK: "skipped",
+    KNOWN_BAD: "blocked",
+    ROLLED_BACK: "rolled-back",
+    PINNED: "skipped",
+    OFF: "skipped",
+    NOT_RUNNING: "skipped",
+    ERROR: "failed",
+}
+CHANGED_ACTIONS = (UPGRADED, ROLLED_BACK)
+
+CHECK_FAILING_AFTER = 3  # failed registry checks in a row before a check-failing event
 
 
 @dataclass(frozen=True)
@@ -74,6 +99,12 @@ class Outcome:
     message: str
     running_digest: str = ""
     remote_digest: str = ""
+    previous_digest: str = ""  # upgraded: the digest it ran before
+
+    @property
+    def result(self) -> str:
+        """The outcome as ``upgrade --json`` names it (JSON_CONTRACT: psquadlet-upgrade/1)."""
+        return RESULTS.get(self.action, "failed")
 
 
 @dataclass(frozen=True)
@@ -102,10 +133,31 @@ class Deps:
     job_timeout: float = 900.0
     health_interval: float = 5.0
     status: Callable[[str], None] | None = None
+    events: EventSink = field(default_factory=NullSink)
 
     def set_status(self, text: str) -> None:
         if self.status is not None:
             self.status(text)
+
+
+def emit(
+    deps: Deps, t: Target, kind: EventKind, *, old: str = "", new: str = "", detail: str = ""
+) -> None:
+    """One event about *t*; a sink that raises never breaks a pass."""
+    event = Event(
+        kind,
+        t.name,
+        t.unit,
+        str(t.image),
+        deps.clock.now(),
+        old_digest=old,
+        new_digest=new,
+        detail=detail,
+    )
+    try:
+        deps.events.emit(event)
+    except Exception as e:  # a broken sink is logged, the pass goes on
+        deps.log.warning(f"{t.name}: event {kind.value} not delivered: {e}")
 
 
 def short(digest: str) -> str:
@@ -123,16 +175,13 @@ def running_digest_for(ci: ContainerImage, remote: str, name: str, known: str = 
         return remote
     if known and known in ci.digests:
         return known
-    mine = sorted(rd.partition("@")[2] for rd in ci.repo_digests
-                  if rd.partition("@")[0] == name)
+    mine = sorted(rd.partition("@")[2] for rd in ci.repo_digests if rd.partition("@")[0] == name)
     if mine:
         return mine[0]
     return sorted(ci.digests)[0] if ci.digests else ""
 
 
-def check_images(
-    targets: Sequence[Target], deps: Deps
-) -> dict[str, RemoteImage | RegistryError]:
+def check_images(targets: Sequence[Target], deps: Deps) -> dict[str, RemoteImage | RegistryError]:
     """One HEAD per distinct image reference, in parallel across images."""
     refs: dict[str, ImageRef] = {}
     for t in targets:
@@ -186,8 +235,9 @@ def recover_now(targets: Sequence[Target], deps: Deps) -> WatchState:
         return recover(targets, deps, state)
 
 
-def _pass(targets: Sequence[Target], deps: Deps, state: WatchState, dry_run: bool,
-          mark_run: bool = False) -> PassReport:
+def _pass(
+    targets: Sequence[Target], deps: Deps, state: WatchState, dry_run: bool, mark_run: bool = False
+) -> PassReport:
     started = deps.clock.now()
     outcomes: list[Outcome] = []
     to_check = [t for t in targets if t.policy != "off" and not t.pinned]
@@ -201,7 +251,7 @@ def _pass(targets: Sequence[Target], deps: Deps, state: WatchState, dry_run: boo
             outcomes.append(Outcome(t.name, t.unit, str(t.image), PINNED, t.pinned))
             continue
         outcome, state = _handle(t, remote[str(t.image)], deps, state, dry_run)
-        _report(deps, outcome)
+        report_outcome(deps, outcome)
         outcomes.append(outcome)
         if mark_run:
             state = state.put(dataclasses.replace(state.get(t.name), last_run=started))
@@ -210,7 +260,7 @@ def _pass(targets: Sequence[Target], deps: Deps, state: WatchState, dry_run: boo
     return PassReport(tuple(outcomes), started, deps.clock.now(), dry_run)
 
 
-def _report(deps: Deps, o: Outcome) -> None:
+def report_outcome(deps: Deps, o: Outcome) -> None:
     line = f"{o.name}: {o.action}: {o.message}"
     if o.action in FAILED_ACTIONS:
         deps.log.error(line)
@@ -230,23 +280,45 @@ def _handle(
     now = deps.clock.now()
     cs = dataclasses.replace(state.get(t.name), image=str(t.image), last_check=now)
 
-    def done(action: str, message: str, cs: ContainerState, running: str = "",
-             remote_digest: str = "") -> tuple[Outcome, WatchState]:
+    def done(
+        action: str, message: str, cs: ContainerState, running: str = "", remote_digest: str = ""
+    ) -> tuple[Outcome, WatchState]:
         cs = dataclasses.replace(cs, last_result=f"{action}: {message}")
         out = Outcome(t.name, t.unit, str(t.image), action, message, running, remote_digest)
         return out, state.put(cs)
 
     if isinstance(remote, RegistryError):
+        cs = dataclasses.replace(cs, check_failures=cs.check_failures + 1)
+        if cs.check_failures == CHECK_FAILING_AFTER and not dry_run:
+            emit(
+                deps,
+                t,
+                EventKind.CHECK_FAILING,
+                detail=f"{cs.check_failures} checks in a row failed; last: {remote}",
+            )
         return done(ERROR, f"registry check failed, container left as it is: {remote}", cs)
-    cs = dataclasses.replace(cs, remote_digest=remote.digest)
+    if cs.check_failures >= CHECK_FAILING_AFTER and not dry_run:
+        emit(
+            deps,
+            t,
+            EventKind.CHECK_RECOVERED,
+            new=remote.digest,
+            detail=f"the registry check works again after {cs.check_failures} failures",
+        )
+    cs = dataclasses.replace(cs, remote_digest=remote.digest, check_failures=0)
     try:
         ci = deps.images.container_image(t.container)
     except ImagesError as e:
-        return done(ERROR, f"cannot inspect container {t.container}: {e}", cs,
-                    remote_digest=remote.digest)
+        return done(
+            ERROR, f"cannot inspect container {t.container}: {e}", cs, remote_digest=remote.digest
+        )
     if ci is None:
-        return done(NOT_RUNNING, f"container {t.container} does not exist (is {t.unit} "
-                    "running?); nothing to compare", cs, remote_digest=remote.digest)
+        return done(
+            NOT_RUNNING,
+            f"container {t.container} does not exist (is {t.unit} running?); nothing to compare",
+            cs,
+            remote_digest=remote.digest,
+        )
     running = running_digest_for(ci, remote.digest, t.image.name, cs.running_digest)
     cs = dataclasses.replace(cs, running_digest=running, running_image_id=ci.image_id)
     if remote.digest in ci.digests:
@@ -254,34 +326,68 @@ def _handle(
         return done(UP_TO_DATE, f"running {short(remote.digest)}", cs, running, remote.digest)
     bad = cs.is_bad(remote.digest)
     if bad is not None:
-        return done(KNOWN_BAD, f"{short(remote.digest)} was rolled back before "
-                    f"({bad.reason}); waiting for a newer image", cs, running, remote.digest)
+        return done(
+            KNOWN_BAD,
+            f"{short(remote.digest)} was rolled back before "
+            f"({bad.reason}); waiting for a newer image",
+            cs,
+            running,
+            remote.digest,
+        )
     if t.min_age > 0:
         try:
             created = deps.registry.created(t.image, remote.digest)
         except RegistryError as e:
-            return done(ERROR, f"cannot read the new image's age: {e}", cs, running,
-                        remote.digest)
+            return done(ERROR, f"cannot read the new image's age: {e}", cs, running, remote.digest)
         age = now - created
         if age < t.min_age:
             if cs.available_digest != remote.digest:
-                cs = cs.with_history(HistoryEntry(now, HELD_BACK, running, remote.digest,
-                                                  f"published {int(age)}s ago"))
+                cs = cs.with_history(
+                    HistoryEntry(
+                        now, HELD_BACK, running, remote.digest, f"published {int(age)}s ago"
+                    )
+                )
             cs = dataclasses.replace(cs, available_digest=remote.digest)
-            return done(HELD_BACK, f"new image {short(remote.digest)} is {int(age)}s old, "
-                        f"min_age is {t.min_age}s", cs, running, remote.digest)
+            return done(
+                HELD_BACK,
+                f"new image {short(remote.digest)} is {int(age)}s old, min_age is {t.min_age}s",
+                cs,
+                running,
+                remote.digest,
+            )
     if t.policy == "notify":
         if cs.available_digest != remote.digest:
-            cs = cs.with_history(HistoryEntry(now, AVAILABLE, running, remote.digest,
-                                              "policy notify"))
+            cs = cs.with_history(
+                HistoryEntry(now, AVAILABLE, running, remote.digest, "policy notify")
+            )
+            if not dry_run:
+                emit(
+                    deps,
+                    t,
+                    EventKind.UPDATE_AVAILABLE,
+                    old=running,
+                    new=remote.digest,
+                    detail="policy notify: not pulled",
+                )
         cs = dataclasses.replace(cs, available_digest=remote.digest)
-        return done(AVAILABLE, f"new image {short(remote.digest)} available (running "
-                    f"{short(running)}); policy notify: not pulled", cs, running, remote.digest)
+        return done(
+            AVAILABLE,
+            f"new image {short(remote.digest)} available (running "
+            f"{short(running)}); policy notify: not pulled",
+            cs,
+            running,
+            remote.digest,
+        )
     if dry_run:
-        return done(WOULD_UPGRADE, f"would pull {short(remote.digest)}, restart {t.unit} "
-                    f"(running {short(running)})", cs, running, remote.digest)
+        return done(
+            WOULD_UPGRADE,
+            f"would pull {short(remote.digest)}, restart {t.unit} (running {short(running)})",
+            cs,
+            running,
+            remote.digest,
+        )
     state = state.put(cs)
-    return _upgrade(t, ci, running, remote.digest, deps=deps, state=state)
+    return upgrade_to(t, ci, running, remote.digest, deps=deps, state=state)
 
 
 def _save(deps: Deps, state: WatchState, cs: ContainerState) -> WatchState:
@@ -290,7 +396,7 @@ def _save(deps: Deps, state: WatchState, cs: ContainerState) -> WatchState:
     return state
 
 
-def _upgrade(
+def upgrade_to(
     t: Target, ci: ContainerImage, running: str, digest: str, *, deps: Deps, state: WatchState
 ) -> tuple[Outcome, WatchState]:
     log = deps.log
@@ -355,15 +461,34 @@ def _commit(
     note = " (completed after an interrupted pass)" if recovered else ""
     msg = f"{short(cs.previous_digest)} -> {short(digest)}{note}"
     cs = dataclasses.replace(
-        cs.with_history(HistoryEntry(now, UPGRADED, cs.previous_digest, digest,
-                                     "health gate passed" + note)),
-        phase="", phase_digest="", phase_image_id="", phase_started=None,
-        running_digest=digest, running_image_id=new_id, remote_digest=digest,
-        available_digest="", kept_image_ids=keep, last_result=f"{UPGRADED}: {msg}",
+        cs.with_history(
+            HistoryEntry(now, UPGRADED, cs.previous_digest, digest, "health gate passed" + note)
+        ),
+        phase="",
+        phase_digest="",
+        phase_image_id="",
+        phase_started=None,
+        running_digest=digest,
+        running_image_id=new_id,
+        remote_digest=digest,
+        available_digest="",
+        kept_image_ids=keep,
+        last_result=f"{UPGRADED}: {msg}",
     )
     state = _save(deps, state, cs)
+    emit(deps, t, EventKind.UPGRADED, old=cs.previous_digest, new=digest, detail=msg)
     _prune(t, new_id, keep, deps)
-    return Outcome(t.name, t.unit, str(t.image), UPGRADED, msg, digest, digest), state
+    out = Outcome(
+        t.name,
+        t.unit,
+        str(t.image),
+        UPGRADED,
+        msg,
+        digest,
+        digest,
+        previous_digest=cs.history[-1].from_digest,
+    )
+    return out, state
 
 
 def _prune(t: Target, current: str, keep: Sequence[str], deps: Deps) -> None:
@@ -382,94 +507,53 @@ def _prune(t: Target, current: str, keep: Sequence[str], deps: Deps) -> None:
             deps.log.warning(f"{t.name}: cannot remove old image {image_id[:12]}: {e}")
 
 
-def health_gate(t: Target, image_id: str, deps: Deps) -> str:
-    """"" when the unit is healthy on *image_id*, else why not (after retrying until timeout).
-
-    Healthy: unit active, container running the new image, and the health command (if any)
-    exits 0. Without a health command the container must stay up for two observations one
-    interval apart, so an image that dies right after start is caught too.
-    """
-    deadline = deps.clock.monotonic() + t.health_timeout
-    reason = "no observation"
-    seen_up = 0
-    while True:
-        reason = _observe(t, image_id, deps, deadline - deps.clock.monotonic())
-        if not reason:
-            seen_up += 1
-            if t.health_cmd or seen_up >= 2:
-                return ""
-        else:
-            seen_up = 0
-            if reason.startswith("unit failed"):
-                return reason
-        if deps.clock.monotonic() >= deadline:
-            return f"not healthy within {t.health_timeout}s: {reason}"
-        deps.clock.sleep(deps.health_interval)
-
-
-def _observe(t: Target, image_id: str, deps: Deps, remaining: float) -> str:
-    try:
-        active = deps.units.active_state(t.unit)
-    except UnitError as e:
-        return f"cannot read unit state: {e}"
-    if active == "failed":
-        return f"unit failed ({t.unit})"
-    if active != "active":
-        return f"unit is {active}"
-    try:
-        ci = deps.images.container_image(t.container)
-    except ImagesError as e:
-        return f"cannot inspect container: {e}"
-    if ci is None or not ci.running:
-        return f"container {t.container} is not running"
-    if image_id and ci.image_id != image_id:
-        return f"container runs image {ci.image_id[:12]}, not the new {image_id[:12]}"
-    if not t.health_cmd:
-        return ""
-    try:
-        res = deps.images.exec(t.container, t.health_cmd, max(remaining, 1.0))
-    except ImagesError as e:
-        return f"health command could not run: {e}"
-    if res.exit_code != 0:
-        tail = res.output.strip().splitlines()[-1:] if res.output.strip() else []
-        detail = f": {tail[0][:200]}" if tail else ""
-        return f"health command exited {res.exit_code}{detail}"
-    return ""
-
-
 def _rollback(
     t: Target, cs: ContainerState, reason: str, deps: Deps, state: WatchState
 ) -> tuple[Outcome, WatchState]:
     log = deps.log
     now = deps.clock.now()
     digest = cs.phase_digest
-    log.error(f"{t.name}: {short(digest)} failed: {reason}; rolling back to "
-              f"{short(cs.previous_digest)}")
+    log.error(
+        f"{t.name}: {short(digest)} failed: {reason}; rolling back to {short(cs.previous_digest)}"
+    )
     cs = dataclasses.replace(cs, phase=PHASE_ROLLING_BACK)
     state = _save(deps, state, cs)
     deps.set_status(f"rolling back {t.unit}")
     problem = _restore_previous(t, cs, deps)
-    bad = BadDigest(digest, now, reason)
     cs = dataclasses.replace(
         cs.with_history(HistoryEntry(now, ROLLED_BACK, cs.previous_digest, digest, reason)),
-        bad_digests=(*tuple(b for b in cs.bad_digests if b.digest != digest), bad)[-20:],
+        bad_digests=with_bad(cs.bad_digests, BadDigest(digest, now, reason)),
     )
     if problem:
         # Stay in the rolling-back phase: the next start retries the rollback.
         msg = f"{short(digest)} failed ({reason}) and the rollback failed too: {problem}"
         cs = dataclasses.replace(cs, last_result=f"{ERROR}: {msg}")
         state = _save(deps, state, cs)
-        return Outcome(t.name, t.unit, str(t.image), ERROR, msg, cs.previous_digest,
-                       digest), state
+        emit(
+            deps,
+            t,
+            EventKind.ROLLED_BACK,
+            old=digest,
+            new=cs.previous_digest,
+            detail=f"{reason}\nthe rollback failed too: {problem}",
+        )
+        return Outcome(t.name, t.unit, str(t.image), ERROR, msg, cs.previous_digest, digest), state
     msg = f"{short(digest)} failed ({reason}); back on {short(cs.previous_digest)}"
     cs = dataclasses.replace(
-        cs, phase="", phase_digest="", phase_image_id="", phase_started=None,
-        running_digest=cs.previous_digest, running_image_id=cs.previous_image_id,
+        cs,
+        phase="",
+        phase_digest="",
+        phase_image_id="",
+        phase_started=None,
+        running_digest=cs.previous_digest,
+        running_image_id=cs.previous_image_id,
         last_result=f"{ROLLED_BACK}: {msg}",
     )
     state = _save(deps, state, cs)
-    return Outcome(t.name, t.unit, str(t.image), ROLLED_BACK, msg, cs.previous_digest,
-                   digest), state
+    emit(deps, t, EventKind.ROLLED_BACK, old=digest, new=cs.previous_digest, detail=reason)
+    return Outcome(
+        t.name, t.unit, str(t.image), ROLLED_BACK, msg, cs.previous_digest, digest
+    ), state
 
 
 def _restore_previous(t: Target, cs: ContainerState, deps: Deps) -> str:
@@ -491,7 +575,8 @@ def _restore_previous(t: Target, cs: ContainerState, deps: Deps) -> str:
         return f"restart on the previous image failed: {e}"
     failure = health_gate(
         dataclasses.replace(t, health_cmd=(), health_timeout=min(t.health_timeout, 120)),
-        "", deps,
+        "",
+        deps,
     )
     return failure
 
@@ -507,8 +592,10 @@ def recover(targets: Sequence[Target], deps: Deps, state: WatchState) -> WatchSt
             continue
         t = by_name.get(cs.name)
         if t is None:
-            deps.log.warning(f"{cs.name}: upgrade left in phase {cs.phase}, but the container "
-                             "is no longer configured; forgetting it")
+            deps.log.warning(
+                f"{cs.name}: upgrade left in phase {cs.phase}, but the container "
+                "is no longer configured; forgetting it"
+            )
             state = _save(deps, state, dataclasses.replace(cs, phase=""))
             continue
         deps.log.warning(f"{t.name}: recovering an upgrade interrupted while {cs.phase}")
@@ -517,6 +604,13 @@ def recover(targets: Sequence[Target], deps: Deps, state: WatchState) -> WatchSt
             state = _recover_one(t, cs, deps, state)
         except WatchError as e:
             deps.log.error(f"{t.name}: recovery failed: {e}")
+            new, what = cs.phase_digest, f"recovery failed: {e}"
+        else:
+            after = state.get(t.name)
+            new = after.running_digest
+            what = after.history[-1].reason if after.history else "done"
+        detail = f"upgrade interrupted while {cs.phase}; {what}"
+        emit(deps, t, EventKind.CRASH_RECOVERED, old=cs.previous_digest, new=new, detail=detail)
     return state
 
 
@@ -526,9 +620,19 @@ def _recover_one(t: Target, cs: ContainerState, deps: Deps, state: WatchState) -
         # The running unit was never touched; only make sure it runs.
         _ensure_started(t, deps)
         cs = dataclasses.replace(
-            cs.with_history(HistoryEntry(now, "recovered", cs.previous_digest,
-                                         cs.phase_digest, "interrupted pull abandoned")),
-            phase="", phase_digest="", phase_image_id="", phase_started=None,
+            cs.with_history(
+                HistoryEntry(
+                    now,
+                    "recovered",
+                    cs.previous_digest,
+                    cs.phase_digest,
+                    "interrupted pull abandoned",
+                )
+            ),
+            phase="",
+            phase_digest="",
+            phase_image_id="",
+            phase_started=None,
         )
         return _save(deps, state, cs)
     if cs.phase == PHASE_RESTARTING and _still_on_previous(t, cs, deps):
@@ -541,19 +645,19 @@ def _recover_one(t: Target, cs: ContainerState, deps: Deps, state: WatchState) -
             deps.units.restart(t.unit, deps.job_timeout)
         except UnitError as e:
             out, state = _rollback(t, cs, f"restart failed: {e}", deps, state)
-            _report(deps, out)
+            report_outcome(deps, out)
             return state
         out, state = _gate_and_commit(t, cs, deps, state, recovered=True)
-        _report(deps, out)
+        report_outcome(deps, out)
         return state
     if cs.phase in (PHASE_RESTARTING, PHASE_CHECKING):
         _ensure_started(t, deps)
         out, state = _gate_and_commit(t, cs, deps, state, recovered=True)
-        _report(deps, out)
+        report_outcome(deps, out)
         return state
     # PHASE_ROLLING_BACK (or unknown): redo the rollback
     out, state = _rollback(t, cs, "rollback interrupted; redone", deps, state)
-    _report(deps, out)
+    report_outcome(deps, out)
     return state
 
 

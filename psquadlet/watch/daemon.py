@@ -29,6 +29,7 @@ from psquadlet.watch.schedule import next_run
 from psquadlet.watch.targets import Target
 
 LOCKED_RETRY = 60.0
+STATE_RETRY = 3600.0  # the state file cannot be used (e.g. a newer version): retry hourly
 MAX_PASS = 6 * 3600.0  # a pass longer than this is considered hung: stop feeding the watchdog
 STARTUP_PING = 20.0  # while recovering before READY=1: ask for more start time this often
 STARTUP_GRACE = 3  # ... each time for this many intervals, so one late ping does not kill us
@@ -46,18 +47,16 @@ def summary(report: core.PassReport) -> str:
 
 
 @contextmanager
-def feeding_watchdog(notifier: Notifier, interval: float | None) -> Iterator[None]:
-    if not interval:
-        yield
-        return
+def _repeating(fn: Callable[[], object], interval: float, name: str) -> Iterator[None]:
+    """Call *fn* every *interval* seconds while the block runs, for at most MAX_PASS."""
     done = threading.Event()
     limit = time.monotonic() + MAX_PASS
 
-    def feed() -> None:
+    def loop() -> None:
         while not done.wait(interval) and time.monotonic() < limit:
-            notifier.watchdog()
+            fn()
 
-    thread = threading.Thread(target=feed, name="watchdog", daemon=True)
+    thread = threading.Thread(target=loop, name=name, daemon=True)
     thread.start()
     try:
         yield
@@ -67,8 +66,18 @@ def feeding_watchdog(notifier: Notifier, interval: float | None) -> Iterator[Non
 
 
 @contextmanager
-def extending_start_timeout(notifier: Notifier, watchdog: float | None,
-                            every: float = STARTUP_PING) -> Iterator[None]:
+def feeding_watchdog(notifier: Notifier, interval: float | None) -> Iterator[None]:
+    if not interval:
+        yield
+        return
+    with _repeating(notifier.watchdog, interval, "watchdog"):
+        yield
+
+
+@contextmanager
+def extending_start_timeout(
+    notifier: Notifier, watchdog: float | None, every: float = STARTUP_PING
+) -> Iterator[None]:
     """Keep systemd from killing a watcher that is still starting (recovering) for a reason.
 
     Asks for ``STARTUP_GRACE`` intervals more right away and then every interval (the
@@ -76,26 +85,15 @@ def extending_start_timeout(notifier: Notifier, watchdog: float | None,
     ``MAX_PASS`` has passed: a recovery that hangs for good still hits the start time-out.
     """
     interval = min(every, watchdog) if watchdog else every
-    done = threading.Event()
-    limit = time.monotonic() + MAX_PASS
 
     def ping() -> None:
         notifier.extend_timeout(interval * STARTUP_GRACE)
         if watchdog:
             notifier.watchdog()
 
-    def feed() -> None:
-        while not done.wait(interval) and time.monotonic() < limit:
-            ping()
-
     ping()
-    thread = threading.Thread(target=feed, name="start-timeout", daemon=True)
-    thread.start()
-    try:
+    with _repeating(ping, interval, "start-timeout"):
         yield
-    finally:
-        done.set()
-        thread.join()
 
 
 class PassRunner(Protocol):
@@ -107,8 +105,9 @@ class PassRunner(Protocol):
 
     def recover(self, known: Sequence[Target], status: Callable[[str], None]) -> None: ...
 
-    def run_pass(self, due: Sequence[Target], known: Sequence[Target],
-                 status: Callable[[str], None]) -> core.PassReport: ...
+    def run_pass(
+        self, due: Sequence[Target], known: Sequence[Target], status: Callable[[str], None]
+    ) -> core.PassReport: ...
 
 
 class InProcessRunner:
@@ -119,8 +118,9 @@ class InProcessRunner:
         self.deps.status = status
         core.recover_now(known, self.deps)
 
-    def run_pass(self, due: Sequence[Target], known: Sequence[Target],
-                 status: Callable[[str], None]) -> core.PassReport:
+    def run_pass(
+        self, due: Sequence[Target], known: Sequence[Target], status: Callable[[str], None]
+    ) -> core.PassReport:
         self.deps.status = status
         return core.run_pass(due, self.deps, known=known, mark_run=True)
 
@@ -156,10 +156,18 @@ class Daemon:
         self.last_summary = "no pass yet"
 
     @classmethod
-    def in_process(cls, targets: Sequence[Target], deps: core.Deps, notifier: Notifier,
-                   **kw: Any) -> Daemon:
-        return cls(targets, InProcessRunner(deps), notifier, store=deps.store, log=deps.log,
-                   clock=deps.clock, **kw)
+    def in_process(
+        cls, targets: Sequence[Target], deps: core.Deps, notifier: Notifier, **kw: Any
+    ) -> Daemon:
+        return cls(
+            targets,
+            InProcessRunner(deps),
+            notifier,
+            store=deps.store,
+            log=deps.log,
+            clock=deps.clock,
+            **kw,
+        )
 
     def _status_during_pass(self, text: str) -> None:
         self.notifier.status(text)
@@ -180,12 +188,13 @@ class Daemon:
     def schedule(self) -> dict[str, float]:
         state = self.store.load()
         now = self.clock.now()
-        return {t.name: next_run(t.schedule, state.get(t.name).last_run, now, self.machine_id)
-                for t in self.scheduled}
+        return {
+            t.name: next_run(t.schedule, state.get(t.name).last_run, now, self.machine_id)
+            for t in self.scheduled
+        }
 
     def _baseline(self) -> None:
         """Record *now* as the last run of never-run containers, so missed slots show later."""
-
 
         with self.store.lock():
             state = self.store.load()
@@ -208,11 +217,20 @@ class Daemon:
                 self._baseline()
         except LockedError as e:
             log.warning(f"{e}; recovery postponed to the first pass")
+        except WatchError as e:  # e.g. a state file of a newer psquadlet: say so, keep going
+            log.error(f"recovery at start failed: {e}")
         names = ", ".join(t.name for t in self.scheduled) or "nothing"
         self.notifier.ready(f"watching {names}")
         log.info(f"psquadlet watch: watching {names}")
         while not self.stop.is_set():
-            due_at = self.schedule()
+            try:
+                due_at = self.schedule()
+            except WatchError as e:
+                log.error(f"{e}; retrying in {STATE_RETRY:g}s")
+                self.notifier.status(f"waiting: {e}")
+                if self._wait(STATE_RETRY):
+                    break
+                continue
             now = self.clock.now()
             due = [t for t in self.scheduled if due_at[t.name] <= now]
             if due:
@@ -222,15 +240,18 @@ class Daemon:
                     break
                 continue
             if not due_at:
-                self.notifier.status(f"idle: nothing to watch ({len(self.targets)} "
-                                     "container(s), all pinned or policy off)")
+                self.notifier.status(
+                    f"idle: nothing to watch ({len(self.targets)} "
+                    "container(s), all pinned or policy off)"
+                )
                 if self._wait(float("inf") if not self.watchdog else 365 * 86400.0):
                     break
                 continue
             first = min(due_at.values())
             who = ", ".join(sorted(n for n, w in due_at.items() if w == first))
-            self.notifier.status(f"idle; next check {_when(first)} ({who}); "
-                                 f"last pass: {self.last_summary}")
+            self.notifier.status(
+                f"idle; next check {_when(first)} ({who}); last pass: {self.last_summary}"
+            )
             if self._wait(first - now):
                 break
         self.notifier.stopping()
@@ -257,7 +278,6 @@ class Daemon:
 
     def _mark_failed(self, due: Sequence[Target]) -> None:
         """Count a failed pass as run, so a persistent failure does not spin."""
-
 
         try:
             with self.store.lock():

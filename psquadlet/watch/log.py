@@ -28,8 +28,9 @@ def under_journald(stream: TextIO) -> bool:
 
 
 class Logger:
-    def __init__(self, stream: TextIO | None = None, journal: bool | None = None,
-                 tty: bool | None = None) -> None:
+    def __init__(
+        self, stream: TextIO | None = None, journal: bool | None = None, tty: bool | None = None
+    ) -> None:
         self.stream = stream or sys.stderr
         self.journal = under_journald(self.stream) if journal is None else journal
         self.tty = (not self.journal and self.stream.isatty()) if tty is None else tty

@@ -2,10 +2,15 @@
 
 Imported only by the watcher's commands (it pulls in podman-py and requests). The URL is a
 parameter so tests and the e2e test bed can point it at a podman service of their own.
+
+A pull carries the credentials the registry check used (``[watch] auth_file`` and the
+standard auth files) in ``X-Registry-Auth``: the Podman service does not read the watcher's
+auth file, so without them a pull from a private registry would fail after the check passed.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import threading
@@ -16,7 +21,8 @@ import requests
 from podman import PodmanClient
 from podman.errors import APIError, ImageNotFound, NotFound, PodmanError
 
-from psquadlet.imageref import ImageRef
+from psquadlet.errors import PsquadletError
+from psquadlet.imageref import ImageRef, parse
 from psquadlet.watch.interfaces import (
     ContainerImage,
     ExecResult,
@@ -24,6 +30,9 @@ from psquadlet.watch.interfaces import (
     ProgressFn,
     PullError,
 )
+
+AuthLookup = Callable[[ImageRef], "tuple[str, str, str] | None"]
+"""(user, password, file) for an image, e.g. ``registry.Credentials.lookup``."""
 
 DEFAULT_PODMAN_URL = "unix:///run/podman/podman.sock"
 PODMAN_URL_ENV = "PSQUADLET_PODMAN_URL"
@@ -39,11 +48,16 @@ _PULL_ERRORS: tuple[type[BaseException], ...] = (ValueError, *_ERRORS)
 
 
 class PodmanImages:
-    def __init__(self, url: str | None = None,
-                 tls_verify: Callable[[str], bool] | None = None,
-                 timeout: int = 120) -> None:
+    def __init__(
+        self,
+        url: str | None = None,
+        tls_verify: Callable[[str], bool] | None = None,
+        timeout: int = 120,
+        auth: AuthLookup | None = None,
+    ) -> None:
         self.url = url or default_podman_url()
         self.tls_verify = tls_verify or (lambda host: True)
+        self.auth = auth
         self.client = PodmanClient(base_url=self.url, timeout=timeout)
 
     def _fail(self, what: str, e: BaseException) -> ImagesError:
@@ -60,8 +74,9 @@ class PodmanImages:
         except _ERRORS as e:
             raise self._fail(f"inspect container {container}", e) from e
         digests, repo_digests = self._digests(image_id)
-        return ContainerImage(container, image_id, frozenset(digests), running,
-                              frozenset(repo_digests))
+        return ContainerImage(
+            container, image_id, frozenset(digests), running, frozenset(repo_digests)
+        )
 
     def _digests(self, image_id: str) -> tuple[set[str], set[str]]:
         try:
@@ -77,11 +92,17 @@ class PodmanImages:
 
     def pull(self, reference: str, progress: ProgressFn | None = None) -> str:
         host = reference.split("/", 1)[0]
-        params = {"reference": reference, "policy": "always",
-                  "tlsVerify": self.tls_verify(host), "compatMode": False}
+        params = {
+            "reference": reference,
+            "policy": "always",
+            "tlsVerify": self.tls_verify(host),
+            "compatMode": False,
+        }
         image_id = ""
         try:
-            resp = self.client.api.post("/images/pull", params=params, stream=True)
+            resp = self.client.api.post(
+                "/images/pull", params=params, stream=True, headers=self._auth_header(reference)
+            )
             if resp.status_code >= 400:
                 raise PullError(f"pull of {reference} refused: {_body_message(resp.text)}")
             for raw in resp.iter_lines():
@@ -101,6 +122,19 @@ class PodmanImages:
         if not image_id:
             raise PullError(f"pull of {reference} ended without an image (interrupted?)")
         return image_id
+
+    def _auth_header(self, reference: str) -> dict[str, str]:
+        """X-Registry-Auth for *reference* when the auth files hold credentials for it."""
+        if self.auth is None:
+            return {}
+        try:
+            found = self.auth(parse(reference))
+        except PsquadletError:
+            return {}
+        if found is None:
+            return {}
+        config = json.dumps({"username": found[0], "password": found[1]}).encode()
+        return {"X-Registry-Auth": base64.urlsafe_b64encode(config).decode()}
 
     def tag(self, image_id: str, repo: ImageRef) -> None:
         try:
@@ -130,8 +164,11 @@ class PodmanImages:
         except (ImageNotFound, NotFound):
             return False
         except APIError as e:
-            if getattr(e, "status_code", None) == 409 or "in use" in str(e) \
-                    or "more than one tag" in str(e):  # tagged on purpose: keep it
+            if (
+                getattr(e, "status_code", None) == 409
+                or "in use" in str(e)
+                or "more than one tag" in str(e)
+            ):  # tagged on purpose: keep it
                 return False
             raise self._fail(f"remove {image_id[:12]}", e) from e
         except _ERRORS as e:

@@ -2,22 +2,30 @@
 
 Only the standard library (http.client, ssl): the check must be cheap to import and exactly
 the requests we mean to send. Docker Hub counts a GET of a manifest as a pull (anonymous
-limit: 100 per 6 hours per address) but not a HEAD, so the check is a HEAD; GETs (manifest,
-config blob) happen only to read an image's creation time, and only once a change was seen.
+limit: 10 pulls per hour per IPv4 address or IPv6 /64 subnet) but not a HEAD, so the check
+is a HEAD; GETs (manifest, config blob) happen only to read an image's creation time, and
+only once a change was seen.
 
 Auth: the ``WWW-Authenticate: Bearer`` token flow of Docker Hub and GHCR (anonymous, or with
-the credentials of the containers auth file), and Basic for htpasswd registries. Tokens are
-cached for their lifetime so a long-running watcher does not fetch one per check.
+the credentials of the containers auth file, read by ``credentials.py``), and Basic for
+htpasswd registries. Tokens are cached for their lifetime so a long-running watcher does not
+fetch one per check.
+
+Credentials leave the process only after the registry asked for them (a 401 challenge), only
+over HTTPS or to a registry marked ``tls_verify = false``, and a token realm gets them only
+over HTTPS or on the registry's own host and scheme. Redirects drop them on any change of
+host or scheme. Every request has one overall deadline (a server that drips its answer byte
+by byte is cut off) and reads at most ``MAX_BODY`` bytes whatever its headers claim.
 """
 
 from __future__ import annotations
 
 import base64
 import calendar
+import contextlib
 import hashlib
 import http.client
 import json
-import os
 import platform
 import re
 import socket
@@ -25,13 +33,15 @@ import ssl
 import threading
 import time
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from psquadlet import __version__
 from psquadlet.host import oci_arch
 from psquadlet.imageref import ImageRef
+from psquadlet.watch.credentials import Credentials, auth_file_candidates
+from psquadlet.watch.digests import describe, is_digest
 from psquadlet.watch.interfaces import RegistryError, RemoteImage
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -44,77 +54,11 @@ ACCEPT = ", ".join(MANIFEST_TYPES)
 USER_AGENT = f"psquadlet/{__version__}"
 DEFAULT_TIMEOUT = 30.0
 MAX_BODY = 8 * 1024 * 1024
+_READ_CHUNK = 64 * 1024
+
 
 def host_platform() -> tuple[str, str]:
     return "linux", oci_arch(platform.machine())
-
-
-# ---------------------------------------------------------------------------- credentials
-def auth_file_candidates(explicit: str = "") -> list[str]:
-    """containers-auth.json(5)'s search order, then Docker's config."""
-    uid = os.getuid()
-    out = []
-    if explicit:
-        out.append(explicit)
-    if os.environ.get("REGISTRY_AUTH_FILE"):
-        out.append(os.environ["REGISTRY_AUTH_FILE"])
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    if runtime:
-        out.append(os.path.join(runtime, "containers", "auth.json"))
-    out.append(f"/run/containers/{uid}/auth.json")
-    home = os.path.expanduser("~")
-    out.append(os.path.join(home, ".config", "containers", "auth.json"))
-    out.append(os.path.join(home, ".docker", "config.json"))
-    return out
-
-
-_DOCKER_HUB_KEYS = ("docker.io", "index.docker.io", "registry-1.docker.io",
-                    "https://index.docker.io/v1/")
-
-
-def _normalise_key(key: str) -> str:
-    key = re.sub(r"^https?://", "", key).rstrip("/")
-    if key.endswith("/v1") or key.endswith("/v2"):
-        key = key[:-3]
-    if key in ("index.docker.io", "registry-1.docker.io"):
-        key = "docker.io"
-    return key
-
-
-class Credentials:
-    """user/password per registry (or registry/namespace) from the auth files."""
-
-    def __init__(self, files: Sequence[str]) -> None:
-        self.files = list(files)
-        self.entries: list[tuple[str, str, str, str]] = []  # key, user, password, file
-        for path in self.files:
-            try:
-                with open(path, encoding="utf-8") as f:
-                    data = json.load(f)
-            except (OSError, ValueError):
-                continue
-            auths = data.get("auths") if isinstance(data, dict) else None
-            if not isinstance(auths, dict):
-                continue
-            for key, entry in auths.items():
-                if not isinstance(entry, dict) or not entry.get("auth"):
-                    continue
-                try:
-                    user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
-                except (ValueError, UnicodeDecodeError):
-                    continue
-                self.entries.append((_normalise_key(str(key)), user, password, path))
-
-    def lookup(self, ref: ImageRef) -> tuple[str, str, str] | None:
-        """(user, password, file) for the most specific matching entry, first file first."""
-        full = f"{ref.registry}/{ref.repository}"
-        best: tuple[int, int, tuple[str, str, str]] | None = None
-        for order, (key, user, password, path) in enumerate(self.entries):
-            if full == key or full.startswith(key + "/"):
-                rank = (-len(key), order)
-                if best is None or rank < (best[0], best[1]):
-                    best = (rank[0], rank[1], (user, password, path))
-        return best[2] if best else None
 
 
 # ---------------------------------------------------------------------------- HTTP
@@ -131,8 +75,10 @@ _CHALLENGE_PARAM = re.compile(r'(\w+)=(?:"([^"]*)"|([^\s,]+))')
 def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
     """``Bearer realm="...",service="...",scope="..."`` -> ("bearer", {...})."""
     scheme, _, rest = header.strip().partition(" ")
-    params = {m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3)
-              for m in _CHALLENGE_PARAM.finditer(rest)}
+    params = {
+        m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3)
+        for m in _CHALLENGE_PARAM.finditer(rest)
+    }
     return scheme.lower(), params
 
 
@@ -189,10 +135,17 @@ class HttpRegistry:
         if not digest:
             # A registry that does not say the digest on HEAD (rare): the body decides.
             resp = self._authed(repo, "GET", path, {"Accept": ACCEPT})
-            digest = "sha256:" + hashlib.sha256(resp.body).hexdigest()
-        return RemoteImage(digest, media_type)
+            digest = resp.headers.get("docker-content-digest", "")
+            if not digest:
+                if not resp.body.strip():
+                    raise RegistryError(
+                        f"{repo}: the registry gave neither a digest nor a manifest"
+                    )
+                digest = "sha256:" + hashlib.sha256(resp.body).hexdigest()
+        return RemoteImage(_checked_digest(repo, digest, "digest"), media_type)
 
     def created(self, repo: ImageRef, digest: str) -> float:
+        digest = _checked_digest(repo, digest, "digest")
         manifest = self._get_json(repo, f"/v2/{repo.repository}/manifests/{digest}")
         if manifest.get("mediaType") in INDEX_TYPES or "manifests" in manifest:
             instance = self._pick_platform(manifest, repo)
@@ -200,11 +153,14 @@ class HttpRegistry:
         config = manifest.get("config")
         if not isinstance(config, dict) or not config.get("digest"):
             raise RegistryError(f"{repo}: manifest {digest} has no config blob")
-        blob = self._get_json(repo, f"/v2/{repo.repository}/blobs/{config['digest']}")
+        blob_digest = _checked_digest(repo, config["digest"], "config digest")
+        blob = self._get_json(repo, f"/v2/{repo.repository}/blobs/{blob_digest}")
         created = blob.get("created")
         if not isinstance(created, str):
-            raise RegistryError(f"{repo}: image {digest} does not record when it was created; "
-                                "min_age cannot be enforced")
+            raise RegistryError(
+                f"{repo}: image {digest} does not record when it was created; "
+                "min_age cannot be enforced"
+            )
         try:
             return parse_rfc3339(created)
         except ValueError as e:
@@ -213,25 +169,26 @@ class HttpRegistry:
     # -- internals ---------------------------------------------------------------------
     def _pick_platform(self, index: Mapping[str, Any], repo: ImageRef) -> str:
         want_os, want_arch = self.platform
-        entries = index.get("manifests") or []
-        for entry in entries:
-            plat = entry.get("platform") or {}
+        entries = index.get("manifests")
+        for entry in entries if isinstance(entries, list) else ():
+            plat = entry.get("platform") if isinstance(entry, dict) else None
+            if not isinstance(plat, dict):
+                continue
             if plat.get("os") == want_os and plat.get("architecture") == want_arch:
-                return str(entry["digest"])
+                return _checked_digest(repo, entry.get("digest"), "platform manifest digest")
         raise RegistryError(f"{repo}: the index has no image for {want_os}/{want_arch}")
 
     def _get_json(self, repo: ImageRef, path: str) -> dict[str, Any]:
         resp = self._authed(repo, "GET", path, {"Accept": ACCEPT})
         try:
             data = json.loads(resp.body)
-        except ValueError as e:
+        except (ValueError, RecursionError) as e:
             raise RegistryError(f"{repo.registry}: {path}: not JSON") from e
         if not isinstance(data, dict):
             raise RegistryError(f"{repo.registry}: {path}: not a JSON object")
         return data
 
-    def _authed(self, repo: ImageRef, method: str, path: str,
-                headers: dict[str, str]) -> Response:
+    def _authed(self, repo: ImageRef, method: str, path: str, headers: dict[str, str]) -> Response:
         host = repo.api_host
         scope = f"repository:{repo.repository}:pull"
         creds = self.credentials.lookup(repo)
@@ -247,7 +204,12 @@ class HttpRegistry:
                 token = self._fetch_token(host, params, scope, creds)
                 hdrs["Authorization"] = f"Bearer {token}"
                 resp = self._request(host, method, path, hdrs)
-            elif scheme == "basic" and creds and "Authorization" not in hdrs:
+            elif (
+                scheme == "basic"
+                and creds
+                and "Authorization" not in hdrs
+                and self._may_send_basic(host)
+            ):
                 with self._lock:
                     self._basic_hosts.add(host)
                 hdrs["Authorization"] = _basic(creds[0], creds[1])
@@ -260,20 +222,19 @@ class HttpRegistry:
             token = self._tokens.get((host, scope))
             if token and token[1] > now:
                 return f"Bearer {token[0]}"
-            if creds and host in self._basic_hosts:
+            if creds and host in self._basic_hosts:  # it challenged us for Basic before
                 return _basic(creds[0], creds[1])
-        if creds and host not in self._tokens_hosts():
-            # Send Basic at once when we hold credentials: an htpasswd registry then answers
-            # the first HEAD; a token registry answers 401 Bearer as it would anyway.
-            return _basic(creds[0], creds[1])
         return ""
 
-    def _tokens_hosts(self) -> set[str]:
+    def _may_send_basic(self, host: str) -> bool:
+        """Credentials go to the registry over HTTPS, or in clear only where allowed."""
         with self._lock:
-            return {h for h, _ in self._tokens}
+            scheme = self._scheme.get(host, "https")
+        return scheme == "https" or not self.tls_verify(host)
 
-    def _fetch_token(self, host: str, params: dict[str, str], scope: str,
-                     creds: tuple[str, str, str] | None) -> str:
+    def _fetch_token(
+        self, host: str, params: dict[str, str], scope: str, creds: tuple[str, str, str] | None
+    ) -> str:
         realm = urllib.parse.urlsplit(params["realm"])
         if realm.scheme not in ("http", "https") or not realm.netloc:
             raise RegistryError(f"{host}: unusable token realm {params['realm']!r}")
@@ -285,10 +246,9 @@ class HttpRegistry:
         if realm.query:
             path += "&" + realm.query
         hdrs = {}
-        if creds:
+        if creds and self._may_send_to_realm(host, realm):
             hdrs["Authorization"] = _basic(creds[0], creds[1])
-        resp = self._request(realm.netloc, "GET", path, hdrs,
-                             scheme=realm.scheme, tls_host=host)
+        resp = self._request(realm.netloc, "GET", path, hdrs, scheme=realm.scheme, tls_host=host)
         if resp.status == 401:
             where = f" (credentials from {creds[2]})" if creds else " (anonymous)"
             raise RegistryError(f"{host}: token request refused, HTTP 401{where}")
@@ -305,11 +265,27 @@ class HttpRegistry:
         with self._lock:
             # renew a little early; never trust a lifetime under 10 s for caching
             self._tokens[(host, params.get("scope") or scope)] = (
-                token, time.monotonic() + max(lifetime - 10, 0))
+                token,
+                time.monotonic() + max(lifetime - 10, 0),
+            )
         return token
 
-    def _check(self, repo: ImageRef, method: str, path: str, resp: Response,
-               creds: tuple[str, str, str] | None) -> Response:
+    def _may_send_to_realm(self, host: str, realm: urllib.parse.SplitResult) -> bool:
+        """HTTPS anywhere; plain HTTP only on the registry's own host and scheme, if allowed."""
+        if realm.scheme == "https":
+            return True
+        with self._lock:
+            scheme = self._scheme.get(host, "https")
+        return realm.netloc == host and realm.scheme == scheme and self._may_send_basic(host)
+
+    def _check(
+        self,
+        repo: ImageRef,
+        method: str,
+        path: str,
+        resp: Response,
+        creds: tuple[str, str, str] | None,
+    ) -> Response:
         if 200 <= resp.status < 300:
             return resp
         what = f"{repo.registry}: {method} {path}"
@@ -324,9 +300,17 @@ class HttpRegistry:
             raise RegistryError(f"{what}: HTTP 429, rate limited by the registry")
         raise RegistryError(f"{what}: HTTP {resp.status} from the registry")
 
-    def _request(self, host: str, method: str, path: str, headers: dict[str, str], *,
-                 scheme: str | None = None, tls_host: str | None = None,
-                 redirects: int = 5) -> Response:
+    def _request(
+        self,
+        host: str,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        *,
+        scheme: str | None = None,
+        tls_host: str | None = None,
+        redirects: int = 5,
+    ) -> Response:
         """One request; follows redirects (blob storage) without leaking Authorization."""
         verify = self.tls_verify(tls_host or host)
         if scheme is None:
@@ -343,29 +327,61 @@ class HttpRegistry:
                     else:
                         with self._lock:
                             self._scheme[host] = "https"
-                        return self._follow(resp, host, method, headers, redirects)
+                        return self._follow(
+                            resp, "https", host, method, headers=headers, redirects=redirects
+                        )
                 with self._lock:
                     self._scheme[host] = scheme
-        resp = self._send(scheme, host, method, path, headers, verify=verify)
-        return self._follow(resp, host, method, headers, redirects)
+        try:
+            resp = self._send(scheme, host, method, path, headers, verify=verify)
+        except _TlsFailed as e:  # https was asked for (a redirect, a realm): no fallback
+            raise RegistryError(f"{host}: HTTPS asked for, but the server speaks plain HTTP") from e
+        return self._follow(resp, scheme, host, method, headers=headers, redirects=redirects)
 
-    def _follow(self, resp: Response, host: str, method: str, headers: dict[str, str],
-                redirects: int) -> Response:
+    def _follow(
+        self,
+        resp: Response,
+        scheme: str,
+        host: str,
+        method: str,
+        *,
+        headers: dict[str, str],
+        redirects: int,
+    ) -> Response:
         if resp.status not in (301, 302, 303, 307, 308) or "location" not in resp.headers:
             return resp
         if redirects <= 0:
             raise RegistryError(f"{host}: too many redirects")
         loc = urllib.parse.urlsplit(resp.headers["location"])
         new_host = loc.netloc or host
+        new_scheme = loc.scheme or scheme
+        if new_scheme not in ("http", "https"):
+            raise RegistryError(f"{host}: redirect to an unusable URL scheme {new_scheme!r}")
         hdrs = dict(headers)
-        if new_host != host:
-            hdrs.pop("Authorization", None)  # pre-signed storage URLs carry their own auth
+        if new_host != host or new_scheme != scheme:
+            # pre-signed storage URLs carry their own auth; a downgrade to http gets none
+            hdrs.pop("Authorization", None)
         path = (loc.path or "/") + (f"?{loc.query}" if loc.query else "")
-        return self._request(new_host, "GET" if resp.status == 303 else method, path, hdrs,
-                             scheme=loc.scheme or None, tls_host=host, redirects=redirects - 1)
+        return self._request(
+            new_host,
+            "GET" if resp.status == 303 else method,
+            path,
+            hdrs,
+            scheme=new_scheme,
+            tls_host=host,
+            redirects=redirects - 1,
+        )
 
-    def _send(self, scheme: str, host: str, method: str, path: str,
-              headers: dict[str, str], *, verify: bool) -> Response:
+    def _send(
+        self,
+        scheme: str,
+        host: str,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        *,
+        verify: bool,
+    ) -> Response:
         conn: http.client.HTTPConnection
         if scheme == "https":
             ctx = ssl.create_default_context()
@@ -376,17 +392,29 @@ class HttpRegistry:
         else:
             conn = http.client.HTTPConnection(host, timeout=self.timeout)
         hdrs = {"User-Agent": USER_AGENT, **headers}
+        # One deadline for the whole request: the socket timeout applies to each read only,
+        # so a server dripping a byte at a time would hold the check for ever. The timer
+        # shuts the socket down; whatever was read by then is discarded.
+        expired = threading.Event()
+        timer = threading.Timer(self.timeout, _cut, (conn, expired))
+        timer.daemon = True
+        timer.start()
         try:
             conn.request(method, path, headers=hdrs)
             raw = conn.getresponse()
-            length = raw.getheader("content-length")
-            if length and length.isdigit() and int(length) > MAX_BODY:
+            length = raw.getheader("content-length") or ""
+            if length.isdigit() and int(length) > MAX_BODY:
                 raise RegistryError(f"{host}: {path}: answer of {length} bytes is too large")
-            body = b""
-            if method != "HEAD":
-                # with a length, a short body raises IncompleteRead instead of passing as data
-                body = raw.read() if length else raw.read(MAX_BODY)
+            body = b"" if method == "HEAD" else _read_body(raw, host, path)
+            if expired.is_set():
+                raise socket.timeout()
             return Response(raw.status, {k.lower(): v for k, v in raw.getheaders()}, body)
+        except RegistryError:
+            if expired.is_set():
+                raise RegistryError(
+                    f"{host}: no answer within {self.timeout:g}s (timed out)"
+                ) from None
+            raise
         except ssl.SSLError as e:
             if not verify and scheme == "https" and _looks_plain_http(e):
                 raise _TlsFailed() from e
@@ -395,11 +423,44 @@ class HttpRegistry:
             raise RegistryError(f"{host}: no answer within {self.timeout:g}s (timed out)") from e
         except ConnectionRefusedError as e:
             raise RegistryError(f"{host}: connection refused (registry down?)") from e
-        except (http.client.HTTPException, OSError) as e:
+        except (http.client.HTTPException, OSError, ValueError) as e:
+            if expired.is_set():
+                raise RegistryError(
+                    f"{host}: no answer within {self.timeout:g}s (timed out)"
+                ) from e
             detail = getattr(e, "strerror", None) or str(e) or type(e).__name__
             raise RegistryError(f"{host}: connection failed: {detail}") from e
         finally:
+            timer.cancel()
             conn.close()
+
+
+def _cut(conn: http.client.HTTPConnection, expired: threading.Event) -> None:
+    """The request's deadline passed: unblock any read in progress."""
+    expired.set()
+    sock = conn.sock
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+def _read_body(raw: http.client.HTTPResponse, host: str, path: str) -> bytes:
+    """At most MAX_BODY bytes, whatever Content-Length or chunking claim; more is an error.
+
+    With a Content-Length, a short body raises IncompleteRead instead of passing as data.
+    """
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        chunk = raw.read1(_READ_CHUNK)
+        if not chunk:
+            if raw.length:  # closed before the announced length: not data
+                raise http.client.IncompleteRead(b"".join(parts), raw.length)
+            return b"".join(parts)
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise RegistryError(f"{host}: {path}: answer larger than {MAX_BODY} bytes")
+        parts.append(chunk)
 
 
 class _TlsFailed(Exception):
@@ -407,8 +468,20 @@ class _TlsFailed(Exception):
 
 
 def _looks_plain_http(e: ssl.SSLError) -> bool:
-    return any(s in str(e).upper() for s in ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE",
-                                             "UNEXPECTED_EOF", "HTTP_REQUEST"))
+    return any(
+        s in str(e).upper()
+        for s in ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "UNEXPECTED_EOF", "HTTP_REQUEST")
+    )
+
+
+def _checked_digest(repo: ImageRef, value: object, what: str) -> str:
+    if not is_digest(value):
+        raise RegistryError(
+            f"{repo}: the registry sent an invalid {what} {describe(value)} "
+            "(expected sha256:<64 hex> or sha512:<128 hex>)"
+        )
+    assert isinstance(value, str)
+    return value
 
 
 def _basic(user: str, password: str) -> str:
@@ -419,5 +492,6 @@ def registry_from_config(config: Any, timeout: float = DEFAULT_TIMEOUT) -> HttpR
     """The adapter for a Config: per-registry TLS settings, auth file search order."""
     settings = {r.host: r.tls_verify for r in config.registries}
     creds = Credentials(auth_file_candidates(config.watch.auth_file))
-    return HttpRegistry(tls_verify=lambda host: settings.get(host, True), credentials=creds,
-                        timeout=timeout)
+    return HttpRegistry(
+        tls_verify=lambda host: settings.get(host, True), credentials=creds, timeout=timeout
+    )

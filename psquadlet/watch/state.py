@@ -4,6 +4,14 @@ The state is what makes a nightly job safe to run unattended: it remembers which
 rolled back (so a bad image is not tried again every night), which image to roll back to,
 and the phase of an upgrade in flight, so that a watcher killed half-way can put the unit
 back into a running state at its next start.
+
+Format: ``{"version": N, "containers": {NAME: {...}}}``. Loading validates every field's
+type; unknown keys are ignored (a newer psquadlet may add some within a version) and older
+versions are migrated. A file that is not a valid state in any way (not UTF-8, not JSON,
+nested absurdly deep, a field of the wrong type, larger than ``MAX_STATE_BYTES``) is moved
+aside and the watcher starts afresh. A file of a *newer* version is never moved aside (it
+holds the known-bad digests a newer psquadlet recorded): passes refuse to run on it with
+``StateTooNewError`` and leave it untouched, read-only views (``peek``) show a note.
 """
 
 from __future__ import annotations
@@ -13,18 +21,24 @@ import dataclasses
 import errno
 import fcntl
 import json
+import math
 import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable
 
+from psquadlet.fsutil import atomic_write
 from psquadlet.watch.interfaces import LockedError, WatchError
 
-STATE_VERSION = 1
+STATE_VERSION = 2
+"""1: the first format. 2: adds ``check_failures`` and ``BadDigest.source``."""
 STATE_FILE = "state.json"
 LOCK_FILE = "lock"
 HISTORY_LIMIT = 50
+BAD_LIMIT = 20  # known-bad digests kept from rollbacks (operator blocks are always kept)
+MAX_STATE_BYTES = 16 * 1024 * 1024
 
 # Phases of an upgrade in flight, in order. Recovery looks at the last one recorded.
 PHASE_PULLING = "pulling"
@@ -32,6 +46,29 @@ PHASE_RESTARTING = "restarting"
 PHASE_CHECKING = "checking"
 PHASE_ROLLING_BACK = "rolling-back"
 PHASES = (PHASE_PULLING, PHASE_RESTARTING, PHASE_CHECKING, PHASE_ROLLING_BACK)
+
+# Where a known-bad digest came from
+SOURCE_ROLLBACK = "rollback"
+SOURCE_OPERATOR = "operator"  # psquadlet block
+
+
+class StateFormatError(ValueError):
+    """The text is not a psquadlet state file (or not a valid one)."""
+
+
+class StateTooNewError(StateFormatError):
+    """The file was written by a newer psquadlet: its format is unknown here."""
+
+    def __init__(self, version: int) -> None:
+        super().__init__(
+            f"written by a newer psquadlet (state version {version}, this one "
+            f"knows up to {STATE_VERSION})"
+        )
+        self.version = version
+
+
+class StateTooNew(WatchError):
+    """A pass refuses to run on a state file of a newer version (and leaves it untouched)."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +85,7 @@ class BadDigest:
     digest: str
     time: float
     reason: str
+    source: str = SOURCE_ROLLBACK  # rollback | operator
 
 
 @dataclass(frozen=True)
@@ -70,6 +108,7 @@ class ContainerState:
     phase_image_id: str = ""
     phase_started: float | None = None
     history: tuple[HistoryEntry, ...] = ()
+    check_failures: int = 0  # consecutive failed registry checks
 
     def is_bad(self, digest: str) -> BadDigest | None:
         for bad in self.bad_digests:
@@ -79,6 +118,15 @@ class ContainerState:
 
     def with_history(self, entry: HistoryEntry) -> ContainerState:
         return dataclasses.replace(self, history=(*self.history, entry)[-HISTORY_LIMIT:])
+
+
+def with_bad(bad: tuple[BadDigest, ...], new: BadDigest) -> tuple[BadDigest, ...]:
+    """*bad* with *new* replacing any entry for its digest; the oldest rollback entries beyond
+    BAD_LIMIT are dropped, an operator's blocks never are."""
+    rest = [b for b in bad if b.digest != new.digest]
+    rollbacks = [b for b in (*rest, new) if b.source != SOURCE_OPERATOR]
+    keep = {id(b) for b in rollbacks[-BAD_LIMIT:]}
+    return tuple(b for b in (*rest, new) if b.source == SOURCE_OPERATOR or id(b) in keep)
 
 
 @dataclass(frozen=True)
@@ -103,7 +151,7 @@ class WatchState:
 
 def to_json(state: WatchState) -> str:
     data = {
-        "version": state.version,
+        "version": STATE_VERSION,
         "containers": {cs.name: _cs_dict(cs) for cs in state.containers},
     }
     return json.dumps(data, indent=2, sort_keys=True) + "\n"
@@ -116,25 +164,97 @@ def _cs_dict(cs: ContainerState) -> dict[str, Any]:
 
 
 def from_json(text: str) -> WatchState:
-    """Parse a state file; unknown keys are ignored so that an older psquadlet can read it."""
-    data = json.loads(text)
-    if not isinstance(data, dict) or not isinstance(data.get("containers"), dict):
-        raise ValueError("not a psquadlet state file")
-    containers = []
-    for name, raw in data["containers"].items():
-        if not isinstance(raw, dict):
-            raise ValueError(f"container {name!r}: not an object")
-        containers.append(_cs_from(str(name), raw))
-    return WatchState(containers=tuple(sorted(containers, key=lambda c: c.name)))
+    """Parse and validate a state file; raises StateFormatError (a ValueError).
+
+    Unknown keys are ignored; older versions are migrated; a newer version raises
+    StateTooNewError.
+    """
+    try:
+        data = json.loads(text)
+    except RecursionError as e:
+        raise StateFormatError("nested too deeply") from e
+    except ValueError as e:
+        raise StateFormatError(f"not JSON: {e}") from e
+    if not isinstance(data, dict):
+        raise StateFormatError("not a psquadlet state file (not a JSON object)")
+    version = data.get("version", 1)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise StateFormatError(f"version: expected a positive integer, got {version!r:.40}")
+    if version > STATE_VERSION:
+        raise StateTooNewError(version)
+    containers = data.get("containers")
+    if not isinstance(containers, dict):
+        raise StateFormatError("not a psquadlet state file (no 'containers' object)")
+    out = [
+        _decode(ContainerState, raw, f"containers.{name}", name=str(name))
+        for name, raw in containers.items()
+    ]
+    # version 1 -> 2 only added fields, whose defaults are right for an old file
+    return WatchState(containers=tuple(sorted(out, key=lambda c: c.name)))
 
 
-def _cs_from(name: str, raw: dict[str, Any]) -> ContainerState:
-    known = {f.name for f in dataclasses.fields(ContainerState)}
-    values: dict[str, Any] = {k: v for k, v in raw.items() if k in known and k != "name"}
-    values["history"] = tuple(HistoryEntry(**h) for h in raw.get("history", ()))
-    values["bad_digests"] = tuple(BadDigest(**b) for b in raw.get("bad_digests", ()))
-    values["kept_image_ids"] = tuple(raw.get("kept_image_ids", ()))
-    return ContainerState(name=name, **values)
+def _decode(cls: Any, raw: object, where: str, **given: Any) -> Any:
+    """A dataclass from a JSON object, every known field's type checked."""
+    if not isinstance(raw, dict):
+        raise StateFormatError(f"{where}: expected an object")
+    values = dict(given)
+    for f in dataclasses.fields(cls):
+        if f.name in given:
+            continue
+        if f.name not in raw:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise StateFormatError(f"{where}.{f.name}: missing")
+            continue
+        values[f.name] = _CONVERT[str(f.type)](raw[f.name], f"{where}.{f.name}")
+    return cls(**values)
+
+
+def _str(v: object, where: str) -> str:
+    if not isinstance(v, str):
+        raise StateFormatError(f"{where}: expected a string, got {type(v).__name__}")
+    return v
+
+
+def _float(v: object, where: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise StateFormatError(f"{where}: expected a number, got {type(v).__name__}")
+    try:
+        value = float(v)
+    except OverflowError:
+        value = math.inf
+    if not math.isfinite(value):
+        raise StateFormatError(f"{where}: not a finite number")
+    return value
+
+
+def _int(v: object, where: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < 2**31:
+        raise StateFormatError(f"{where}: expected a count, got {v!r:.40}")
+    return v
+
+
+def _opt_float(v: object, where: str) -> float | None:
+    return None if v is None else _float(v, where)
+
+
+def _list(item: Callable[[object, str], Any]) -> Callable[[object, str], tuple[Any, ...]]:
+    def conv(v: object, where: str) -> tuple[Any, ...]:
+        if not isinstance(v, list):
+            raise StateFormatError(f"{where}: expected a list, got {type(v).__name__}")
+        return tuple(item(x, f"{where}[{i}]") for i, x in enumerate(v))
+
+    return conv
+
+
+_CONVERT: dict[str, Callable[[object, str], Any]] = {
+    "str": _str,
+    "float": _float,
+    "int": _int,
+    "float | None": _opt_float,
+    "tuple[str, ...]": _list(_str),
+    "tuple[BadDigest, ...]": _list(lambda v, w: _decode(BadDigest, v, w)),
+    "tuple[HistoryEntry, ...]": _list(lambda v, w: _decode(HistoryEntry, v, w)),
+}
 
 
 class FileStateStore:
@@ -145,47 +265,66 @@ class FileStateStore:
         self.path = os.path.join(state_dir, STATE_FILE)
         self.lock_path = os.path.join(state_dir, LOCK_FILE)
 
-    def load(self) -> WatchState:
+    def _read(self) -> WatchState:
+        """The parsed file; StateFormatError when it is not a valid state."""
         try:
-            with open(self.path, encoding="utf-8") as f:
-                text = f.read()
+            with open(self.path, "rb") as f:
+                raw = f.read(MAX_STATE_BYTES + 1)
         except FileNotFoundError:
             return WatchState()
         except OSError as e:
             raise WatchError(f"cannot read state file {self.path}: {e.strerror}") from e
+        if len(raw) > MAX_STATE_BYTES:
+            raise StateFormatError(f"larger than {MAX_STATE_BYTES} bytes")
         try:
-            return from_json(text)
-        except (ValueError, TypeError) as e:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise StateFormatError(f"not UTF-8 ({e.reason} at byte {e.start})") from e
+        return from_json(text)
+
+    def load(self) -> WatchState:
+        """The state for a pass: a corrupt file is moved aside, a newer one is refused."""
+        try:
+            return self._read()
+        except StateTooNewError as e:
+            raise StateTooNew(
+                f"state file {self.path} was {e}; refusing to use or change "
+                "it: upgrade psquadlet, or move the file away"
+            ) from e
+        except StateFormatError as e:
             # Only a foreign or hand-edited file gets here (writes are atomic): keep it for
             # inspection and start afresh rather than refusing to run every night.
             aside = f"{self.path}.corrupt-{int(time.time())}"
-            os.replace(self.path, aside)
-            return WatchState(notes=(f"state file {self.path} was unreadable ({e}); "
-                                     f"moved to {aside}, starting with an empty state",))
+            try:
+                os.replace(self.path, aside)
+            except OSError as e2:
+                raise WatchError(
+                    f"state file {self.path} is unreadable ({e}) and cannot be "
+                    f"moved aside: {e2.strerror or e2}"
+                ) from e2
+            return WatchState(
+                notes=(
+                    f"state file {self.path} was unreadable ({e}); "
+                    f"moved to {aside}, starting with an empty state",
+                )
+            )
+
+    def peek(self) -> tuple[WatchState, str]:
+        """The state for read-only views (status): never raises, never moves the file.
+
+        The second item is a note for the operator ("" when the file was fine or absent).
+        """
+        try:
+            return self._read(), ""
+        except (StateFormatError, WatchError) as e:
+            return WatchState(), f"watcher state {self.path} is unusable: {e}"
 
     def save(self, state: WatchState) -> None:
         try:
-            self._save(state)
+            os.makedirs(self.state_dir, mode=0o755, exist_ok=True)
+            atomic_write(Path(self.path), to_json(state), 0o644)
         except OSError as e:
-            raise WatchError(f"cannot write state file {self.path}: "
-                             f"{e.strerror or e}") from e
-
-    def _save(self, state: WatchState) -> None:
-        os.makedirs(self.state_dir, mode=0o755, exist_ok=True)
-        tmp = f"{self.path}.tmp-{os.getpid()}"
-        data = to_json(state).encode()
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, self.path)
-        dfd = os.open(self.state_dir, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+            raise WatchError(f"cannot write state file {self.path}: {e.strerror or e}") from e
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
@@ -193,8 +332,7 @@ class FileStateStore:
             os.makedirs(self.state_dir, mode=0o755, exist_ok=True)
             fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as e:
-            raise WatchError(f"cannot open lock file {self.lock_path}: "
-                             f"{e.strerror or e}") from e
+            raise WatchError(f"cannot open lock file {self.lock_path}: {e.strerror or e}") from e
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

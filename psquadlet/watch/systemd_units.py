@@ -12,7 +12,7 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from typing import Any
+from typing import Any, Callable
 
 from pystemd.dbuslib import DBus, DBusAddress
 from pystemd.systemd1 import Manager, Unit
@@ -24,7 +24,7 @@ POLL = 0.2
 
 
 def default_dbus_address() -> str:
-    """"" means the system bus."""
+    """ "" means the system bus."""
     return os.environ.get(DBUS_ADDRESS_ENV, "")
 
 
@@ -42,28 +42,26 @@ class SystemdUnits:
         try:
             bus.open()
         except Exception as e:
-            raise UnitError(f"cannot connect to systemd over D-Bus "
-                            f"({self.address or 'system bus'}): {e}") from e
+            raise UnitError(
+                f"cannot connect to systemd over D-Bus ({self.address or 'system bus'}): {e}"
+            ) from e
         try:
             yield bus
         finally:
             bus.close()
 
-    def active_state(self, unit: str) -> str:
+    def _property(self, unit: str, read: Callable[[Any], Any], what: str) -> Any:
         with self._bus() as bus:
             try:
-                u = Unit(unit.encode(), bus=bus, _autoload=True)
-                return _text(u.Unit.ActiveState)
+                return read(Unit(unit.encode(), bus=bus, _autoload=True))
             except Exception as e:
-                raise UnitError(f"{unit}: cannot read ActiveState: {e}") from e
+                raise UnitError(f"{unit}: cannot read {what}: {e}") from e
+
+    def active_state(self, unit: str) -> str:
+        return _text(self._property(unit, lambda u: u.Unit.ActiveState, "ActiveState"))
 
     def main_pid(self, unit: str) -> int:
-        with self._bus() as bus:
-            try:
-                u = Unit(unit.encode(), bus=bus, _autoload=True)
-                return int(u.Service.MainPID)
-            except Exception as e:
-                raise UnitError(f"{unit}: cannot read MainPID: {e}") from e
+        return int(self._property(unit, lambda u: u.Service.MainPID, "MainPID"))
 
     def restart(self, unit: str, timeout: float) -> None:
         self._job(unit, "RestartUnit", timeout)
@@ -95,5 +93,7 @@ class SystemdUnits:
                 result = ""
                 with suppress(Exception):  # not every unit type has a Service.Result
                     result = _text(u.Service.Result)
-                raise UnitError(f"{unit}: {method} finished with the unit {state}"
-                                + (f" (result: {result})" if result else ""))
+                raise UnitError(
+                    f"{unit}: {method} finished with the unit {state}"
+                    + (f" (result: {result})" if result else "")
+                )

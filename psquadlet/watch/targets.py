@@ -14,8 +14,6 @@ from psquadlet.imageref import ImageRef
 from psquadlet.model import Config
 from psquadlet.watch.schedule import Schedule
 
-POLICIES = ("auto", "notify", "off")
-
 # A tag that names a release (v5.2.0, 5.2.0, v5.2.0-systemd) is a pin: its content is not
 # expected to move, and checking it would only invite an unwanted change. A bare major
 # ("5") or a word ("latest", "systemd") floats.

@@ -68,6 +68,63 @@ def reply(status: int, headers: dict[str, str] | None = None, body: bytes = b"")
         h.end_headers()
         if h.command != "HEAD":
             h.wfile.write(body)
+
+    return fn
+
+
+def needs_basic(then: Handler) -> Handler:
+    """A 401 Basic challenge to requests without Authorization; *then* for the others."""
+
+    def fn(h: http.server.BaseHTTPRequestHandler) -> None:
+        if h.headers.get("Authorization"):
+            then(h)
+        else:
+            reply(401, {"WWW-Authenticate": 'Basic realm="fake"'})(h)
+
+    return fn
+
+
+def drip(status: int, rest: bytes, every: float, stop: threading.Event) -> Handler:
+    """The status line, then *rest* (header lines, blank line, body) one byte per *every*
+    seconds: each read returns in time, so only an overall deadline ends the request."""
+
+    def fn(h: http.server.BaseHTTPRequestHandler) -> None:
+        h.wfile.write(f"HTTP/1.1 {status} OK\r\n".encode())
+        h.wfile.flush()
+        for byte in rest:
+            if stop.wait(every):
+                break
+            try:
+                h.wfile.write(bytes([byte]))
+                h.wfile.flush()
+            except OSError:
+                break
+        h.close_connection = True
+
+    return fn
+
+
+def flood(head: bytes, total: int, chunked: bool = False) -> Handler:
+    """A body of *total* bytes (zeros) after *head*, optionally in HTTP chunks."""
+
+    def fn(h: http.server.BaseHTTPRequestHandler) -> None:
+        h.wfile.write(b"HTTP/1.1 200 OK\r\n" + head + b"\r\n")
+        block = b"0" * 65536
+        sent = 0
+        try:
+            while sent < total:
+                part = block[: total - sent]
+                if chunked:
+                    h.wfile.write(f"{len(part):x}\r\n".encode() + part + b"\r\n")
+                else:
+                    h.wfile.write(part)
+                sent += len(part)
+            if chunked:
+                h.wfile.write(b"0\r\n\r\n")
+        except OSError:
+            pass  # the client stopped reading: what we want
+        h.close_connection = True
+
     return fn
 
 

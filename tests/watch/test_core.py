@@ -9,6 +9,7 @@ from watchfakes import IMAGE, NAME, NEW, NEWER, OLD, World, world
 
 from psquadlet.imageref import parse
 from psquadlet.watch import core
+from psquadlet.watch.events import Event, EventKind
 from psquadlet.watch.interfaces import LockedError, PullError, RegistryError, UnitError
 from psquadlet.watch.schedule import Schedule
 from psquadlet.watch.state import (
@@ -22,10 +23,17 @@ from psquadlet.watch.targets import Target
 UNIT = "perfsonar-testpoint.service"
 
 
-def target(name: str = "perfsonar-testpoint", container: str = "pt", image: str = IMAGE,
-           **kw: object) -> Target:
-    return Target(name=name, unit=f"{name}.service", container=container, image=parse(image),
-                  schedule=Schedule(), **kw)  # type: ignore[arg-type]
+def target(
+    name: str = "perfsonar-testpoint", container: str = "pt", image: str = IMAGE, **kw: object
+) -> Target:
+    return Target(
+        name=name,
+        unit=f"{name}.service",
+        container=container,
+        image=parse(image),
+        schedule=Schedule(),
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 def run(w: World, *targets: Target, dry_run: bool = False) -> core.PassReport:
@@ -46,12 +54,17 @@ def test_nothing_new_is_up_to_date_and_touches_nothing() -> None:
 
 
 def test_one_head_per_distinct_image_however_many_containers() -> None:
-    w = world((("a", "ca", IMAGE), ("b", "cb", IMAGE),
-               ("c", "cc", "docker.io/library/busybox:latest")))
+    w = world(
+        (("a", "ca", IMAGE), ("b", "cb", IMAGE), ("c", "cc", "docker.io/library/busybox:latest"))
+    )
     for ref in list(w.registry.digests):
         w.registry.digests[ref] = OLD
-    report = run(w, target("a", "ca"), target("b", "cb"),
-                 target("c", "cc", "docker.io/library/busybox:latest"))
+    report = run(
+        w,
+        target("a", "ca"),
+        target("b", "cb"),
+        target("c", "cc", "docker.io/library/busybox:latest"),
+    )
     assert sorted(w.registry.heads) == sorted([IMAGE, "docker.io/library/busybox:latest"])
     assert [o.action for o in report.outcomes] == [core.UP_TO_DATE] * 3
 
@@ -115,19 +128,35 @@ def test_notify_never_pulls_and_records_once() -> None:
 
 
 def test_off_and_pinned_send_no_request() -> None:
-    w = world((("a", "ca", IMAGE), ("b", "cb", "docker.io/perfsonar/testpoint:v5.2.0-systemd"),
-               ("c", "cc", f"docker.io/perfsonar/testpoint@{OLD}")))
-    report = run(w, target("a", "ca", policy="off"),
-                 target("b", "cb", "docker.io/perfsonar/testpoint:v5.2.0-systemd"),
-                 target("c", "cc", f"docker.io/perfsonar/testpoint@{OLD}"))
+    w = world(
+        (
+            ("a", "ca", IMAGE),
+            ("b", "cb", "docker.io/perfsonar/testpoint:v5.2.0-systemd"),
+            ("c", "cc", f"docker.io/perfsonar/testpoint@{OLD}"),
+        )
+    )
+    report = run(
+        w,
+        target("a", "ca", policy="off"),
+        target("b", "cb", "docker.io/perfsonar/testpoint:v5.2.0-systemd"),
+        target("c", "cc", f"docker.io/perfsonar/testpoint@{OLD}"),
+    )
     assert [o.action for o in report.outcomes] == [core.OFF, core.PINNED, core.PINNED]
     assert w.registry.heads == []
 
 
-@pytest.mark.parametrize(("tag", "pinned"), [
-    ("v5.2.0", True), ("v5.2.0-systemd", True), ("5.1.4", True), ("systemd", False),
-    ("latest", False), ("5", False), ("v5", False),
-])
+@pytest.mark.parametrize(
+    ("tag", "pinned"),
+    [
+        ("v5.2.0", True),
+        ("v5.2.0-systemd", True),
+        ("5.1.4", True),
+        ("systemd", False),
+        ("latest", False),
+        ("5", False),
+        ("v5", False),
+    ],
+)
 def test_version_tags_are_pins(tag: str, pinned: bool) -> None:
     assert bool(target(image=f"docker.io/perfsonar/testpoint:{tag}").pinned) is pinned
 
@@ -209,6 +238,7 @@ def test_rollback_pulls_previous_again_when_it_was_pruned() -> None:
     def tag(image_id: str, repo: object) -> None:
         if image_id == "old0" and ("pull", f"{NAME}@{OLD}") not in w.images.calls:
             from psquadlet.watch.interfaces import ImagesError
+
             raise ImagesError("no such image")
         original_tag(image_id, repo)  # type: ignore[arg-type]
 
@@ -247,9 +277,14 @@ def test_passes_never_overlap() -> None:
 def _interrupted(w: World, phase: str) -> None:
     """State as a watcher killed in *phase* leaves it."""
     st = w.store.state
-    cs = dataclasses.replace(st.get("perfsonar-testpoint"), phase=phase, phase_digest=NEW,
-                             phase_image_id="new0", previous_digest=OLD,
-                             previous_image_id="old0")
+    cs = dataclasses.replace(
+        st.get("perfsonar-testpoint"),
+        phase=phase,
+        phase_digest=NEW,
+        phase_image_id="new0",
+        previous_digest=OLD,
+        previous_image_id="old0",
+    )
     w.store.state = st.put(cs)
 
 
@@ -349,3 +384,114 @@ def test_missing_container_is_reported_not_upgraded() -> None:
     (o,) = run(w).outcomes
     assert o.action == core.NOT_RUNNING
     assert w.images.calls == []
+
+
+# --------------------------------------------------------------------------- events
+class ListSink:
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def emit(self, event: Event) -> None:
+        self.events.append(event)
+
+    def kinds(self) -> list[EventKind]:
+        return [e.kind for e in self.events]
+
+
+def _sink(w: World) -> ListSink:
+    sink = ListSink()
+    w.deps.events = sink
+    return sink
+
+
+def test_event_upgraded() -> None:
+    w = world()
+    sink = _sink(w)
+    run(w)
+    (e,) = sink.events
+    assert (e.kind, e.container, e.unit, e.image) == (
+        EventKind.UPGRADED,
+        "perfsonar-testpoint",
+        UNIT,
+        IMAGE,
+    )
+    assert (e.old_digest, e.new_digest, e.time) == (OLD, NEW, w.clock.t)
+
+
+def test_event_rolled_back_carries_the_health_output() -> None:
+    w = world()
+    sink = _sink(w)
+    w.images.health_exit = [1] * 1000
+    run(w, target(health_cmd=("false",), health_timeout=60))
+    (e,) = sink.events
+    assert e.kind == EventKind.ROLLED_BACK
+    assert (e.old_digest, e.new_digest) == (NEW, OLD)  # from the failed image back to the old
+    assert "health command exited 1" in e.detail
+
+
+def test_event_update_available_once_per_digest_and_none_in_dry_runs() -> None:
+    w = world()
+    sink = _sink(w)
+    t = target(policy="notify")
+    run(w, t, dry_run=True)
+    assert sink.events == []
+    run(w, t)
+    run(w, t)
+    assert sink.kinds() == [EventKind.UPDATE_AVAILABLE]
+    assert sink.events[0].new_digest == NEW
+    w.registry.digests[IMAGE] = NEWER
+    run(w, t)
+    assert sink.kinds() == [EventKind.UPDATE_AVAILABLE] * 2
+
+
+def test_events_check_failing_after_n_failures_then_recovered() -> None:
+    w = world()
+    w.registry.digests[IMAGE] = OLD
+    sink = _sink(w)
+    w.registry.fail[IMAGE] = RegistryError("127.0.0.1:5000: HTTP 503")
+    for _ in range(core.CHECK_FAILING_AFTER - 1):
+        run(w)
+    assert sink.events == []
+    assert w.store.state.get("perfsonar-testpoint").check_failures == core.CHECK_FAILING_AFTER - 1
+    run(w)
+    run(w)  # still failing: said once
+    assert sink.kinds() == [EventKind.CHECK_FAILING]
+    assert "HTTP 503" in sink.events[0].detail
+    del w.registry.fail[IMAGE]
+    run(w)
+    run(w)
+    assert sink.kinds() == [EventKind.CHECK_FAILING, EventKind.CHECK_RECOVERED]
+    assert w.store.state.get("perfsonar-testpoint").check_failures == 0
+
+
+def test_a_single_failed_check_is_not_an_event() -> None:
+    w = world()
+    w.registry.digests[IMAGE] = OLD
+    sink = _sink(w)
+    w.registry.fail[IMAGE] = RegistryError("timeout")
+    run(w)
+    del w.registry.fail[IMAGE]
+    run(w)
+    assert sink.events == []
+
+
+def test_event_crash_recovered() -> None:
+    w = world()
+    w.registry.digests[IMAGE] = OLD
+    _interrupted(w, PHASE_PULLING)
+    sink = _sink(w)
+    core.recover_now([target()], w.deps)
+    (e,) = sink.events
+    assert e.kind == EventKind.CRASH_RECOVERED
+    assert "interrupted while pulling" in e.detail
+
+
+def test_a_sink_that_raises_does_not_break_the_pass() -> None:
+    class Broken:
+        def emit(self, event: Event) -> None:
+            raise RuntimeError("channel down")
+
+    w = world()
+    w.deps.events = Broken()
+    assert run(w).outcomes[0].action == core.UPGRADED
+    assert "not delivered: channel down" in w.log.text()

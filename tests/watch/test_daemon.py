@@ -72,9 +72,13 @@ def test_notifier_sends_ready_status_watchdog(notify_socket: NotifySocket) -> No
     assert n.watchdog()
     assert n.extend_timeout(90)
     assert n.extend_timeout(0.0000001)  # never 0: that would mean nothing to systemd
-    assert notify_socket.drain() == ["READY=1\nSTATUS=watching pt",
-                                     "STATUS=idle; next check at 03:12", "WATCHDOG=1",
-                                     "EXTEND_TIMEOUT_USEC=90000000", "EXTEND_TIMEOUT_USEC=1"]
+    assert notify_socket.drain() == [
+        "READY=1\nSTATUS=watching pt",
+        "STATUS=idle; next check at 03:12",
+        "WATCHDOG=1",
+        "EXTEND_TIMEOUT_USEC=90000000",
+        "EXTEND_TIMEOUT_USEC=1",
+    ]
 
 
 def test_notifier_is_silent_outside_systemd() -> None:
@@ -98,8 +102,12 @@ def test_log_priorities_under_journald() -> None:
     log.warning("not running")
     log.info("up to date")
     log.progress("Copying blob")
-    assert out.getvalue().splitlines() == ["<3>pull failed", "<4>not running", "<6>up to date",
-                                           "<6>Copying blob"]
+    assert out.getvalue().splitlines() == [
+        "<3>pull failed",
+        "<4>not running",
+        "<6>up to date",
+        "<6>Copying blob",
+    ]
 
 
 def test_log_on_a_terminal_overwrites_progress() -> None:
@@ -127,14 +135,27 @@ def test_daemon_ready_passes_on_schedule_status_and_watchdog(notify_socket: Noti
     w = world()
     w.registry.digests[IMAGE] = OLD
     w.deps.clock = SystemClock()
-    t = Target(name="perfsonar-testpoint", unit="perfsonar-testpoint.service", container="pt",
-               image=parse(IMAGE), schedule=Schedule(daily=None, interval=1))
-    off = Target(name="other", unit="other.service", container="o", image=parse(IMAGE),
-                 policy="off")
+    t = Target(
+        name="perfsonar-testpoint",
+        unit="perfsonar-testpoint.service",
+        container="pt",
+        image=parse(IMAGE),
+        schedule=Schedule(daily=None, interval=1),
+    )
+    off = Target(
+        name="other", unit="other.service", container="o", image=parse(IMAGE), policy="off"
+    )
     reports: list[core.PassReport] = []
     stop = threading.Event()
-    daemon = Daemon.in_process([t, off], w.deps, Notifier(notify_socket.path), machine_id="x",
-                               watchdog=0.3, stop=stop, on_pass=reports.append)
+    daemon = Daemon.in_process(
+        [t, off],
+        w.deps,
+        Notifier(notify_socket.path),
+        machine_id="x",
+        watchdog=0.3,
+        stop=stop,
+        on_pass=reports.append,
+    )
     thread = threading.Thread(target=daemon.run)
     thread.start()
     try:
@@ -148,9 +169,10 @@ def test_daemon_ready_passes_on_schedule_status_and_watchdog(notify_socket: Noti
     assert len(reports) >= 2
     assert all(r.outcomes[0].action == core.UP_TO_DATE for r in reports)
     msgs = notify_socket.drain()
-    msgs = msgs[msgs.index("READY=1\nSTATUS=watching perfsonar-testpoint"):]
-    assert any(m.startswith("STATUS=idle; next check ") and "(perfsonar-testpoint)" in m
-               for m in msgs)
+    msgs = msgs[msgs.index("READY=1\nSTATUS=watching perfsonar-testpoint") :]
+    assert any(
+        m.startswith("STATUS=idle; next check ") and "(perfsonar-testpoint)" in m for m in msgs
+    )
     assert "WATCHDOG=1" in msgs
     assert msgs[-1] == "STOPPING=1"
     # passes were recorded as runs: a restart would not re-run them at once
@@ -161,12 +183,18 @@ def test_daemon_ready_passes_on_schedule_status_and_watchdog(notify_socket: Noti
 def test_daemon_without_watchdog_sleeps_until_the_slot(notify_socket: NotifySocket) -> None:
     w = world()
     w.deps.clock = SystemClock()
-    t = Target(name="perfsonar-testpoint", unit="perfsonar-testpoint.service", container="pt",
-               image=parse(IMAGE), schedule=Schedule(daily="03:00", randomized_delay=3600))
+    t = Target(
+        name="perfsonar-testpoint",
+        unit="perfsonar-testpoint.service",
+        container="pt",
+        image=parse(IMAGE),
+        schedule=Schedule(daily="03:00", randomized_delay=3600),
+    )
     stop = threading.Event()
     waits: list[float] = []
-    daemon = Daemon.in_process([t], w.deps, Notifier(notify_socket.path), machine_id="x",
-                               watchdog=None, stop=stop)
+    daemon = Daemon.in_process(
+        [t], w.deps, Notifier(notify_socket.path), machine_id="x", watchdog=None, stop=stop
+    )
     real_wait = stop.wait
 
     def spy(timeout: float | None = None) -> bool:
@@ -188,15 +216,24 @@ def test_daemon_recovers_an_interrupted_upgrade_at_start(notify_socket: NotifySo
 
     w = world()
     w.units.state["perfsonar-testpoint.service"] = "inactive"
-    cs = dataclasses.replace(w.store.state.get("perfsonar-testpoint"), phase=PHASE_PULLING,
-                             phase_digest="sha256:" + "b" * 64, previous_image_id="old0")
+    cs = dataclasses.replace(
+        w.store.state.get("perfsonar-testpoint"),
+        phase=PHASE_PULLING,
+        phase_digest="sha256:" + "b" * 64,
+        previous_image_id="old0",
+    )
     w.store.state = w.store.state.put(cs)
-    t = Target(name="perfsonar-testpoint", unit="perfsonar-testpoint.service", container="pt",
-               image=parse(IMAGE))
+    t = Target(
+        name="perfsonar-testpoint",
+        unit="perfsonar-testpoint.service",
+        container="pt",
+        image=parse(IMAGE),
+    )
     stop = threading.Event()
     stop.set()
-    Daemon.in_process([t], w.deps, Notifier(notify_socket.path), machine_id="x",
-                      watchdog=None, stop=stop).run()
+    Daemon.in_process(
+        [t], w.deps, Notifier(notify_socket.path), machine_id="x", watchdog=None, stop=stop
+    ).run()
     assert w.units.state["perfsonar-testpoint.service"] == "active"
     assert w.store.state.get("perfsonar-testpoint").phase == ""
 
@@ -211,8 +248,9 @@ class SlowRecovery:
         status("recovering perfsonar-testpoint.service")
         time.sleep(self.seconds)
 
-    def run_pass(self, due: Sequence[Target], known: Sequence[Target],
-                 status: Callable[[str], None]) -> core.PassReport:
+    def run_pass(
+        self, due: Sequence[Target], known: Sequence[Target], status: Callable[[str], None]
+    ) -> core.PassReport:
         raise AssertionError("no pass is due")
 
 
@@ -222,13 +260,26 @@ def test_daemon_extends_the_start_timeout_while_recovering(
 ) -> None:
     """Recovery before READY=1 can outlast TimeoutStartSec=: keep asking for more time."""
     w = world()
-    t = Target(name="perfsonar-testpoint", unit="perfsonar-testpoint.service", container="pt",
-               image=parse(IMAGE))
+    t = Target(
+        name="perfsonar-testpoint",
+        unit="perfsonar-testpoint.service",
+        container="pt",
+        image=parse(IMAGE),
+    )
     stop = threading.Event()
     stop.set()
-    Daemon([t], SlowRecovery(0.75), Notifier(notify_socket.path), store=w.store, log=w.log,
-           clock=w.clock, machine_id="x", watchdog=watchdog, stop=stop,
-           startup_ping=0.15).run()
+    Daemon(
+        [t],
+        SlowRecovery(0.75),
+        Notifier(notify_socket.path),
+        store=w.store,
+        log=w.log,
+        clock=w.clock,
+        machine_id="x",
+        watchdog=watchdog,
+        stop=stop,
+        startup_ping=0.15,
+    ).run()
     msgs = notify_socket.drain()
     ready = msgs.index("READY=1\nSTATUS=watching perfsonar-testpoint")
     before, after = msgs[:ready], msgs[ready:]
@@ -259,12 +310,15 @@ def test_forked_runner_runs_the_pass_in_a_child_and_forwards_status(tmp_path: Pa
     config = parse_config(
         f'[registries."127.0.0.1:{port}"]\ntls_verify = false\n'
         f'[containers.pt]\nimage = "127.0.0.1:{port}/perfsonar/testpoint:systemd"\n',
-        "test.toml")
+        "test.toml",
+    )
     targets = targets_from_config(config)
     out = io.StringIO()
-    runner = ForkedRunner(config, Endpoints(podman_url="unix:///nonexistent",
-                                            state_dir=str(tmp_path)),
-                          Logger(out, journal=True, tty=False))
+    runner = ForkedRunner(
+        config,
+        Endpoints(podman_url="unix:///nonexistent", state_dir=str(tmp_path)),
+        Logger(out, journal=True, tty=False),
+    )
     statuses: list[str] = []
     report = runner.run_pass(targets, targets, statuses.append)
     (o,) = report.outcomes
@@ -280,11 +334,12 @@ def test_daemon_and_core_modules_do_not_import_podman_or_pystemd() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, psquadlet.watch.app, psquadlet.watch.daemon, psquadlet.watch.core; "
-            "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
-            "('podman', 'pystemd', 'requests')); print(bad); sys.exit(1 if bad else 0)")
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=False)
+    code = (
+        "import sys, psquadlet.watch.app, psquadlet.watch.daemon, psquadlet.watch.core; "
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('podman', 'pystemd', 'requests')); print(bad); sys.exit(1 if bad else 0)"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert res.returncode == 0, res.stdout + res.stderr
 
 
@@ -295,18 +350,39 @@ def test_psquadlet_watch_process_notifies_and_stops_on_sigterm(tmp_path: Path) -
     import sys
 
     cfg = tmp_path / "p.toml"
-    cfg.write_text('[registries."127.0.0.1:9"]\ntls_verify = false\n'
-                   '[containers.pt]\nimage = "127.0.0.1:9/perfsonar/testpoint:systemd"\n')
+    cfg.write_text(
+        '[registries."127.0.0.1:9"]\ntls_verify = false\n'
+        '[containers.pt]\nimage = "127.0.0.1:9/perfsonar/testpoint:systemd"\n'
+    )
     sock = NotifySocket(tmp_path / "notify")
     env = {**os.environ, "NOTIFY_SOCKET": sock.path, "WATCHDOG_USEC": "1000000"}
     env.pop("WATCHDOG_PID", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "psquadlet", "watch", "-c", str(cfg), "--state-dir",
-         str(tmp_path / "state"), "--podman-url", "unix:///nonexistent"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "psquadlet",
+            "watch",
+            "-c",
+            str(cfg),
+            "--state-dir",
+            str(tmp_path / "state"),
+            "--podman-url",
+            "unix:///nonexistent",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and sock.messages.count("WATCHDOG=1") < 2:
+        # start-up pings count too: wait for the idle status as well, or a slow start-up
+        # (the forked recovery imports podman-py) gets SIGTERM before its first idle line
+        while time.monotonic() < deadline and (
+            sock.messages.count("WATCHDOG=1") < 2
+            or not any(m.startswith("STATUS=idle") for m in sock.messages)
+        ):
             time.sleep(0.1)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=20)
@@ -329,3 +405,39 @@ def test_psquadlet_watch_process_notifies_and_stops_on_sigterm(tmp_path: Path) -
     # the first start records a baseline, so a slot missed later is noticed
     state = (tmp_path / "state" / "state.json").read_text()
     assert '"last_run"' in state
+
+
+def test_daemon_waits_on_a_state_file_of_a_newer_version(notify_socket: NotifySocket) -> None:
+    """Issue 10 M6: no crash loop; the file is left alone and the daemon retries later."""
+    from psquadlet.watch.state import StateTooNew
+
+    w = world()
+
+    def newer() -> object:
+        raise StateTooNew("state file x was written by a newer psquadlet")
+
+    w.store.load = newer  # type: ignore[assignment, method-assign]
+    t = Target(
+        name="perfsonar-testpoint",
+        unit="perfsonar-testpoint.service",
+        container="pt",
+        image=parse(IMAGE),
+        schedule=Schedule(daily=None, interval=1),
+    )
+    stop = threading.Event()
+    waits: list[float] = []
+    real_wait = stop.wait
+
+    def spy(timeout: float | None = None) -> bool:
+        waits.append(timeout or 0.0)
+        stop.set()
+        return real_wait(0)
+
+    stop.wait = spy  # type: ignore[method-assign]
+    Daemon.in_process(
+        [t], w.deps, Notifier(notify_socket.path), machine_id="x", watchdog=None, stop=stop
+    ).run()
+    assert len(waits) == 1
+    assert waits[0] > 3500
+    assert "newer psquadlet" in w.log.text()
+    assert w.store.saves == []

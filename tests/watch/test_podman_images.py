@@ -27,8 +27,9 @@ def running(plain_images: dict[str, Any]) -> Iterator[str]:
         podman("rm", "-f", "-t", "0", name, check=False)
 
 
-def test_container_image_and_exec(podman_url: str, running: str,
-                                  plain_images: dict[str, Any]) -> None:
+def test_container_image_and_exec(
+    podman_url: str, running: str, plain_images: dict[str, Any]
+) -> None:
     imgs = PodmanImages(podman_url)
     ci = imgs.container_image(running)
     assert ci is not None
@@ -46,7 +47,8 @@ def test_container_image_and_exec(podman_url: str, running: str,
 
 
 def test_pull_tag_prune_and_refuse_to_remove_an_image_in_use(
-        podman_url: str, registry: Registry, plain_images: dict[str, Any]) -> None:
+    podman_url: str, registry: Registry, plain_images: dict[str, Any]
+) -> None:
     repo = unique("perfsonar/img")
     ref = parse(f"{registry.host}/{repo}:latest")
     d1 = images.push(images.build_plain(unique("p1")), str(ref))
@@ -80,3 +82,60 @@ def test_unreachable_podman_is_a_clear_error(tmp_path: Any) -> None:
     imgs = PodmanImages(f"unix://{tmp_path}/nope.sock")
     with pytest.raises(ImagesError, match=r"podman .*nope.sock.*inspect container"):
         imgs.container_image("x")
+
+
+@pytest.fixture
+def auth_pushed_digest(auth_registry: Registry, plain_images: dict[str, Any]) -> str:
+    """The 1.0 stand-in pushed to the htpasswd registry; podman logged out again after."""
+    import subprocess
+
+    subprocess.run(
+        [
+            "podman",
+            "login",
+            "--tls-verify=false",
+            "-u",
+            "tester",
+            "-p",
+            "s3cret",
+            auth_registry.host,
+        ],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        return images.push(plain_images["1.0"], f"{auth_registry.host}/perfsonar/auth:1")
+    finally:
+        subprocess.run(["podman", "logout", auth_registry.host], capture_output=True, check=False)
+
+
+def test_pull_sends_the_credentials_of_a_non_default_auth_file(
+    podman_url: str,
+    auth_registry: Registry,
+    auth_pushed_digest: str,
+    plain_images: dict[str, Any],
+    tmp_path: Any,
+) -> None:
+    """Issue 10 M7: the check used [watch] auth_file; the pull must use it too."""
+    import base64
+    import json
+
+    from psquadlet.watch.registry import Credentials
+
+    auth_file = tmp_path / "elsewhere.json"
+    auth_file.write_text(
+        json.dumps(
+            {"auths": {auth_registry.host: {"auth": base64.b64encode(b"tester:s3cret").decode()}}}
+        )
+    )
+    ref = f"{auth_registry.host}/perfsonar/auth@{auth_pushed_digest}"
+    with pytest.raises(PullError):  # the service itself has no credentials
+        PodmanImages(podman_url, tls_verify=lambda h: False).pull(ref)
+    imgs = PodmanImages(
+        podman_url, tls_verify=lambda h: False, auth=Credentials([str(auth_file)]).lookup
+    )
+    # the same image as the local 1.0 stand-in (pushed from it): nothing to clean up
+    assert (
+        imgs.pull(ref)
+        == podman("image", "inspect", "-f", "{{.Id}}", plain_images["1.0"].local).stdout.strip()
+    )

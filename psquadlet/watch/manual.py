@@ -1,0 +1,103 @@
+"""What an operator asks for by hand: block or unblock a digest, adopt one exact digest.
+
+``block`` records a digest in the container's known-bad list (``BadDigest`` with source
+``operator``, a reason and the time): the watcher never moves to it, whatever the registry
+says, until ``unblock``. ``adopt`` moves a container to one exact digest through the same
+pull, restart, health gate and rollback as a scheduled upgrade; a blocked digest is refused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from psquadlet.errors import UsageError
+from psquadlet.watch import core
+from psquadlet.watch.digests import describe, is_digest
+from psquadlet.watch.interfaces import ImagesError, StateStore
+from psquadlet.watch.state import SOURCE_OPERATOR, BadDigest, WatchState, with_bad
+from psquadlet.watch.targets import Target
+
+
+def check_digest(digest: str) -> str:
+    if not is_digest(digest):
+        raise UsageError(
+            f"{describe(digest)} is not a digest (expected sha256:<64 lowercase "
+            "hex> or sha512:<128 lowercase hex>)"
+        )
+    return digest
+
+
+def block(store: StateStore, name: str, digest: str, reason: str, now: float) -> WatchState:
+    """Add (or update) an operator block of *digest* for container *name*."""
+    check_digest(digest)
+    with store.lock():
+        state = store.load()
+        cs = state.get(name)
+        entry = BadDigest(digest, now, reason or "blocked by the operator", SOURCE_OPERATOR)
+        state = state.put(dataclasses.replace(cs, bad_digests=with_bad(cs.bad_digests, entry)))
+        store.save(state)
+        return state
+
+
+def unblock(store: StateStore, name: str, digest: str) -> bool:
+    """Forget *digest* as known-bad for *name* (operator block or rollback); False if absent."""
+    check_digest(digest)
+    with store.lock():
+        state = store.load()
+        cs = state.get(name)
+        kept = tuple(b for b in cs.bad_digests if b.digest != digest)
+        if len(kept) == len(cs.bad_digests):
+            return False
+        store.save(state.put(dataclasses.replace(cs, bad_digests=kept)))
+        return True
+
+
+def adopt(t: Target, digest: str, deps: core.Deps, known: tuple[Target, ...]) -> core.PassReport:
+    """Move *t* to exactly *digest*: pull, restart, health gate, rollback on failure."""
+    check_digest(digest)
+    if t.image.digest:
+        raise UsageError(f"{t.name}: the configuration pins {t.image}; change it there")
+    with deps.store.lock():
+        state = deps.store.load()
+        for note in state.notes:
+            deps.log.warning(note)
+        state = core.recover(known, deps, state)
+        started = deps.clock.now()
+        outcome, state = _adopt(t, digest, deps, state)
+        core.report_outcome(deps, outcome)
+        deps.store.save(state)
+        return core.PassReport((outcome,), started, deps.clock.now())
+
+
+def _adopt(
+    t: Target, digest: str, deps: core.Deps, state: WatchState
+) -> tuple[core.Outcome, WatchState]:
+    cs = dataclasses.replace(state.get(t.name), image=str(t.image))
+
+    def done(action: str, message: str, running: str = "") -> tuple[core.Outcome, WatchState]:
+        new = dataclasses.replace(cs, last_result=f"{action}: {message}")
+        out = core.Outcome(t.name, t.unit, str(t.image), action, message, running, digest)
+        return out, state.put(new)
+
+    bad = cs.is_bad(digest)
+    if bad is not None:
+        return done(
+            core.KNOWN_BAD,
+            f"{core.short(digest)} is blocked ({bad.reason}); "
+            f"psquadlet unblock {t.name} {digest} first",
+        )
+    try:
+        ci = deps.images.container_image(t.container)
+    except ImagesError as e:
+        return done(core.ERROR, f"cannot inspect container {t.container}: {e}")
+    if ci is None:
+        return done(
+            core.NOT_RUNNING,
+            f"container {t.container} does not exist (is {t.unit} running?); start it first",
+        )
+    running = core.running_digest_for(ci, digest, t.image.name, cs.running_digest)
+    if digest in ci.digests:
+        return done(core.UP_TO_DATE, f"already running {core.short(digest)}", running)
+    cs = dataclasses.replace(cs, running_digest=running, running_image_id=ci.image_id)
+    state = state.put(cs)
+    return core.upgrade_to(t, ci, running, digest, deps=deps, state=state)

@@ -1,0 +1,138 @@
+"""Issue 14: block / unblock a digest, adopt one exact digest (core through fakes, CLI for real)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from test_core import run, target
+from watchfakes import NAME, NEW, NEWER, OLD, world
+
+from psquadlet.errors import UsageError
+from psquadlet.watch import core, manual
+from psquadlet.watch.state import BAD_LIMIT, SOURCE_OPERATOR, BadDigest, with_bad
+
+PT = "perfsonar-testpoint"
+
+
+def test_a_blocked_digest_is_never_adopted_until_unblocked() -> None:
+    w = world()
+    manual.block(w.store, PT, NEW, "breaks owamp", w.clock.t)
+    bad = w.store.state.get(PT).is_bad(NEW)
+    assert bad == BadDigest(NEW, w.clock.t, "breaks owamp", SOURCE_OPERATOR)
+    (o,) = run(w).outcomes
+    assert o.action == core.KNOWN_BAD
+    assert "breaks owamp" in o.message
+    assert w.images.calls == []
+    assert manual.unblock(w.store, PT, NEW)
+    assert not manual.unblock(w.store, PT, NEW)
+    assert run(w).outcomes[0].action == core.UPGRADED
+
+
+def test_operator_blocks_outlive_many_rollbacks() -> None:
+    bad = with_bad((), BadDigest(NEW, 1.0, "op", SOURCE_OPERATOR))
+    for i in range(BAD_LIMIT + 5):
+        bad = with_bad(bad, BadDigest(f"sha256:{i:064x}", 2.0 + i, "rollback"))
+    assert bad[0].digest == NEW
+    assert len(bad) == BAD_LIMIT + 1
+
+
+@pytest.mark.parametrize("digest", ["sha256:abc", "latest", "sha256:../../x", ""])
+def test_block_refuses_what_is_not_a_digest(digest: str) -> None:
+    w = world()
+    with pytest.raises(UsageError, match="not a digest"):
+        manual.block(w.store, PT, digest, "", 0.0)
+    with pytest.raises(UsageError, match="not a digest"):
+        manual.adopt(target(), digest, w.deps, (target(),))
+
+
+def test_adopt_pulls_exactly_the_digest_given() -> None:
+    w = world()  # the tag points at NEW; the operator wants NEWER
+    w.images.remote[f"{NAME}@{NEWER}"] = "newer"
+    report = manual.adopt(target(), NEWER, w.deps, (target(),))
+    (o,) = report.outcomes
+    assert o.action == core.UPGRADED, w.log.text()
+    assert w.images.calls[0] == ("pull", f"{NAME}@{NEWER}")
+    assert w.registry.heads == []  # no check: the digest is given
+    assert w.store.state.get(PT).running_digest == NEWER
+
+
+def test_adopt_refuses_a_blocked_digest() -> None:
+    w = world()
+    manual.block(w.store, PT, NEW, "bad", 0.0)
+    (o,) = manual.adopt(target(), NEW, w.deps, (target(),)).outcomes
+    assert o.action == core.KNOWN_BAD
+    assert o.result == "blocked"
+    assert "unblock" in o.message
+    assert w.images.calls == []
+
+
+def test_adopt_goes_through_the_health_gate_and_rolls_back() -> None:
+    w = world()
+    w.images.health_exit = [1] * 1000
+    t = target(health_cmd=("false",), health_timeout=30)
+    (o,) = manual.adopt(t, NEW, w.deps, (t,)).outcomes
+    assert o.action == core.ROLLED_BACK
+    assert w.images.containers["pt"].image_id == "old0"
+
+
+def test_adopt_of_the_running_digest_is_up_to_date() -> None:
+    w = world()
+    (o,) = manual.adopt(target(), OLD, w.deps, (target(),)).outcomes
+    assert o.action == core.UP_TO_DATE
+    assert w.images.calls == []
+
+
+def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    cfg = tmp_path / "p.toml"
+    cfg.write_text('[containers.pt]\nimage = "docker.io/perfsonar/testpoint:systemd"\n')
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "psquadlet",
+            *args,
+            "-c",
+            str(cfg),
+            "--state-dir",
+            str(tmp_path / "s"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+def test_block_and_unblock_commands(tmp_path: Path) -> None:
+    res = _cli(tmp_path, "block", "pt", NEW, "--reason", "breaks owamp")
+    assert res.returncode == 0, res.stderr
+    entry = json.loads((tmp_path / "s" / "state.json").read_text())["containers"]["pt"]
+    (bad,) = entry["bad_digests"]
+    assert (bad["digest"], bad["reason"], bad["source"]) == (NEW, "breaks owamp", "operator")
+    assert bad["time"] > 0
+    res = _cli(tmp_path, "unblock", "pt", NEW)
+    assert res.returncode == 0, res.stderr
+    assert "unblocked" in res.stdout
+    entry = json.loads((tmp_path / "s" / "state.json").read_text())["containers"]["pt"]
+    assert entry["bad_digests"] == []
+
+
+def test_block_of_an_unknown_container_or_a_bad_digest_is_a_usage_error(tmp_path: Path) -> None:
+    res = _cli(tmp_path, "block", "nope", NEW)
+    assert res.returncode == 2
+    assert "no container or unit 'nope'" in res.stderr
+    res = _cli(tmp_path, "block", "pt", "sha256:xyz")
+    assert res.returncode == 2
+    assert "not a digest" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_upgrade_digest_needs_one_name(tmp_path: Path) -> None:
+    res = _cli(tmp_path, "upgrade", "--digest", NEW, "--json")
+    assert res.returncode == 2
+    assert "--digest needs the NAME of one container" in res.stderr
+    assert json.loads(res.stdout)["ok"] is False
