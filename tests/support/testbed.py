@@ -1,7 +1,8 @@
 """The e2e test bed: a Debian 13 root booted with systemd-nspawn, Podman 5 + Quadlet inside.
 
-See /work/shared/reference/testbed.md for how each piece was made to work on this kind of
-machine. The debootstrapped root is cached under CACHE (expensive: ~1.5 min, ~500 MB) and is
+The nspawn flags, the containers.conf settings and the D-Bus/Podman socket paths used here are
+the ones that were found to work on this kind of machine (hybrid cgroups, no systemd as PID 1
+on the host). The debootstrapped root is cached under CACHE (expensive: ~1.5 min, ~500 MB) and is
 the read-only lower layer of an overlayfs per run, so every run starts from a clean system.
 """
 
