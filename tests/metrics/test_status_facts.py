@@ -12,42 +12,22 @@ from psquadlet import status
 from psquadlet.config import parse_config
 from psquadlet.metrics import EVENTS_FILE, MetricsWriter, read_facts
 from psquadlet.watch.events import Event, EventKind
-from psquadlet.watch.state import (
-    BadDigest,
-    ContainerState,
-    FileStateStore,
-    HistoryEntry,
-    WatchState,
-)
-
-OLD = "sha256:" + "a" * 64
-NEW = "sha256:" + "b" * 64
-BAD = "sha256:" + "d" * 64
-T0 = 1_790_000_000.0
+from psquadlet.watch.state import FileStateStore
+from tests.metrics.test_metrics_textfile import BAD, NEW, T0, _state
 
 
 def _setup(tmp_path: Path) -> tuple[dict[str, object], str]:
     state_dir = tmp_path / "state"
-    cs = ContainerState(
-        name="pt",
-        image="x.test/perfsonar/testpoint:systemd",
-        last_check=T0 + 500,
-        last_result="rolled-back: the new image failed its health check",
-        running_digest=NEW,
-        available_digest=BAD,
-        bad_digests=(BadDigest(BAD, T0 + 500, "unhealthy"),),
-        history=(
-            HistoryEntry(T0, "upgraded", OLD, NEW, "new digest"),
-            HistoryEntry(T0 + 500, "rolled-back", NEW, BAD, "unhealthy"),
-        ),
-    )
-    FileStateStore(str(state_dir)).save(WatchState(containers=(cs,)))
+    state = _state()  # the same snapshot as the textfile tests
+    FileStateStore(str(state_dir)).save(state)
+    cs = state.get("perfsonar-testpoint")
     (tmp_path / "prom").mkdir()
     writer = MetricsWriter(state_dir, tmp_path / "prom", clock=lambda: T0 + 600)
     for kind in (EventKind.UNHEALTHY, EventKind.RESTARTED):
-        writer.emit(Event(kind, "pt", "pt.service", cs.image, T0 + 550))
+        writer.emit(Event(kind, cs.name, "perfsonar-testpoint.service", cs.image, T0 + 550))
     config = parse_config(
-        f'[watch]\nstate_dir = "{state_dir}"\n[containers.pt]\nimage = "{cs.image}"\n', "p.toml"
+        f'[watch]\nstate_dir = "{state_dir}"\n[containers.{cs.name}]\nimage = "{cs.image}"\n',
+        "p.toml",
     )
     probes = status.Probes(run=lambda argv: (127, ""), now=lambda: T0 + 600)
     (st,) = status.collect(config, probes=probes)
@@ -64,6 +44,7 @@ def test_status_json_says_what_the_metrics_say(tmp_path: Path) -> None:
         (s.name, s.labels.get("state", "")): s.value
         for family in text_string_to_metric_families(prom)
         for s in family.samples
+        if s.labels.get("container") == "perfsonar-testpoint"
     }
     assert facts["upgrades"] == samples[("psquadlet_upgrades_total", "")] == 1
     assert facts["rollbacks"] == samples[("psquadlet_rollbacks_total", "")] == 1
