@@ -257,7 +257,10 @@ class StateCollector:
         )
         bad = gauge("psquadlet_refused_digests", "Digests rolled back and not tried again.")
         busy = gauge("psquadlet_upgrade_in_progress", "1 while an upgrade is half done.")
-        for cs in self.state.containers:
+        known = {cs.name for cs in self.state.containers}
+        # A container the watcher has not checked yet still has health events (the hooks).
+        unchecked = tuple(ContainerState(name) for name in sorted(self.facts) if name not in known)
+        for cs in (*self.state.containers, *unchecked):
             name = cs.name
             f = container_facts(cs, self.facts.get(name, {}))
             if f.last_check is not None:

@@ -71,3 +71,13 @@ def test_damaged_or_hostile_facts_file_is_ignored(tmp_path: Path) -> None:
     (tmp_path / EVENTS_FILE).unlink()
     (tmp_path / EVENTS_FILE).write_text("[" * 100_000)
     assert read_facts(tmp_path) == {}
+
+
+def test_health_events_show_before_the_first_check(tmp_path: Path) -> None:
+    pytest.importorskip("prometheus_client")
+    (tmp_path / "prom").mkdir()
+    writer = MetricsWriter(tmp_path / "state", tmp_path / "prom")
+    writer.emit(Event(EventKind.RESTARTED, "pt", "pt.service", "x.test/a:1", T0))
+    prom = (tmp_path / "prom/psquadlet.prom").read_text()
+    assert 'psquadlet_restarts_total{container="pt"} 1.0' in prom
+    assert 'psquadlet_health_state{container="pt",state="restarted"} 1.0' in prom
