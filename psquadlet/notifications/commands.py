@@ -1,6 +1,6 @@
 """What ``psquadlet notify`` runs: a test message now, or an event from outside the watcher.
 
-``--event`` is run by systemd hooks (``OnFailure=``, ``ExecStopPost=``) of a managed unit, so
+``--event`` is also run by the container units' own hooks (``--hook``: see ``hooks``), so
 that unhealthy/restarted reach the operator in the timer mode too, where no daemon watches.
 """
 
