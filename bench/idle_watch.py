@@ -50,9 +50,22 @@ def measure(tree: str, idle: float) -> tuple[int, float]:
     cfg = Path(tmp, "p.toml")
     cfg.write_text(CONFIG.format(tmp=tmp, slot=slot))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "psquadlet", "watch", "-c", str(cfg), "--state-dir", tmp,
-         "--podman-url", "unix:///nonexistent.sock", "--dbus-address", "unix:path=/nonexistent"],
-        env={**os.environ, "PYTHONPATH": tree}, stdout=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "psquadlet",
+            "watch",
+            "-c",
+            str(cfg),
+            "--state-dir",
+            tmp,
+            "--podman-url",
+            "unix:///nonexistent.sock",
+            "--dbus-address",
+            "unix:path=/nonexistent",
+        ],
+        env={**os.environ, "PYTHONPATH": tree},
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
