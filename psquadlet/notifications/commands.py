@@ -39,6 +39,14 @@ def build(
     return Notifier(settings, state_dir, settings_mod.load_urls(settings), log=log)
 
 
+def container_for(config: model.Config, unit: str) -> model.ContainerSpec:
+    """The container run by ``unit`` (its unit name or its table name); UsageError if none."""
+    spec = next((s for s in config.containers if unit in (s.unit_name, s.name)), None)
+    if spec is None:
+        raise UsageError(f"no container runs unit {unit!r} in {config.source}")
+    return spec
+
+
 def _require(settings: NotificationSettings, channel: str | None) -> tuple[str, ...]:
     if not settings.channels:
         raise UsageError("no [notifications.channels.NAME] in the configuration")
@@ -81,9 +89,7 @@ def send_event(
     metrics = metrics_of(config)
     if not settings.channels and metrics is None:
         raise UsageError("neither [notifications.channels.NAME] nor [metrics] is configured")
-    spec = next((s for s in config.containers if unit in (s.unit_name, s.name)), None)
-    if spec is None:
-        raise UsageError(f"no container runs unit {unit!r} in {config.source}")
+    spec = container_for(config, unit)
     state_dir = config.watch.state_dir
     running = FileStateStore(state_dir).load().get(spec.name).running_digest
     event = Event(

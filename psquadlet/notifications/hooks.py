@@ -26,6 +26,7 @@ Each report goes through ``commands.send_event`` (queued, flushed at once, metri
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -37,7 +38,7 @@ from pathlib import Path
 from psquadlet import model
 from psquadlet.errors import UsageError
 from psquadlet.fsutil import atomic_write, read_text
-from psquadlet.notifications.commands import send_event
+from psquadlet.notifications.commands import container_for, send_event
 from psquadlet.notifications.deliver import ChannelResult
 from psquadlet.watch.events import EventKind
 
@@ -50,16 +51,9 @@ def _mark(config: model.Config, unit: str) -> Path:
     return Path(config.watch.state_dir) / HOOKS_FOLDER / f"{unit}.stopped"
 
 
-def _spec(config: model.Config, unit: str) -> model.ContainerSpec:
-    spec = next((s for s in config.containers if unit in (s.unit_name, s.name)), None)
-    if spec is None:
-        raise UsageError(f"no container runs unit {unit!r} in {config.source}")
-    return spec
-
-
 def stopped(config: model.Config, unit: str, env: Mapping[str, str]) -> list[ChannelResult]:
     """ExecStopPost: a stop that systemd did not ask for is ``unhealthy``; else nothing."""
-    spec = _spec(config, unit)
+    spec = container_for(config, unit)
     result = env.get("SERVICE_RESULT", "")
     if result in NORMAL_STOP:
         return []
@@ -77,15 +71,16 @@ def stopped(config: model.Config, unit: str, env: Mapping[str, str]) -> list[Cha
 
 def started(config: model.Config, unit: str, python: str = sys.executable) -> list[ChannelResult]:
     """ExecStartPost: after a stop of its own, ``restarted``, then wait for ``healthy``."""
-    spec = _spec(config, unit)
+    spec = container_for(config, unit)
     mark = _mark(config, spec.unit_name)
+    if not mark.exists():
+        return []  # a start after a stop that was asked for: nothing to report
     try:
         before = json.loads(read_text(mark) or "{}")
-        mark.unlink()
-    except FileNotFoundError:
-        return []
     except (OSError, ValueError):
         before = {}
+    with contextlib.suppress(FileNotFoundError):
+        mark.unlink()
     why = str(before.get("detail", "")) if isinstance(before, dict) else ""
     results = send_event(
         config, EventKind.RESTARTED, spec.unit_name, f"systemd started the unit again. {why}"
@@ -128,7 +123,7 @@ def healthy(
     config: model.Config, unit: str, run: Sequence[str] = ("podman",)
 ) -> list[ChannelResult]:
     """``--hook --event healthy``: poll ``podman healthcheck run`` until it passes, then report."""
-    spec = _spec(config, unit)
+    spec = container_for(config, unit)
     health = spec.health
     if health is None or not health.cmd:
         return send_event(config, EventKind.HEALTHY, spec.unit_name, _healthy_detail(spec))
