@@ -91,3 +91,15 @@ def test_an_unsafe_urls_file_is_logged_and_the_pass_goes_on(tmp_path: Path) -> N
     sinks = build_sinks(config, str(tmp_path / "state"), log)
     assert isinstance(sinks.events, NullSink)
     assert any("notifications are off" in line and "chmod 600" in line for line in log.lines)
+
+
+def test_the_daemons_pass_child_writes_the_metrics(tmp_path: Path) -> None:
+    """The daemon runs each pass in a forked child (app.ForkedRunner): the sinks live there."""
+    from psquadlet.watch.app import Endpoints, ForkedRunner
+
+    config = _config(tmp_path, f'[metrics]\ntextfile_dir = "{tmp_path}/prom"\n')
+    endpoints = Endpoints(podman_url="unix:///nonexistent.sock", state_dir=str(tmp_path / "state"))
+    runner = ForkedRunner(config, endpoints, Lines())
+    report = runner.run_pass([], [], lambda text: None)
+    assert report.outcomes == ()
+    assert "psquadlet_metrics_written" in (tmp_path / "prom/psquadlet.prom").read_text()
