@@ -86,12 +86,18 @@ def parse_metrics(
 
 
 def _load_facts(path: Path) -> dict[str, dict[str, Any]]:
+    return _parse_facts(read_text(path) or "{}")
+
+
+def _parse_facts(text: str) -> dict[str, dict[str, Any]]:
     try:
-        data = json.loads(read_text(path) or "{}")
-    except ValueError:
+        data = json.loads(text)
+    except (ValueError, RecursionError):  # not JSON, or nested too deep
         return {}
     containers = data.get("containers") if isinstance(data, dict) else None
-    return containers if isinstance(containers, dict) else {}
+    if not isinstance(containers, dict):
+        return {}
+    return {str(k): v for k, v in containers.items() if isinstance(v, dict)}
 
 
 def record_event(facts: dict[str, dict[str, Any]], event: Event) -> None:
@@ -112,7 +118,7 @@ def record_event(facts: dict[str, dict[str, Any]], event: Event) -> None:
         entry["image_created"] = float(created) if created.replace(".", "", 1).isdigit() else None
 
 
-# --------------------------------------------------------------------------- the collector
+# --------------------------------------------------------------------------- the facts
 
 
 def _history_count(cs: ContainerState, action: str) -> int:
@@ -124,6 +130,71 @@ def _running_since(cs: ContainerState) -> float | None:
         if getattr(entry, "action", "") in _CHANGES_IMAGE:
             return float(entry.time)
     return None
+
+
+def _count(fact: Mapping[str, Any], key: str) -> int:
+    value = fact.get(key, 0)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+@dataclass(frozen=True)
+class ContainerFacts:
+    """One container's facts, as the metrics and ``status --json`` both show them."""
+
+    last_check: float | None
+    last_result: str  # the first word of the state's last_result ("upgraded", "error", ...)
+    check_ok: bool | None  # None: never checked
+    upgrades: int
+    rollbacks: int
+    restarts: int
+    running_since: float | None  # when the running image was installed (upgrade, rollback)
+    image_created: float | None  # when the running image was built, where known
+    update_available: bool
+    available_digest: str
+    health: str  # one of HEALTH_STATES
+    image: str
+    digest: str
+    version: str
+    refused_digests: int
+    upgrade_in_progress: bool
+
+
+def container_facts(cs: ContainerState, fact: Mapping[str, Any]) -> ContainerFacts:
+    """Fold the state file's entry and the event facts (``metrics.json``) into one view."""
+    word = cs.last_result.split(":", 1)[0].strip() if cs.last_result else ""
+    built = fact.get("image_created") or getattr(cs, "running_created", None)
+    health = str(fact.get("health", "unknown"))
+    return ContainerFacts(
+        last_check=cs.last_check,
+        last_result=word,
+        check_ok=(word not in _FAILED) if word else None,
+        upgrades=max(_count(fact, "upgrades"), _history_count(cs, "upgraded")),
+        rollbacks=max(_count(fact, "rollbacks"), _history_count(cs, "rolled-back")),
+        restarts=_count(fact, "restarts"),
+        running_since=_running_since(cs),
+        image_created=float(built) if isinstance(built, (int, float)) and built > 0 else None,
+        update_available=bool(cs.available_digest) and cs.available_digest != cs.running_digest,
+        available_digest=cs.available_digest,
+        health=health if health in HEALTH_STATES else "unknown",
+        image=cs.image,
+        digest=cs.running_digest,
+        version=str(fact.get("version", "") or ""),
+        refused_digests=len(cs.bad_digests),
+        upgrade_in_progress=bool(cs.phase),
+    )
+
+
+def read_facts(state_dir: str | Path) -> dict[str, dict[str, Any]]:
+    """The event facts of ``STATE_DIR/metrics.json`` (empty when missing or unreadable)."""
+    from psquadlet.host import HostFileError, read_host_text  # noqa: PLC0415 - status only
+
+    try:
+        return _parse_facts(read_host_text(Path(state_dir) / EVENTS_FILE))
+    except (OSError, HostFileError):  # missing, or not a small regular text file
+        return {}
+
+
+# --------------------------------------------------------------------------- the collector
 
 
 class StateCollector:
@@ -186,39 +257,31 @@ class StateCollector:
         )
         bad = gauge("psquadlet_refused_digests", "Digests rolled back and not tried again.")
         busy = gauge("psquadlet_upgrade_in_progress", "1 while an upgrade is half done.")
-        for cs in self.state.containers:
+        known = {cs.name for cs in self.state.containers}
+        # A container the watcher has not checked yet still has health events (the hooks).
+        unchecked = tuple(ContainerState(name) for name in sorted(self.facts) if name not in known)
+        for cs in (*self.state.containers, *unchecked):
             name = cs.name
-            fact = self.facts.get(name, {})
-            if cs.last_check is not None:
-                checked.add_metric([name], float(cs.last_check))
-            if cs.last_result:
-                word = cs.last_result.split(":", 1)[0].strip()
-                success.add_metric([name], 0.0 if word in _FAILED else 1.0)
-                result.add_metric([name, word], 1.0)
-            upgrades.add_metric(
-                [name], max(int(fact.get("upgrades", 0)), _history_count(cs, "upgraded"))
-            )
-            rollbacks.add_metric(
-                [name], max(int(fact.get("rollbacks", 0)), _history_count(cs, "rolled-back"))
-            )
-            restarts.add_metric([name], int(fact.get("restarts", 0)))
-            started = _running_since(cs)
-            if started is not None:
-                since.add_metric([name], started)
-            built = fact.get("image_created") or getattr(cs, "running_created", None)
-            if isinstance(built, (int, float)) and built > 0:
-                created.add_metric([name], float(built))
-            pending = bool(cs.available_digest) and cs.available_digest != cs.running_digest
-            available.add_metric([name], 1.0 if pending else 0.0)
-            current = str(fact.get("health", "unknown"))
+            f = container_facts(cs, self.facts.get(name, {}))
+            if f.last_check is not None:
+                checked.add_metric([name], float(f.last_check))
+            if f.check_ok is not None:
+                success.add_metric([name], 1.0 if f.check_ok else 0.0)
+                result.add_metric([name, f.last_result], 1.0)
+            upgrades.add_metric([name], f.upgrades)
+            rollbacks.add_metric([name], f.rollbacks)
+            restarts.add_metric([name], f.restarts)
+            if f.running_since is not None:
+                since.add_metric([name], f.running_since)
+            if f.image_created is not None:
+                created.add_metric([name], f.image_created)
+            available.add_metric([name], 1.0 if f.update_available else 0.0)
             for word in HEALTH_STATES:
-                health.add_metric([name, word], 1.0 if word == current else 0.0)
-            if cs.running_digest:
-                info.add_metric(
-                    [name, cs.image, cs.running_digest, str(fact.get("version", ""))], 1.0
-                )
-            bad.add_metric([name], float(len(cs.bad_digests)))
-            busy.add_metric([name], 1.0 if cs.phase else 0.0)
+                health.add_metric([name, word], 1.0 if word == f.health else 0.0)
+            if f.digest:
+                info.add_metric([name, f.image, f.digest, f.version], 1.0)
+            bad.add_metric([name], float(f.refused_digests))
+            busy.add_metric([name], 1.0 if f.upgrade_in_progress else 0.0)
         written = GaugeMetricFamily(
             "psquadlet_metrics_written_timestamp_seconds",
             "When psquadlet wrote this file.",

@@ -14,7 +14,9 @@ All quoting and escaping is done by ``psquadlet.unitfile``; a value it refuses b
 from __future__ import annotations
 
 import json
+import os
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -302,7 +304,7 @@ def _unit_section(writer: _Writer, spec: ContainerSpec, extra_after: Sequence[st
     _extra(writer, spec.unit.extra, f"{base}.extra")
 
 
-def _service_common(writer: _Writer, spec: ContainerSpec) -> None:
+def _service_common(writer: _Writer, spec: ContainerSpec, config: Config) -> None:
     base = f"containers.{spec.name}.service"
     service = spec.service
     writer.key("Service", "Restart", service.restart, f"{base}.restart")
@@ -310,6 +312,22 @@ def _service_common(writer: _Writer, spec: ContainerSpec) -> None:
     writer.key("Service", "TimeoutStartSec", str(service.timeout_start), f"{base}.timeout_start")
     if service.timeout_stop is not None:
         writer.key("Service", "TimeoutStopSec", str(service.timeout_stop), f"{base}.timeout_stop")
+    _health_hooks(writer, config)
+
+
+def _health_hooks(writer: _Writer, config: Config) -> None:
+    """With notifications or metrics configured: report unhealthy/restarted/healthy from the
+    unit's own hooks (psquadlet.notifications.hooks), through the installed psquadlet."""
+    if not ((config.notifications and config.notifications.channels) or config.metrics):
+        return
+    base = [sys.executable, "-m", "psquadlet", "notify", "-c", os.path.abspath(config.source)]
+    for name, event in (("ExecStopPost", "unhealthy"), ("ExecStartPost", "restarted")):
+        try:
+            line = unitfile.exec_command([*base, "--hook", "--event", event, "--unit"])
+        except unitfile.UnitValueError as exc:
+            writer.errors.append(ConfigError(config.source, None, "notifications", exc.reason))
+            return
+        writer.literal(f"{name}=-{line} %n")  # "-": a failed report never fails the unit
 
 
 def _install_section(writer: _Writer, spec: ContainerSpec, user: bool) -> None:
@@ -324,9 +342,9 @@ def _install_section(writer: _Writer, spec: ContainerSpec, user: bool) -> None:
 
 
 def _quadlet_container(
-    spec: ContainerSpec, source: str, user: bool, version: tuple[int, int, int]
+    spec: ContainerSpec, config: Config, user: bool, version: tuple[int, int, int]
 ) -> _Writer:
-    writer = _Writer(source)
+    writer = _Writer(config.source)
     _unit_section(writer, spec)
     writer.section("Container")
     podman_args: list[tuple[str, str]] = []
@@ -347,7 +365,7 @@ def _quadlet_container(
     for path, arg in podman_args:
         writer.key("Container", "PodmanArgs", (arg,), path)
     writer.section("Service")
-    _service_common(writer, spec)
+    _service_common(writer, spec, config)
     _extra(writer, spec.service.extra, f"containers.{spec.name}.service.extra")
     _install_section(writer, spec, user)
     return writer
@@ -406,7 +424,7 @@ def _service_unit(spec: ContainerSpec, config: Config, user: bool) -> _Writer:
     writer.literal("RequiresMountsFor=%t/containers")
     writer.section("Service")
     writer.literal("Environment=PODMAN_SYSTEMD_UNIT=%n")
-    _service_common(writer, spec)
+    _service_common(writer, spec, config)
     writer.literal("Type=notify")
     writer.literal("NotifyAccess=all")
     writer.literal("KillMode=mixed")
@@ -507,7 +525,7 @@ def render_units(
     errors: list[ConfigError] = []
     for spec in config.containers:
         if fmt == "quadlet":
-            writer = _quadlet_container(spec, config.source, user, version)
+            writer = _quadlet_container(spec, config, user, version)
             filename = f"{spec.name}.container"
         else:
             writer = _service_unit(spec, config, user)

@@ -12,13 +12,14 @@ import dataclasses
 import datetime as dt
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from psquadlet import host
 from psquadlet.host import Runner, run_command
+from psquadlet.metrics import ContainerFacts, container_facts, read_facts
 from psquadlet.model import Config
 from psquadlet.watch import state as watch_state
 from psquadlet.watch.schedule import next_run, read_machine_id
@@ -68,6 +69,31 @@ class ContainerStatus:
     last_upgrade: Event | None = None
     last_rollback: Event | None = None
     notes: tuple[str, ...] = ()
+    facts: ContainerFacts | None = None  # what the metrics say, from the watcher's files
+    now: float = 0.0
+
+    def facts_json(self) -> dict[str, object]:
+        """The metrics' facts (psquadlet.metrics.container_facts), under the same names."""
+        f = self.facts
+        if f is None:
+            return {}
+        age = self.now - f.image_created if f.image_created else None
+        return {
+            "last_check_ok": f.check_ok,
+            "upgrades": f.upgrades,
+            "rollbacks": f.rollbacks,
+            "restarts": f.restarts,
+            "update_available": f.update_available,
+            "available_digest": f.available_digest or None,
+            "health": f.health,
+            "running_digest": f.digest or None,
+            "version": f.version or None,
+            "image_created": _iso(f.image_created),
+            "image_age_seconds": round(age) if age is not None else None,
+            "running_since": _iso(f.running_since),
+            "refused_digests": f.refused_digests,
+            "upgrade_in_progress": f.upgrade_in_progress,
+        }
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -92,6 +118,7 @@ class ContainerStatus:
             "last_result": self.last_result,
             "last_upgrade": self.last_upgrade.to_json() if self.last_upgrade else None,
             "last_rollback": self.last_rollback.to_json() if self.last_rollback else None,
+            "watch": self.facts_json(),
             "notes": list(self.notes),
         }
 
@@ -203,7 +230,11 @@ def _last(history: Sequence[watch_state.HistoryEntry], action: str) -> Event | N
 
 
 def container_status(
-    config: Config, name: str, probes: Probes, state: watch_state.WatchState
+    config: Config,
+    name: str,
+    probes: Probes,
+    state: watch_state.WatchState,
+    facts: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> ContainerStatus:
     spec = config.container(name)
     notes: list[str] = []
@@ -236,8 +267,8 @@ def container_status(
     upd = spec.update
     (target,) = [t for t in targets_from_config(config) if t.name == name]
     next_check = None
+    now = probes.now()
     if upd.policy != "off":
-        now = probes.now()
         next_check = max(now, next_run(target.schedule, cs.last_check, now, probes.machine_id()))
     return ContainerStatus(
         name=name,
@@ -254,6 +285,8 @@ def container_status(
         last_upgrade=_last(cs.history, "upgraded"),
         last_rollback=_last(cs.history, "rolled-back"),
         notes=tuple(notes),
+        facts=container_facts(cs, (facts or {}).get(name, {})),
+        now=now,
         **values,
     )
 
@@ -264,10 +297,11 @@ def collect(
     """Status of the named containers (all when none are named); unknown names raise KeyError."""
     probes = probes or Probes()
     state, note = load_state(config.watch.state_dir)
+    facts = read_facts(config.watch.state_dir)
     chosen = list(names) or [c.name for c in config.containers]
     results = []
     for name in chosen:
-        status = container_status(config, name, probes, state)
+        status = container_status(config, name, probes, state, facts)
         if note:
             status = dataclasses.replace(status, notes=(*status.notes, note))
         results.append(status)

@@ -23,6 +23,7 @@ _KINDS = [k.value for k in EventKind if k is not EventKind.TEST]
 @click.option("--event", "kind", type=click.Choice(_KINDS), help="queue and send this event")
 @click.option("--unit", help="with --event: the unit it happened to")
 @click.option("--detail", default="", help="with --event: what happened, in a few words")
+@click.option("--hook", is_flag=True, help="with --event: run by the unit's own Exec*Post= lines")
 def notify(
     *,
     config_path: Path | None,
@@ -31,6 +32,7 @@ def notify(
     kind: str | None,
     unit: str | None,
     detail: str,
+    hook: bool,
 ) -> None:
     """Send a test message to the [notifications] channels, or report an event.
 
@@ -49,7 +51,12 @@ def notify(
         else:
             if unit is None:
                 raise UsageError("--event needs --unit UNIT")
-            results = commands.send_event(config, EventKind(kind), unit, detail)
+            if hook:
+                from psquadlet.notifications.hooks import run_hook  # noqa: PLC0415
+
+                results = run_hook(config, EventKind(kind), unit)
+            else:
+                results = commands.send_event(config, EventKind(kind), unit, detail)
     except PsquadletError as exc:
         fail(exc)
     for result in results:

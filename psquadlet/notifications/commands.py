@@ -1,6 +1,6 @@
 """What ``psquadlet notify`` runs: a test message now, or an event from outside the watcher.
 
-``--event`` is run by systemd hooks (``OnFailure=``, ``ExecStopPost=``) of a managed unit, so
+``--event`` is also run by the container units' own hooks (``--hook``: see ``hooks``), so
 that unhealthy/restarted reach the operator in the timer mode too, where no daemon watches.
 """
 
@@ -37,6 +37,14 @@ def build(
 ) -> Notifier:
     """The notifier for a watcher or a hook; reads the URLs file (ConfigError when unsafe)."""
     return Notifier(settings, state_dir, settings_mod.load_urls(settings), log=log)
+
+
+def container_for(config: model.Config, unit: str) -> model.ContainerSpec:
+    """The container run by ``unit`` (its unit name or its table name); UsageError if none."""
+    spec = next((s for s in config.containers if unit in (s.unit_name, s.name)), None)
+    if spec is None:
+        raise UsageError(f"no container runs unit {unit!r} in {config.source}")
+    return spec
 
 
 def _require(settings: NotificationSettings, channel: str | None) -> tuple[str, ...]:
@@ -81,9 +89,7 @@ def send_event(
     metrics = metrics_of(config)
     if not settings.channels and metrics is None:
         raise UsageError("neither [notifications.channels.NAME] nor [metrics] is configured")
-    spec = next((s for s in config.containers if unit in (s.unit_name, s.name)), None)
-    if spec is None:
-        raise UsageError(f"no container runs unit {unit!r} in {config.source}")
+    spec = container_for(config, unit)
     state_dir = config.watch.state_dir
     running = FileStateStore(state_dir).load().get(spec.name).running_digest
     event = Event(

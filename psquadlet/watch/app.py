@@ -23,6 +23,7 @@ from psquadlet.watch import core, manual
 from psquadlet.watch.interfaces import LockedError, SystemClock, WatchError
 from psquadlet.watch.log import Logger
 from psquadlet.watch.schedule import read_machine_id
+from psquadlet.watch.sinks import reporting
 from psquadlet.watch.state import FileStateStore
 from psquadlet.watch.targets import Target, select, targets_from_config
 
@@ -54,11 +55,15 @@ def build_deps(config: Config, endpoints: Endpoints, log: Logger) -> core.Deps:
         ),
         units=SystemdUnits(endpoints.dbus_address),
         clock=SystemClock(),
-        store=FileStateStore(endpoints.state_dir or config.watch.state_dir),
+        store=FileStateStore(_state_dir(config, endpoints)),
         log=log,
         parallel=config.watch.parallel,
         health_interval=endpoints.health_interval,
     )
+
+
+def _state_dir(config: Config, endpoints: Endpoints) -> str:
+    return endpoints.state_dir or config.watch.state_dir
 
 
 UPGRADE_SCHEMA = "psquadlet-upgrade/1"
@@ -120,10 +125,15 @@ def upgrade(
         manual.check_digest(digest)
     log = Logger()
     deps = build_deps(config, endpoints, log)
-    if digest is not None:
-        report = manual.adopt(chosen[0], digest, deps, targets)
+    if dry_run:  # a dry run emits nothing, so it sends and writes nothing either
+        report = core.run_pass(chosen, deps, dry_run=True, known=targets)
     else:
-        report = core.run_pass(chosen, deps, dry_run=dry_run, known=targets)
+        with reporting(config, _state_dir(config, endpoints), log) as sinks:
+            deps.events = sinks.events
+            if digest is not None:
+                report = manual.adopt(chosen[0], digest, deps, targets)
+            else:
+                report = core.run_pass(chosen, deps, known=targets)
     if as_json:
         print(report_json(report))
     return 0 if report.ok else 1
@@ -187,7 +197,11 @@ class ForkedRunner:
             try:
                 deps = build_deps(self.config, self.endpoints, self.log)
                 deps.status = lambda text: sender.send(("status", text))
-                sender.send(("done", fn(deps)))
+                # The sinks live in this child only: the idle daemon never loads them.
+                with reporting(self.config, _state_dir(self.config, self.endpoints), self.log) as s:
+                    deps.events = s.events
+                    result = fn(deps)
+                sender.send(("done", result))
             except LockedError as e:
                 sender.send(("locked", str(e)))
             except PsquadletError as e:
@@ -245,7 +259,7 @@ def watch(config_path: Path | None, endpoints: Endpoints) -> int:
         targets_from_config(config),
         ForkedRunner(config, endpoints, log),
         Notifier(),
-        store=FileStateStore(endpoints.state_dir or config.watch.state_dir),
+        store=FileStateStore(_state_dir(config, endpoints)),
         log=log,
         clock=SystemClock(),
         machine_id=read_machine_id(),

@@ -4,8 +4,8 @@ The watcher's core reports each outcome an operator may have to act on through a
 ``EventSink`` (``emit(event)``). It never formats messages for a channel and never waits on
 one: sinks queue (notifications keep a persistent outbox) and return at once. Health events
 from systemd (a unit restarted after Podman's health check killed it) reach the same sinks
-through ``psquadlet notify --event`` run by the unit's ``OnFailure=`` hook, so the daemon and
-the timer mode tell the operator the same things.
+through ``psquadlet notify --hook`` run by the unit's ``ExecStopPost=``/``ExecStartPost=``,
+so the daemon and the timer mode tell the operator the same things.
 """
 
 from __future__ import annotations

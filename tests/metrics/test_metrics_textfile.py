@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -21,8 +19,8 @@ from psquadlet.watch.state import (
     HistoryEntry,
     WatchState,
 )
+from tests.metrics.exporter import node_exporter
 from tests.notify.debs import program as prometheus_program
-from tests.notify.receivers import free_port
 
 pytest.importorskip("prometheus_client")
 
@@ -150,30 +148,8 @@ def test_settings() -> None:
 def test_node_exporter_reads_the_file_on_a_free_port(tmp_path: Path) -> None:
     writer = _writer(tmp_path)
     _events(writer)
-    port = free_port()
-    assert port != 9100
-    exporter = subprocess.Popen(
-        [
-            prometheus_program("prometheus-node-exporter"),
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--collector.disable-defaults",
-            "--collector.textfile",
-            f"--collector.textfile.directory={tmp_path / 'textfile'}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        text = ""
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-                    text = r.read().decode()
-                break
-            except OSError:
-                assert exporter.poll() is None, exporter.stderr.read() if exporter.stderr else ""
-                time.sleep(0.2)
+    with node_exporter(tmp_path / "textfile") as scrape:
+        text = scrape()
         assert 'psquadlet_rollbacks_total{container="perfsonar-testpoint"} 1' in text
         assert 'psquadlet_update_available{container="perfsonar-testpoint"} 1' in text
         assert 'psquadlet_health_state{container="perfsonar-testpoint",state="unhealthy"} 1' in text
@@ -184,11 +160,5 @@ def test_node_exporter_reads_the_file_on_a_free_port(tmp_path: Path) -> None:
         again = cs.with_history(HistoryEntry(T0 + 700, "rolled-back", NEW, BAD, "unhealthy"))
         FileStateStore(str(tmp_path / "state")).save(_state().put(again))
         writer.emit(Event(EventKind.ROLLED_BACK, "perfsonar-testpoint", "u", "i", T0 + 700))
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-            assert (
-                'psquadlet_rollbacks_total{container="perfsonar-testpoint"} 2' in r.read().decode()
-            )
-    finally:
-        exporter.terminate()
-        exporter.wait(10)
+        assert 'psquadlet_rollbacks_total{container="perfsonar-testpoint"} 2' in scrape()
     assert os.path.exists(tmp_path / "textfile" / FILE_NAME)
