@@ -77,8 +77,9 @@ def installed_command() -> tuple[str, ...]:
     return (sys.executable, "-m", "psquadlet")
 
 
-# One text per unit; {unit} and {install} differ between the system and the user manager,
-# {watch} and {upgrade} the command lines. The files in units/ are these with PACKAGED_COMMAND, system.
+# One text per unit; {unit}, {env}, {state} and {target} differ between the system and the
+# user manager, {watch} and {upgrade} are the command lines. units/ holds these texts for
+# PACKAGED_COMMAND and the system manager.
 
 _WATCH = """\
 # psquadlet's upgrade watcher: checks each managed container's image at its scheduled time
