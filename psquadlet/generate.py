@@ -18,7 +18,9 @@ root (--system)    /etc/containers/systemd        /etc/psquadlet/perfsonar/NAME/
 -o DIR             DIR                            DIR/psquadlet/perfsonar/NAME/
 =================  =============================  ==========================================
 
-The units' bind mounts name the host files where this run writes them.
+The units' bind mounts name the host files where this run writes them. The watcher's own
+units (``watchunits``) go into systemd's folder of the mode (/etc/systemd/system,
+~/.config/systemd/user) or DIR.
 
 Kept free of podman-py, pystemd and PyYAML imports: generate runs at every configuration
 change and in CI, and must stay quick and installable with click alone.

@@ -115,7 +115,10 @@ def test_readme_on_a_fresh_root_upgrades_itself(e2e_registry: Registry, standins
         run_verbatim(tb, first)
         assert tb.path(f"/etc/containers/systemd/{UNIT}.container").is_file()
         watch_unit = tb.path(f"/etc/systemd/system/{WATCH}").read_text()
-        assert "ExecStart=/opt/psquadlet/bin/python -m psquadlet watch\n" in watch_unit
+        # The venv's python (pip's entry point names bin/python3), not the system's.
+        assert re.search(
+            r"^ExecStart=/opt/psquadlet/bin/python3? -m psquadlet watch$", watch_unit, re.M
+        )
 
         run_verbatim(tb, quick)
         assert active(tb, SERVICE)
