@@ -77,24 +77,21 @@ def installed_command() -> tuple[str, ...]:
     return (sys.executable, "-m", "psquadlet")
 
 
-# One text per unit; {unit}, {env}, {state} and {target} differ between the system and the
-# user manager, {watch} and {upgrade} are the command lines. units/ holds these texts for
-# PACKAGED_COMMAND and the system manager.
+# Each unit's own lines; _service adds the [Unit] head and the scheduling tail. The {unit},
+# {env} and {state} lines differ between the system and the user manager. units/ holds these
+# texts for PACKAGED_COMMAND and the system manager.
 
-_WATCH = """\
+_WATCH_COMMENT = """\
 # psquadlet's upgrade watcher: checks each managed container's image at its scheduled time
 # (one HEAD request per image), pulls a new one first, restarts the unit, health-checks it
 # and rolls back on failure. Use either this service or psquadlet-upgrade.timer, not both.
 # 'psquadlet generate' writes it (unless the package's copy is installed) and makes each
 # managed container's unit want it: starting the container, or booting, starts the watcher.
-[Unit]
-Description=psquadlet image upgrade watcher
-Documentation=man:psquadlet(1)
-{unit}
-[Service]
+"""
+_WATCH_SERVICE = """\
 Type=notify
 NotifyAccess=main
-{env}ExecStart={watch}
+{env}ExecStart={command}
 WatchdogSec=5min
 Restart=on-failure
 # psquadlet exits 5 ("not installed") when a Python module the watcher needs is missing:
@@ -103,27 +100,26 @@ RestartPreventExitStatus=5
 RestartSec=30s
 # A kill mid-upgrade is recovered at the next start; give a pass time to finish first.
 TimeoutStopSec=5min
-{state}Nice=5
-IOSchedulingClass=idle
-
-[Install]
-WantedBy={target}
 """
 
-_UPGRADE = """\
+_UPGRADE_COMMENT = """\
 # One upgrade pass (what psquadlet-upgrade.timer starts): the timer-driven alternative to
 # psquadlet-watch.service for operators who prefer systemd timers to a daemon
 # ([watch] mode = "timer").
-[Unit]
-Description=psquadlet image upgrade pass
-Documentation=man:psquadlet(1)
-{unit}
-[Service]
-Type=oneshot
-{env}ExecStart={upgrade}
-{state}Nice=5
-IOSchedulingClass=idle
 """
+_UPGRADE_SERVICE = """\
+Type=oneshot
+{env}ExecStart={command}
+"""
+
+
+def _service(comment: str, description: str, lines: str, fields: dict[str, str]) -> str:
+    return (
+        f"{comment}[Unit]\nDescription={description}\nDocumentation=man:psquadlet(1)\n"
+        f"{fields['unit']}\n[Service]\n{lines.format(**fields)}"
+        f"{fields['state']}Nice=5\nIOSchedulingClass=idle\n"
+    )
+
 
 _TIMER = """\
 # Nightly upgrade pass. The per-container schedule in psquadlet.toml applies to
@@ -191,17 +187,14 @@ def render(
     if mode not in MODES:
         raise ValueError(f"unknown watch mode {mode!r}")
     config = ("-c", config_path) if config_path is not None else ()
-    fields = {
-        **(_USER if user else _SYSTEM),
-        "watch": _exec(command, ("watch", *config)),
-        "upgrade": _exec(command, ("upgrade", *config)),
-    }
+    manager = _USER if user else _SYSTEM
     if mode == DAEMON:
-        return (OwnUnit(WATCH_SERVICE, _WATCH.format(**fields)),)
-    return (
-        OwnUnit(UPGRADE_SERVICE, _UPGRADE.format(**fields)),
-        OwnUnit(UPGRADE_TIMER, _TIMER),
-    )
+        fields = {**manager, "command": _exec(command, ("watch", *config))}
+        text = _service(_WATCH_COMMENT, "psquadlet image upgrade watcher", _WATCH_SERVICE, fields)
+        return (OwnUnit(WATCH_SERVICE, f"{text}\n[Install]\nWantedBy={manager['target']}\n"),)
+    fields = {**manager, "command": _exec(command, ("upgrade", *config))}
+    text = _service(_UPGRADE_COMMENT, "psquadlet image upgrade pass", _UPGRADE_SERVICE, fields)
+    return (OwnUnit(UPGRADE_SERVICE, text), OwnUnit(UPGRADE_TIMER, _TIMER))
 
 
 def shipped() -> tuple[OwnUnit, ...]:
