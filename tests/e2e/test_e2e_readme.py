@@ -18,9 +18,11 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests.operator.test_packages import deb  # noqa: F401 - the module-scoped .deb fixture
 from tests.support.images import StandIns
 from tests.support.registry import Registry
 from tests.support.testbed import GIT_LS, TestBed
@@ -98,6 +100,14 @@ def active(tb: TestBed, unit: str) -> bool:
     return tb.systemctl("is-active", unit, check=False).stdout.strip() == "active"
 
 
+def watcher_state(tb: TestBed) -> dict[str, Any]:
+    path = tb.path("/var/lib/psquadlet/state.json")
+    try:
+        return json.loads(path.read_text())["containers"].get(UNIT, {})  # type: ignore[no-any-return]
+    except (OSError, ValueError, KeyError):
+        return {}
+
+
 def running_digest(tb: TestBed) -> str:
     res = tb.podman("inspect", UNIT, "--format", "{{.ImageDigest}}", check=False)
     return res.stdout.strip() if res.returncode == 0 else ""
@@ -134,6 +144,33 @@ def test_readme_on_a_fresh_root_upgrades_itself(e2e_registry: Registry, standins
 
         new = standins.push("systemd", "2.0", TAG)
         assert new != old
-        tb.wait_for(lambda: running_digest(tb) == new, 240, "the watcher to adopt the new image")
-        tb.wait_for(lambda: active(tb, SERVICE), 60, "the upgraded testpoint")
-        assert "upgraded" in tb.journal(WATCH)
+
+        def upgraded() -> bool:  # the pass finished: pulled, restarted, health-gated
+            entry = watcher_state(tb)
+            return entry.get("running_digest") == new and not entry.get("phase")
+
+        tb.wait_for(upgraded, 300, "the watcher to adopt the new image")
+        assert running_digest(tb) == new
+        assert active(tb, SERVICE)
+        history = watcher_state(tb)["history"]
+        assert any(h["action"] == "upgraded" and h["to_digest"] == new for h in history)
+
+
+def test_the_debs_units_are_wanted_not_copied(deb: Path) -> None:  # noqa: F811
+    """The .deb keeps working: its /usr/bin/psquadlet uses the units it installed."""
+    with TestBed(name=f"psq-readme-deb-{os.getpid()}", registries=()) as tb:
+        shutil.copy(deb, tb.path(f"/srv/{deb.name}"))
+        tb.run(
+            ["apt-get", "install", "-y", "-q", f"/srv/{deb.name}"],
+            input="",
+            env={"DEBIAN_FRONTEND": "noninteractive"},
+        )
+        res = tb.run(["psquadlet", "generate", "--reload"])
+        assert "using the package's /usr/lib/systemd/system/psquadlet-watch.service" in res.stderr
+        assert not tb.path(f"/etc/systemd/system/{WATCH}").exists()
+        container = tb.path(f"/etc/containers/systemd/{UNIT}.container").read_text()
+        assert f"Wants={WATCH}\n" in container
+        wants = tb.systemctl("show", "-p", "Wants", SERVICE).stdout
+        assert WATCH in wants.split("=", 1)[1].split()
+        fragment = tb.systemctl("show", "-p", "FragmentPath", WATCH).stdout.strip()
+        assert fragment.endswith(f"lib/systemd/system/{WATCH}"), fragment
