@@ -209,9 +209,10 @@ def _own_units(
 ) -> tuple[list[plan_mod.Target], list[str]]:
     """The watcher's units to write (``[watch] enabled``, ``mode``), and notes on those kept.
 
-    Not written: the package's units in the vendor folder when this psquadlet is the package
-    (a copy would shadow them; the containers' ``Wants=`` starts those), and a unit in the
-    folder without the marker (an operator's own copy), unless ``--force``.
+    Not written: a unit that reads exactly like the package's copy in the vendor folder (the
+    packaged psquadlet with the default configuration: a copy would only shadow it, and the
+    containers' ``Wants=`` starts the package's), and a unit in the folder without the marker
+    (an operator's own copy) unless ``--force``.
     """
     watch = config.watch
     if not watch.enabled or not any(render.watcher_wants(config, s) for s in config.containers):
