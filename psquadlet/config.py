@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from psquadlet import model, perfsonar, presets, schema
+from psquadlet import model, perfsonar, presets, schema, watchunits
 from psquadlet.checks import (
     FieldError,
     check_abs_path,
@@ -112,7 +112,7 @@ CONTAINER_EXTENSIONS: tuple[ContainerExtension[Any], ...] = (perfsonar.EXTENSION
 # ---------------------------------------------------------------------------------------------
 # Tables
 
-WATCH_KEYS = ("state_dir", "auth_file", "parallel")
+WATCH_KEYS = ("state_dir", "auth_file", "parallel", "enabled", "mode")
 REGISTRY_KEYS = ("tls_verify",)
 VOLUME_KEYS = ("driver", "options", "labels", "copy")
 HEALTH_KEYS = ("cmd", "interval", "timeout", "retries", "start_period", "on_failure")
@@ -135,6 +135,8 @@ def _parse_watch(table: _Table | None) -> model.WatchSettings:
         state_dir=table.text("state_dir", model.DEFAULT_STATE_DIR, check_abs_path),
         auth_file=table.text("auth_file", "", check_abs_path),
         parallel=table.integer("parallel", 4, minimum=1, maximum=schema.bound("watch.parallel")),
+        enabled=table.flag("enabled", True),
+        mode=table.text("mode", "daemon", one_of(*watchunits.MODES)),
     )
 
 

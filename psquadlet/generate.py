@@ -18,7 +18,9 @@ root (--system)    /etc/containers/systemd        /etc/psquadlet/perfsonar/NAME/
 -o DIR             DIR                            DIR/psquadlet/perfsonar/NAME/
 =================  =============================  ==========================================
 
-The units' bind mounts name the host files where this run writes them.
+The units' bind mounts name the host files where this run writes them. The watcher's own
+units (``watchunits``) go into systemd's folder of the mode (/etc/systemd/system,
+~/.config/systemd/user) or DIR.
 
 Kept free of podman-py, pystemd and PyYAML imports: generate runs at every configuration
 change and in CI, and must stay quick and installable with click alone.
@@ -35,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from psquadlet import config as config_mod
-from psquadlet import fsutil, quadlet_keys, render
+from psquadlet import fsutil, quadlet_keys, render, watchunits
 from psquadlet import plan as plan_mod
 from psquadlet.errors import (
     ConfigError,
@@ -45,7 +47,7 @@ from psquadlet.errors import (
     UsageError,
 )
 from psquadlet.host import detect_podman_version
-from psquadlet.model import Config
+from psquadlet.model import BUILTIN_SOURCE, Config
 
 QUADLET_DIR_ROOT = Path("/etc/containers/systemd")
 QUADLET_DIR_USER = Path("~/.config/containers/systemd")
@@ -71,6 +73,10 @@ class Options:
     force: bool = False
     unit_search_path: tuple[Path, ...] | None = None
     """Installed units a new one must not shadow (None: systemd's search path for the mode)."""
+    watch_command: tuple[str, ...] | None = None
+    """The psquadlet the watcher's units run (None: this one, ``watchunits.installed_command``)."""
+    vendor_unit_dirs: tuple[Path, ...] | None = None
+    """Where a package's own units are installed (None: ``watchunits.VENDOR_UNIT_DIRS``)."""
 
 
 @dataclass(frozen=True)
@@ -87,7 +93,10 @@ class GeneratePlan:
     host_dir: Path
     targets: tuple[plan_mod.Target, ...]
     folders: tuple[Path, ...]
-    """The unit folder first, then the extensions' host-file folders (which psquadlet owns)."""
+    """The unit folder first, then the watcher's unit folder when it differs, then the
+    extensions' host-file folders (``owned``)."""
+    owned: tuple[Path, ...]
+    """The extensions' host-file folders: psquadlet owns every file in them."""
     plan: plan_mod.Plan
 
     @property
@@ -190,10 +199,66 @@ def render_units(
         raise _located(again) from None
 
 
+def watch_dir(user: bool, outdir: Path | None) -> Path:
+    """Where the watcher's own units go: systemd's folder (Quadlet's is read by no one else)."""
+    return outdir if outdir is not None else default_outdir("service", user)
+
+
+def _own_units(
+    config: Config, options: Options, folder: Path, user: bool
+) -> tuple[list[plan_mod.Target], list[str]]:
+    """The watcher's units to write (``[watch] enabled``, ``mode``), and notes on those kept.
+
+    Not written: a unit that reads exactly like the package's copy in the vendor folder (the
+    packaged psquadlet with the default configuration: a copy would only shadow it, and the
+    containers' ``Wants=`` starts the package's), and a unit in the folder without the marker
+    (an operator's own copy) unless ``--force``.
+    """
+    watch = config.watch
+    if not watch.enabled or not any(render.watcher_wants(config, s) for s in config.containers):
+        return [], []
+    command = options.watch_command or watchunits.installed_command()
+    vendor = options.vendor_unit_dirs or watchunits.VENDOR_UNIT_DIRS
+    path_arg = _config_arg(config.source)
+    try:
+        units = watchunits.render(watch.mode, command, user, path_arg)
+    except PsquadletError as exc:
+        return [], [f"not writing the watcher's units: {exc}"]
+    targets, notes = [], []
+    for unit in units:
+        path = folder / unit.filename
+        packaged = None if user else watchunits.packaged_copy(unit, vendor)
+        if packaged is not None:
+            notes.append(f"using the package's {packaged}")
+            continue
+        old = _read_text(path)
+        if old is not None and not render.is_generated(old) and not options.force:
+            notes.append(f"keeping {path} (not written by psquadlet)")
+            continue
+        text = f"{render.marker(config.source)}\n{unit.body}"
+        targets.append(plan_mod.Target(path, text, plan_mod.UNIT))
+    return targets, notes
+
+
+def _config_arg(source: str) -> str | None:
+    """The ``-c`` the watcher needs to read this configuration (None: it reads it anyway)."""
+    if source == BUILTIN_SOURCE:
+        return None
+    path = os.path.abspath(source)
+    return None if Path(path) == config_mod.DEFAULT_CONFIG_PATH else path
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace") if path.is_file() else None
+    except OSError:
+        return None
+
+
 def _files(
     config: Config, units: Sequence[render.UnitFile], unit_dir: Path, host: Path
 ) -> tuple[tuple[plan_mod.Target, ...], tuple[Path, ...]]:
-    """Every file of the run, and the folders it writes into (the unit folder first)."""
+    """The containers' and extensions' files, and the folders they go into (units first)."""
     targets = [
         plan_mod.Target(unit_dir / u.filename, u.text, plan_mod.unit_kind(u.filename))
         for u in units
@@ -224,7 +289,7 @@ def _compare(generate_plan: GeneratePlan) -> plan_mod.Plan:
         generate_plan.config.source,
         force=options.force,
         search_path=search,
-        owned=generate_plan.folders[1:],
+        owned=generate_plan.owned,
     )
 
 
@@ -238,6 +303,9 @@ def plan_generate(options: Options) -> GeneratePlan:
     fmt, units, fallback = render_units(config, fmt, version, user, auto=options.fmt == "auto")
     unit_dir = options.outdir if options.outdir is not None else default_outdir(fmt, user)
     targets, folders = _files(config, units, unit_dir, host)
+    own_dir = watch_dir(user, options.outdir)
+    own, kept = _own_units(config, options, own_dir, user)
+    notes = "; ".join(n for n in (note, fallback, *kept) if n)
     empty = plan_mod.Plan(())
     draft = GeneratePlan(
         config,
@@ -245,11 +313,12 @@ def plan_generate(options: Options) -> GeneratePlan:
         fmt,
         version,
         user,
-        note or fallback,
+        notes or None,
         unit_dir,
         host,
-        targets,
-        folders,
+        (*targets, *own),
+        tuple(dict.fromkeys((folders[0], own_dir, *folders[1:]))),
+        folders[1:],
         empty,
     )
     return dataclasses.replace(draft, plan=_compare(draft))

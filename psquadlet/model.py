@@ -53,6 +53,10 @@ class WatchSettings:
     state_dir: str = DEFAULT_STATE_DIR
     auth_file: str = ""
     parallel: int = 4
+    enabled: bool = True
+    """``generate`` writes the watcher's units and makes the containers' units want them."""
+    mode: str = "daemon"
+    """``daemon`` (psquadlet-watch.service) or ``timer`` (psquadlet-upgrade.timer)."""
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from psquadlet import fsutil
+from psquadlet import fsutil, watchunits
 from psquadlet.errors import PsquadletError, RefusedError
 from psquadlet.render import is_generated, same_source
 
@@ -54,9 +54,7 @@ DROP_IN = "drop-in"
 MANIFEST = ".psquadlet-manifest.json"
 
 # psquadlet's own units: installed by the package, never refused as "shadowing" anything.
-OWN_UNITS = frozenset(
-    {"psquadlet-watch.service", "psquadlet-upgrade.service", "psquadlet-upgrade.timer"}
-)
+OWN_UNITS = watchunits.OWN_UNITS
 
 SYSTEM_UNIT_PATH = (
     Path("/etc/systemd/system"),

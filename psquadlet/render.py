@@ -20,7 +20,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from psquadlet import __version__, quadlet_keys, schema, unitfile
+from psquadlet import __version__, quadlet_keys, schema, unitfile, watchunits
 from psquadlet.errors import ConfigError, PodmanVersionError, UsageError, raise_collected
 from psquadlet.model import BUILTIN_SOURCE, Config, ContainerSpec, VolumeSpec
 
@@ -282,7 +282,17 @@ def _extra(writer: _Writer, extra: Sequence[tuple[str, Sequence[str]]], path: st
             writer.raw(name, value, f"{path}.{name}")
 
 
-def _unit_section(writer: _Writer, spec: ContainerSpec, extra_after: Sequence[str] = ()) -> None:
+def watcher_wants(config: Config, spec: ContainerSpec) -> tuple[str, ...]:
+    """psquadlet's own unit a container's unit wants: starting it (or booting) starts the
+    watcher too (``[watch] enabled``, ``mode``; none for ``update.policy = "off"``)."""
+    if not config.watch.enabled or spec.update.policy == "off":
+        return ()
+    return (watchunits.wanted_unit(config.watch.mode),)
+
+
+def _unit_section(
+    writer: _Writer, spec: ContainerSpec, extra_after: Sequence[str] = (), own: Sequence[str] = ()
+) -> None:
     base = f"containers.{spec.name}.unit"
     writer.section("Unit")
     description = spec.unit.description or spec.description or f"{spec.name} container"
@@ -301,6 +311,8 @@ def _unit_section(writer: _Writer, spec: ContainerSpec, extra_after: Sequence[st
     ):
         if values:
             writer.key("Unit", name, tuple(values), f"{base}.{name.lower()}")
+    if own:
+        writer.key("Unit", "Wants", tuple(own), "watch.enabled")
     _extra(writer, spec.unit.extra, f"{base}.extra")
 
 
@@ -345,7 +357,7 @@ def _quadlet_container(
     spec: ContainerSpec, config: Config, user: bool, version: tuple[int, int, int]
 ) -> _Writer:
     writer = _Writer(config.source)
-    _unit_section(writer, spec)
+    _unit_section(writer, spec, own=watcher_wants(config, spec))
     writer.section("Container")
     podman_args: list[tuple[str, str]] = []
     for option in _container_options(spec):
@@ -420,7 +432,7 @@ def _service_run_argv(writer: _Writer, spec: ContainerSpec, config: Config) -> l
 def _service_unit(spec: ContainerSpec, config: Config, user: bool) -> _Writer:
     writer = _Writer(config.source)
     base = f"containers.{spec.name}"
-    _unit_section(writer, spec)
+    _unit_section(writer, spec, own=watcher_wants(config, spec))
     writer.literal("RequiresMountsFor=%t/containers")
     writer.section("Service")
     writer.literal("Environment=PODMAN_SYSTEMD_UNIT=%n")

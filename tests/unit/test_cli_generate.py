@@ -41,7 +41,9 @@ def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
 
 def listing(folder: Path) -> list[str]:
     """The files an operator sees (not psquadlet's own .psquadlet-manifest.json and lock)."""
-    return sorted(p.name for p in folder.iterdir() if not p.name.startswith(".psquadlet"))
+    return sorted(
+        p.name for p in folder.iterdir() if not p.name.startswith((".psquadlet", "psquadlet-"))
+    )
 
 
 @pytest.fixture

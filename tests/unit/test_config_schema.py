@@ -237,5 +237,5 @@ def test_format_auto_on_podman_5_4_keeps_quadlet_for_memory(tmp_path: Path) -> N
     out = tmp_path / "o"
     result = run("generate", "-c", str(cfg), "-o", str(out), "--podman-version", "5.4.2")
     assert result.exit_code == 0, result.stderr
-    assert sorted(p.name for p in out.glob("[!.]*")) == ["tp.container"]
+    assert sorted(p.name for p in out.glob("[!.p]*")) == ["tp.container"]  # not psquadlet-*
     assert "PodmanArgs=--memory=512m\n" in (out / "tp.container").read_text()
