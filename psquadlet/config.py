@@ -54,6 +54,7 @@ from psquadlet.tomltable import Context as _Context
 from psquadlet.tomltable import Table as _Table
 from psquadlet.tomltable import format_path
 from psquadlet.tomltable import type_name as _type_name
+from psquadlet.watch.releases import TRACKS, TemplateError, check_template
 
 # The checks and the table reader are re-exported: extension table parsers and import use them.
 __all__ = [
@@ -121,7 +122,7 @@ SERVICE_KEYS = ("restart", "restart_sec", "timeout_start", "timeout_stop", "extr
 INSTALL_KEYS = ("wanted_by", "extra")
 UPDATE_KEYS = (
     "policy", "schedule", "randomized_delay", "interval", "min_age", "health_cmd",
-    "health_timeout", "keep_images",
+    "health_timeout", "keep_images", "track", "tag_pattern", "prerelease",
 )  # fmt: skip
 SUBTABLES = ("health", "unit", "service", "install", "update")
 CONTAINER_KEYS = schema.CONTAINER_KEYS
@@ -277,6 +278,15 @@ def _parse_install(table: _Table | None) -> model.InstallSection:
     )
 
 
+def check_tag_pattern(value: str) -> str:
+    if not value:
+        return value
+    try:
+        return check_template(value)
+    except TemplateError as e:
+        raise FieldError(str(e), 'e.g. "v{version}-systemd"') from e
+
+
 def _parse_update(table: _Table | None) -> model.UpdateSpec:
     if table is None:
         return model.UpdateSpec()
@@ -302,6 +312,9 @@ def _parse_update(table: _Table | None) -> model.UpdateSpec:
         keep_images=table.integer(
             "keep_images", d["keep_images"], maximum=schema.bound("update.keep_images")
         ),
+        track=table.text("track", d["track"], one_of(*TRACKS)),
+        tag_pattern=table.text("tag_pattern", d["tag_pattern"], check_tag_pattern),
+        prerelease=table.flag("prerelease", d["prerelease"]),
     )
 
 
@@ -386,6 +399,12 @@ def _parse_container(ctx: _Context, name: str, raw: Mapping[str, Any]) -> model.
         )
     if spec.group and not spec.user:
         ctx.error((*path, "group"), "'group' needs 'user' (podman run --user USER:GROUP)")
+    if spec.update.track != "digest" and not spec.update.tag_pattern:
+        ctx.error(
+            (*path, "update", "track"),
+            f"track = {spec.update.track!r} needs update.tag_pattern (which tags are releases)",
+            'e.g. tag_pattern = "v{version}-systemd"',
+        )
     if spec.update.policy != "off" and spec.image_ref.digest and not spec.image_ref.tag:
         ctx.error(
             (*path, "image"),

@@ -162,6 +162,9 @@ class UpdateSpec:
     health_cmd: tuple[str, ...] = ()
     health_timeout: int = 300
     keep_images: int = 1
+    track: str = "digest"  # digest | patch | minor | major (psquadlet.watch.releases)
+    tag_pattern: str = ""  # e.g. "v{version}-systemd": which tags are releases
+    prerelease: bool = False  # also follow pre-releases (-alpha, -beta, -rc)
 
 
 @dataclass(frozen=True)

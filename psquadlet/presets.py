@@ -52,7 +52,12 @@ def _perfsonar_testpoint(variant: str, container: str) -> dict[str, Any]:
     # From the compose files: TZ, restart on failure; the pSConfig volume is above.
     values["environment"] = {"TZ": "UTC"}
     values["service"] = {"restart": "on-failure"}
-    values["update"] = {"health_cmd": ["pscheduler", "troubleshoot", "--quick"]}
+    values["update"] = {
+        "health_cmd": ["pscheduler", "troubleshoot", "--quick"],
+        # upstream's release tags: vX.Y.Z (supervisord) and vX.Y.Z-systemd; used when
+        # track = "patch" | "minor" | "major" (the default "digest" follows the moving tag)
+        "tag_pattern": "v{version}-systemd" if variant == "systemd" else "v{version}",
+    }
     return values
 
 
@@ -109,6 +114,8 @@ _UPDATE_COMMENTS = """\
 # min_age = "0s"
 # health_timeout = "5m"
 # keep_images = 1
+# track = "digest"               # digest (follow the tag) | patch | minor | major (releases)
+# prerelease = false             # also follow -alpha/-beta/-rc releases
 """
 
 

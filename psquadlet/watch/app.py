@@ -42,17 +42,21 @@ def build_deps(config: Config, endpoints: Endpoints, log: Logger) -> core.Deps:
     from psquadlet.watch.podman_images import PodmanImages  # noqa: PLC0415
     from psquadlet.watch.registry import registry_from_config  # noqa: PLC0415
     from psquadlet.watch.systemd_units import SystemdUnits  # noqa: PLC0415
+    from psquadlet.watch.unit_overrides import UnitOverrides  # noqa: PLC0415
 
     tls = {r.host: r.tls_verify for r in config.registries}
     registry = registry_from_config(config, timeout=endpoints.registry_timeout)
+    images = PodmanImages(
+        endpoints.podman_url,
+        tls_verify=lambda h: tls.get(h, True),
+        auth=registry.credentials.lookup,
+    )
+    units = SystemdUnits(endpoints.dbus_address)
     return core.Deps(
         registry=registry,
-        images=PodmanImages(
-            endpoints.podman_url,
-            tls_verify=lambda h: tls.get(h, True),
-            auth=registry.credentials.lookup,
-        ),
-        units=SystemdUnits(endpoints.dbus_address),
+        images=images,
+        units=units,
+        overrides=UnitOverrides(units, images.version()),
         clock=SystemClock(),
         store=FileStateStore(endpoints.state_dir or config.watch.state_dir),
         log=log,
