@@ -269,8 +269,12 @@ def _pass(
 
 
 def pinned(t: Target, state: WatchState) -> str:
-    """Why *t* stays where it is (the configuration, or ``psquadlet pin``), or ""."""
-    return t.pinned or state.get(t.name).pinned
+    """Why *t* stays where it is (the configuration, ``psquadlet pin``, or a release chosen by
+    hand that ``track = "digest"`` does not follow), or ""."""
+    cs = state.get(t.name)
+    if not t.tracks_releases and cs.release_tag and cs.release_base == str(t.image):
+        return f"on release {cs.release_tag} (upgrade --to); track {t.track!r} follows no releases"
+    return t.pinned or cs.pinned
 
 
 def report_outcome(deps: Deps, o: Outcome) -> None:

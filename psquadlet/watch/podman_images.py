@@ -67,9 +67,9 @@ class PodmanImages:
     def version(self) -> tuple[int, int, int] | None:
         """The Podman service's version (release tracking: drop-ins need 5.0), None if unknown."""
         try:
-            info = self.client.version()
+            info = self.client.version()  # type: ignore[no-untyped-call]
             return parse_version(str(info.get("Version", "")))
-        except (ValueError, *_ERRORS):
+        except _PULL_ERRORS:  # ValueError and the API's errors
             return None
 
     def container_image(self, container: str) -> ContainerImage | None:
