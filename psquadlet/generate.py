@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from psquadlet import config as config_mod
-from psquadlet import fsutil, quadlet_keys, render
+from psquadlet import dropin, fsutil, quadlet_keys, render
 from psquadlet import plan as plan_mod
 from psquadlet.errors import (
     ConfigError,
@@ -89,10 +89,12 @@ class GeneratePlan:
     folders: tuple[Path, ...]
     """The unit folder first, then the extensions' host-file folders (which psquadlet owns)."""
     plan: plan_mod.Plan
+    stale_dropins: tuple[Path, ...] = ()
+    """The watcher's release drop-ins whose base image is no longer the configured one."""
 
     @property
     def changed(self) -> bool:
-        return bool(self.plan.changes)
+        return bool(self.plan.changes) or bool(self.stale_dropins)
 
 
 def default_outdir(fmt: str, user: bool) -> Path:
@@ -252,7 +254,18 @@ def plan_generate(options: Options) -> GeneratePlan:
         folders,
         empty,
     )
-    return dataclasses.replace(draft, plan=_compare(draft))
+    return dataclasses.replace(draft, plan=_compare(draft), stale_dropins=_stale_dropins(draft))
+
+
+def _stale_dropins(generate_plan: GeneratePlan) -> tuple[Path, ...]:
+    """Release drop-ins (``psquadlet.dropin``) to remove: the operator changed the image."""
+    if generate_plan.fmt != "quadlet":
+        return ()
+    found = (
+        dropin.stale_dropin(generate_plan.unit_dir / f"{spec.name}.container", spec.image)
+        for spec in generate_plan.config.containers
+    )
+    return tuple(path for path in found if path is not None)
 
 
 def apply(generate_plan: GeneratePlan) -> GeneratePlan:
@@ -268,11 +281,23 @@ def apply(generate_plan: GeneratePlan) -> GeneratePlan:
         with fsutil.folder_lock(folder):
             current = dataclasses.replace(generate_plan, plan=_compare(generate_plan))
             plan_mod.apply_plan(current.plan)  # reports its own OSErrors
+            _remove_dropins(generate_plan.stale_dropins)
     except OSError as exc:
         raise PsquadletError(
             f"cannot use {folder}: {exc.strerror or exc}; nothing was written"
         ) from None
     return current
+
+
+def _remove_dropins(paths: tuple[Path, ...]) -> None:
+    for path in paths:
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise PsquadletError(
+                f"the units were written, but the stale release drop-in {path} cannot be "
+                f"removed: {exc.strerror or exc}"
+            ) from None
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from psquadlet.host import Runner, run_command
 from psquadlet.model import Config
 from psquadlet.watch import state as watch_state
 from psquadlet.watch.schedule import next_run, read_machine_id
-from psquadlet.watch.targets import targets_from_config
+from psquadlet.watch.targets import Target, targets_from_config
 
 BUNDLE_VERSION_FILE = "/var/lib/perfsonar/bundles/bundle_version"
 JSON_SCHEMA = "psquadlet-status/1"
@@ -67,6 +67,9 @@ class ContainerStatus:
     last_result: str = ""
     last_upgrade: Event | None = None
     last_rollback: Event | None = None
+    release: str = ""  # which release runs and why (release tracking), "" when not tracking
+    available: str = ""  # the newest release reported as available and not adopted
+    pinned: str = ""  # psquadlet pin's reason
     notes: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, object]:
@@ -92,6 +95,9 @@ class ContainerStatus:
             "last_result": self.last_result,
             "last_upgrade": self.last_upgrade.to_json() if self.last_upgrade else None,
             "last_rollback": self.last_rollback.to_json() if self.last_rollback else None,
+            "release": self.release or None,
+            "release_available": self.available or None,
+            "pinned": self.pinned or None,
             "notes": list(self.notes),
         }
 
@@ -109,6 +115,13 @@ class ContainerStatus:
         if self.bundle_version:
             lines.append(f"  perfSONAR:      {self.bundle_version}")
         lines.append(f"  update policy:  {self.policy}")
+        for label, value in (
+            ("release", self.release),
+            ("available", self.available),
+            ("pinned", self.pinned),
+        ):
+            if value:
+                lines.append(f"  {label + ':':15} {value}")
         lines.append(f"  last check:     {_iso(self.last_check) or 'never'}")
         if self.last_result:
             lines.append(f"  last result:    {self.last_result}")
@@ -253,9 +266,26 @@ def container_status(
         last_result=cs.last_result,
         last_upgrade=_last(cs.history, "upgraded"),
         last_rollback=_last(cs.history, "rolled-back"),
+        release=release_line(target, cs),
+        available=cs.announced_tags[-1] if cs.announced_tags and target.tracks_releases else "",
+        pinned=cs.pinned,
         notes=tuple(notes),
         **values,
     )
+
+
+def release_line(target: Target, cs: watch_state.ContainerState) -> str:
+    """Which release the unit runs and why (``[update] track``), or ""."""
+    adopted = cs.release_tag and cs.release_base == str(target.image)
+    if not adopted and not target.tracks_releases:
+        return ""
+    if not adopted:
+        return f"{target.image.tag} as configured (track {target.track!r})"
+    entry = next((h for h in reversed(cs.history) if h.action == "upgraded"), None)
+    when = f" on {_iso(entry.time)}" if entry else ""
+    how = {"retag": "the configured tag points at it"}.get(cs.release_how, cs.release_how)
+    why = f"adopted{when} (track {target.track!r})" if target.tracks_releases else "upgrade --to"
+    return f"{cs.release_tag}, {why}" + (f"; {how}" if how else "")
 
 
 def collect(
