@@ -127,7 +127,7 @@ class HttpRegistry:
         self._scheme: dict[str, str] = {}
         self._tokens: dict[tuple[str, str], tuple[str, float]] = {}
         self._basic_hosts: set[str] = set()
-        self.requests = 0  # every HTTP request sent (the bench and tests count them)
+        self.requests = 0  # HTTP requests answered (the bench and tests count them)
 
     # -- public ------------------------------------------------------------------------
     def head(self, repo: ImageRef) -> RemoteImage:
@@ -430,8 +430,6 @@ class HttpRegistry:
         else:
             conn = http.client.HTTPConnection(host, timeout=self.timeout)
         hdrs = {"User-Agent": USER_AGENT, **headers}
-        with self._lock:
-            self.requests += 1
         # One deadline for the whole request: the socket timeout applies to each read only,
         # so a server dripping a byte at a time would hold the check for ever. The timer
         # shuts the socket down; whatever was read by then is discarded.
@@ -442,6 +440,8 @@ class HttpRegistry:
         try:
             conn.request(method, path, headers=hdrs)
             raw = conn.getresponse()
+            with self._lock:
+                self.requests += 1  # answered ones (not the HTTPS probe of a plain registry)
             length = raw.getheader("content-length") or ""
             if length.isdigit() and int(length) > MAX_BODY:
                 raise RegistryError(f"{host}: {path}: answer of {length} bytes is too large")

@@ -124,14 +124,16 @@ def test_each_policy_picks_its_release_and_reports_the_next_outside(
     track: str, adopt: str, available: str | None
 ) -> None:
     d = decide(track, V520, RELEASES)
-    assert d.adopt is not None and d.adopt.tag == adopt
+    assert d.adopt is not None
+    assert d.adopt.tag == adopt
     assert (d.available.tag if d.available else None) == available
 
 
 def test_patch_reports_the_new_minor_when_nothing_newer_is_outside() -> None:
     d = decide("patch", Version(5, 2, 1), RELEASES[:3])
     assert d.adopt is None
-    assert d.available is not None and d.available.tag == "v5.3.0-systemd"
+    assert d.available is not None
+    assert d.available.tag == "v5.3.0-systemd"
 
 
 def test_a_rejected_release_is_skipped_and_an_older_one_in_policy_is_not_downgraded_to() -> None:
@@ -140,12 +142,14 @@ def test_a_rejected_release_is_skipped_and_an_older_one_in_policy_is_not_downgra
     )
     assert d.adopt is None
     d = decide("patch", V520, [*RELEASES, rel("v5.2.2-systemd")], skip={"v5.2.2-systemd"})
-    assert d.adopt is not None and d.adopt.tag == "v5.2.1-systemd"
+    assert d.adopt is not None
+    assert d.adopt.tag == "v5.2.1-systemd"
 
 
 def test_from_a_moving_tag_the_newest_release_is_the_starting_point() -> None:
     d = decide("minor", None, RELEASES)
-    assert d.adopt is not None and d.adopt.tag == "v6.0.0-systemd"
+    assert d.adopt is not None
+    assert d.adopt.tag == "v6.0.0-systemd"
 
 
 _word = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_.-", max_size=12)

@@ -114,11 +114,7 @@ def test_patch_adopts_the_next_patch_release_through_the_gate_and_a_drop_in() ->
     assert w.images.containers["pt0"].image_id == "new0"
     assert w.images.tags[f"{NAME}:v5.2.1-systemd"] == "new0"
     assert w.images.tags[BASE] == "old0"  # the configured tag still names what it was
-    assert (
-        ("exec", "pt0") == w.images.calls[-1][:2]
-        or any(c[0] == "exec" for c in w.images.calls)
-        or True
-    )
+    assert any(c[0] == "exec" for c in w.images.calls)  # the health gate ran
     cs = w.store.state.get("perfsonar-testpoint")
     assert (cs.release_tag, cs.release_base) == ("v5.2.1-systemd", BASE)
     assert cs.release_how.startswith("drop-in ")
@@ -134,15 +130,16 @@ def test_patch_adopts_the_next_patch_release_through_the_gate_and_a_drop_in() ->
 
 
 def test_minor_adopts_the_new_minor_and_major_reports_nothing_outside() -> None:
-    w, ov, _ = setup()
+    w, _ov, _ = setup()
     w.images.remote[f"{NAME}@{NEWER}"] = "newer0"
     (o,) = core.run_pass((target("minor"),), w.deps).outcomes
-    assert o.action == core.UPGRADED and "v5.3.0-systemd" in o.message
+    assert o.action == core.UPGRADED
+    assert "v5.3.0-systemd" in o.message
     assert w.images.containers["pt0"].image_id == "newer0"
 
 
 def test_a_failing_release_is_rolled_back_the_drop_in_restored_and_never_fetched_again() -> None:
-    w, ov, sink = setup()
+    w, ov, _sink = setup()
     w.units.dies_on.add("new0")
     (o,) = core.run_pass((target(),), w.deps).outcomes
     assert o.action == core.ROLLED_BACK
@@ -173,7 +170,7 @@ def test_rollback_from_a_second_release_restores_the_first() -> None:
 
 
 def test_without_drop_ins_the_configured_tag_is_pointed_at_the_release() -> None:
-    w, ov, _ = setup(works=False)
+    w, _ov, _ = setup(works=False)
     (o,) = core.run_pass((target(),), w.deps).outcomes
     assert o.action == core.UPGRADED
     assert w.images.tags[BASE] == "new0"
@@ -232,7 +229,8 @@ def test_a_release_chosen_by_hand_holds_under_track_digest() -> None:
     t = target()
     manual.adopt_release(t, "v5.2.1-systemd", w.deps, (t,))
     (o,) = core.run_pass((target("digest"),), w.deps).outcomes
-    assert o.action == core.PINNED and "v5.2.1-systemd" in o.message
+    assert o.action == core.PINNED
+    assert "v5.2.1-systemd" in o.message
 
 
 def test_a_changed_configured_image_voids_the_adopted_release() -> None:
@@ -274,5 +272,6 @@ def test_a_crash_after_the_drop_in_is_recovered_to_a_running_release() -> None:
     w.units.state[UNIT] = "failed"
     core.recover_now((t,), w.deps)
     after = w.store.state.get(t.name)
-    assert after.phase == "" and after.release_tag == "v5.2.1-systemd"
+    assert after.phase == ""
+    assert after.release_tag == "v5.2.1-systemd"
     assert w.images.containers["pt0"].image_id == "new0"
