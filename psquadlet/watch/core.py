@@ -256,7 +256,7 @@ def _pass(
             outcomes.append(Outcome(t.name, t.unit, str(t.image), PINNED, pinned(t, state)))
             continue
         if t.tracks_releases:
-            outcome, state = track.handle(t, tags[t.image.name], deps, state, dry_run)
+            outcome, state = track.handle(t, tags, deps, state, dry_run)
         else:
             outcome, state = _handle(t, remote[str(t.image)], deps, state, dry_run)
         report_outcome(deps, outcome)

@@ -122,7 +122,9 @@ def in_policy(track: str, current: Version, candidate: Version) -> bool:
 @dataclass(frozen=True)
 class Decision:
     adopt: Release | None  # the highest release the policy takes, if newer than current
-    available: Release | None  # the highest newer release outside the policy, if any
+    available: tuple[Release, ...] = ()
+    """Newer releases outside the policy, oldest first: the newest of the current major (a
+    new minor under ``patch``) and the newest of all (a new major)."""
 
 
 def decide(
@@ -140,8 +142,10 @@ def decide(
     ordered = sorted(releases, key=lambda r: (r.version, r.tag))
     if current is None:
         usable = [r for r in ordered if r.tag not in skipped]
-        return Decision(usable[-1] if usable else None, None)
+        return Decision(usable[-1] if usable else None)
     newer = [r for r in ordered if r.version > current]
     inside = [r for r in newer if in_policy(track, current, r.version) and r.tag not in skipped]
     outside = [r for r in newer if not in_policy(track, current, r.version)]
-    return Decision(inside[-1] if inside else None, outside[-1] if outside else None)
+    same_major = [r for r in outside if r.version.major == current.major]
+    available = {r.tag: r for r in (*same_major[-1:], *outside[-1:])}
+    return Decision(inside[-1] if inside else None, tuple(available.values()))

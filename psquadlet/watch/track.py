@@ -14,12 +14,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Callable
 
 from psquadlet.imageref import ImageRef
 from psquadlet.watch import core
 from psquadlet.watch.events import EventKind
-from psquadlet.watch.interfaces import ImagesError, RegistryError
+from psquadlet.watch.interfaces import ImagesError, RegistryError, RemoteImage
 from psquadlet.watch.releases import Decision, Release, TagPattern, Version, decide
 from psquadlet.watch.state import ContainerState, HistoryEntry, WatchState
 from psquadlet.watch.targets import Target
@@ -27,13 +28,34 @@ from psquadlet.watch.targets import Target
 DoneFn = Callable[..., "tuple[core.Outcome, WatchState]"]
 
 
-def list_tags(targets: Sequence[Target], deps: core.Deps) -> dict[str, list[str] | RegistryError]:
+@dataclass
+class Listing:
+    """What one pass learnt from the registry: each repository's tags (one listing per
+    repository) and the HEAD of each release chosen (one per tag, however many containers)."""
+
+    tags: dict[str, list[str] | RegistryError] = field(default_factory=dict)
+    heads: dict[str, RemoteImage | RegistryError] = field(default_factory=dict)
+
+    def head(self, ref: ImageRef, deps: core.Deps) -> RemoteImage:
+        key = str(ref)
+        if key not in self.heads:
+            try:
+                self.heads[key] = deps.registry.head(ref)
+            except RegistryError as e:
+                self.heads[key] = e
+        found = self.heads[key]
+        if isinstance(found, RegistryError):
+            raise found
+        return found
+
+
+def list_tags(targets: Sequence[Target], deps: core.Deps) -> Listing:
     """One tags listing per repository (``ImageRef.name``), in parallel across repositories."""
     repos: dict[str, ImageRef] = {}
     for t in targets:
         repos.setdefault(t.image.name, t.image)
     if not repos:
-        return {}
+        return Listing()
 
     def one(name: str) -> tuple[str, list[str] | RegistryError]:
         try:
@@ -42,7 +64,7 @@ def list_tags(targets: Sequence[Target], deps: core.Deps) -> dict[str, list[str]
             return name, e
 
     with ThreadPoolExecutor(max_workers=max(1, min(deps.parallel, len(repos)))) as pool:
-        return dict(pool.map(one, sorted(repos)))
+        return Listing(dict(pool.map(one, sorted(repos))))
 
 
 def current_tag(t: Target, cs: ContainerState) -> str:
@@ -64,7 +86,7 @@ def plan(t: Target, cs: ContainerState, tags: Sequence[str]) -> Decision:
 
 def handle(
     t: Target,
-    tags: list[str] | RegistryError,
+    listing: Listing,
     deps: core.Deps,
     state: WatchState,
     dry_run: bool,
@@ -75,6 +97,7 @@ def handle(
         # the operator configured another image: the adopted release no longer applies
         cs = dataclasses.replace(cs, release_tag="", release_base="", release_how="")
     running_tag = current_tag(t, cs)
+    tags = listing.tags[t.image.name]
 
     def done(
         action: str, message: str, c: ContainerState, running: str = "", remote: str = ""
@@ -92,20 +115,20 @@ def handle(
         return done(core.ERROR, f"cannot list the tags of {t.image.name}: {tags}", cs)
     cs = dataclasses.replace(cs, check_failures=0)
     decision = plan(t, cs, tags)
-    if decision.available is not None:
-        cs = _announce(
-            t, cs, decision.available, running_tag=running_tag, deps=deps, dry_run=dry_run
-        )
+    for rel in decision.available:
+        cs = _announce(t, cs, rel, running_tag=running_tag, deps=deps, dry_run=dry_run)
     if decision.adopt is None:
         extra = (
-            f"; {decision.available.tag} available outside track {t.track!r}"
+            f"; {', '.join(r.tag for r in decision.available)} available outside track {t.track!r}"
             if decision.available
             else ""
         )
         return done(
             core.UP_TO_DATE, f"on release {running_tag or '?'} (track {t.track!r}){extra}", cs
         )
-    return _adopt(t, decision.adopt, cs, deps=deps, state=state, dry_run=dry_run, done=done)
+    return _adopt(
+        t, decision.adopt, cs, deps=deps, state=state, dry_run=dry_run, done=done, listing=listing
+    )
 
 
 def _announce(
@@ -139,10 +162,11 @@ def _adopt(
     state: WatchState,
     dry_run: bool,
     done: DoneFn,
+    listing: Listing,
 ) -> tuple[core.Outcome, WatchState]:
     ref = t.image.with_tag(rel.tag)
     try:
-        remote = deps.registry.head(ref)
+        remote = listing.head(ref, deps)
     except RegistryError as e:
         return done(core.ERROR, f"cannot check {ref}: {e}", cs)
     bad = cs.is_bad(remote.digest)

@@ -115,25 +115,24 @@ V520 = Version(5, 2, 0)
 @pytest.mark.parametrize(
     ("track", "adopt", "available"),
     [
-        ("patch", "v5.2.1-systemd", "v6.0.0-systemd"),
-        ("minor", "v5.3.0-systemd", "v6.0.0-systemd"),
-        ("major", "v6.0.0-systemd", None),
+        ("patch", "v5.2.1-systemd", ["v5.3.0-systemd", "v6.0.0-systemd"]),
+        ("minor", "v5.3.0-systemd", ["v6.0.0-systemd"]),
+        ("major", "v6.0.0-systemd", []),
     ],
 )
 def test_each_policy_picks_its_release_and_reports_the_next_outside(
-    track: str, adopt: str, available: str | None
+    track: str, adopt: str, available: list[str]
 ) -> None:
     d = decide(track, V520, RELEASES)
     assert d.adopt is not None
     assert d.adopt.tag == adopt
-    assert (d.available.tag if d.available else None) == available
+    assert [r.tag for r in d.available] == available
 
 
 def test_patch_reports_the_new_minor_when_nothing_newer_is_outside() -> None:
     d = decide("patch", Version(5, 2, 1), RELEASES[:3])
     assert d.adopt is None
-    assert d.available is not None
-    assert d.available.tag == "v5.3.0-systemd"
+    assert [r.tag for r in d.available] == ["v5.3.0-systemd"]
 
 
 def test_a_rejected_release_is_skipped_and_an_older_one_in_policy_is_not_downgraded_to() -> None:
