@@ -155,9 +155,13 @@ def _merge_preset(ctx: _Context, raw: Mapping[str, Any], name: str) -> dict[str,
     merged = dict(raw)
     preset = raw.get("preset")
     variant = raw.get("variant")
+    registry = raw.get("registry")
     if preset is None:
-        if variant is not None:
-            ctx.error((*path, "variant"), "'variant' needs 'preset'")
+        for key in ("variant", "registry"):
+            if raw.get(key) is not None:
+                ctx.error((*path, key), f"'{key}' needs 'preset'")
+        return merged
+    if registry is not None and not _preset_registry_ok(ctx, (*path, "registry"), registry):
         return merged
     if not isinstance(preset, str):
         ctx.error((*path, "preset"), f"expected a string, got {_type_name(preset)}")
@@ -180,13 +184,29 @@ def _merge_preset(ctx: _Context, raw: Mapping[str, Any], name: str) -> dict[str,
             did_you_mean(variant, presets.variants(preset)),
         )
         return merged
-    base = presets.preset_values(preset, variant, name)
+    base = presets.preset_values(preset, variant, name, registry)
     for key, value in base.items():
         if key in SUBTABLES and isinstance(merged.get(key), dict):
             merged[key] = {**value, **merged[key]}
         elif key not in merged:
             merged[key] = value
     return merged
+
+
+def _preset_registry_ok(ctx: _Context, path: tuple[str | int, ...], registry: object) -> bool:
+    """A registry host (``ghcr.io``, ``docker.io``, ``mirror.example:5000``, ``host/prefix``)."""
+    if not isinstance(registry, str):
+        ctx.error(path, f"expected a string, got {_type_name(registry)}")
+        return False
+    try:
+        ref = check_image(presets.testpoint_image(registry, "latest"))
+    except FieldError as e:
+        ctx.error(path, f"not a registry host: {e.message}", 'e.g. "ghcr.io" or "docker.io"')
+        return False
+    if not ref.startswith(registry + "/"):
+        ctx.error(path, f"{registry!r} is not a registry host", 'e.g. "ghcr.io" or "docker.io"')
+        return False
+    return True
 
 
 def _parse_health(table: _Table | None) -> model.HealthSpec | None:
@@ -331,7 +351,7 @@ def _parse_notify(table: _Table) -> str:
 
 
 # Container keys read by hand in _parse_container; every other row is read by _setting.
-_PARSED_BY_HAND = ("preset", "variant", "image", "volumes", "notify", "health")
+_PARSED_BY_HAND = ("preset", "variant", "registry", "image", "volumes", "notify", "health")
 _CONTAINER_DEFAULTS = model.field_defaults(model.ContainerSpec)
 
 
@@ -380,6 +400,7 @@ def _parse_container(ctx: _Context, name: str, raw: Mapping[str, Any]) -> model.
         image=image,
         preset=merged.get("preset") if isinstance(merged.get("preset"), str) else None,
         variant=merged.get("variant") if isinstance(merged.get("variant"), str) else None,
+        registry=merged.get("registry") if isinstance(merged.get("registry"), str) else None,
         volumes=tuple(volumes),
         notify=_parse_notify(t),
         health=_parse_health(t.table("health", HEALTH_KEYS)),

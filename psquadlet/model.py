@@ -178,6 +178,7 @@ class ContainerSpec:
     description: str = ""
     preset: str | None = None
     variant: str | None = None
+    registry: str | None = None  # the preset's registry choice (None: presets.DEFAULT_REGISTRY)
     command: tuple[str, ...] = ()
     entrypoint: str = ""
     network: str = ""

@@ -161,3 +161,41 @@ def test_overrides_write_and_remove_the_drop_in_only_where_quadlet_reads_it(
     assert UnitOverrides(units, (4, 9, 3)).set_image("tp.service", "x", "y", "") == ""  # type: ignore[arg-type]
     service = _Units(str(tmp_path / "tp.service"))
     assert UnitOverrides(service, (5, 4, 2)).set_image("tp.service", "x", "y", "") == ""  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("registry", "image"),
+    [
+        (None, "ghcr.io/perfsonar/testpoint:systemd"),
+        ("docker.io", "docker.io/perfsonar/testpoint:systemd"),
+        ("mirror.example.org:5000", "mirror.example.org:5000/perfsonar/testpoint:systemd"),
+    ],
+)
+def test_the_presets_registry_is_an_explicit_choice_defaulting_to_ghcr(
+    registry: str | None, image: str
+) -> None:
+    line = f'registry = "{registry}"\n' if registry else ""
+    config = parse_config(f'[containers.a]\npreset = "perfsonar-testpoint"\n{line}', "t.toml")
+    assert config.containers[0].image == image
+    assert config.containers[0].registry == registry
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('registry = "perfsonar"', "containers.a.registry: not a registry host"),
+        ("registry = 5", "containers.a.registry: expected a string"),
+    ],
+)
+def test_a_bad_registry_is_a_located_error(text: str, message: str) -> None:
+    with pytest.raises((ConfigError, ConfigErrors)) as info:
+        parse_config(f'[containers.a]\npreset = "perfsonar-testpoint"\n{text}\n', "t.toml")
+    assert f"t.toml:3: {message}" in str(info.value)
+    with pytest.raises((ConfigError, ConfigErrors), match="'registry' needs 'preset'"):
+        parse_config('[containers.a]\nimage = "ghcr.io/a/b:c"\nregistry = "docker.io"\n', "t")
+
+
+def test_init_says_why_ghcr() -> None:
+    text = presets.init_text()
+    assert 'registry = "ghcr.io"' in text
+    assert "publish_docker.yml in perfsonar/perfsonar-testpoint-docker" in text
