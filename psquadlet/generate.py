@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from psquadlet import config as config_mod
-from psquadlet import dropin, fsutil, quadlet_keys, render
+from psquadlet import dropin, fsutil, quadlet_keys, registrymove, render
 from psquadlet import plan as plan_mod
 from psquadlet.errors import (
     ConfigError,
@@ -91,10 +91,12 @@ class GeneratePlan:
     plan: plan_mod.Plan
     stale_dropins: tuple[Path, ...] = ()
     """The watcher's release drop-ins whose base image is no longer the configured one."""
+    new_dropins: tuple[tuple[Path, str], ...] = ()
+    """Drop-ins that keep an installed Docker Hub testpoint until the watcher moves it."""
 
     @property
     def changed(self) -> bool:
-        return bool(self.plan.changes) or bool(self.stale_dropins)
+        return bool(self.plan.changes) or bool(self.stale_dropins) or bool(self.new_dropins)
 
 
 def default_outdir(fmt: str, user: bool) -> Path:
@@ -237,6 +239,9 @@ def plan_generate(options: Options) -> GeneratePlan:
     user = (not is_root()) if options.user is None else options.user
     host = host_dir(user, options.outdir)
     config = with_extension_mounts(config, host)
+    chosen_dir = options.outdir if options.outdir is not None else default_outdir(fmt, user)
+    moves = registrymove.plan_moves(config, chosen_dir, fmt, version)
+    config = moves.config
     fmt, units, fallback = render_units(config, fmt, version, user, auto=options.fmt == "auto")
     unit_dir = options.outdir if options.outdir is not None else default_outdir(fmt, user)
     targets, folders = _files(config, units, unit_dir, host)
@@ -247,14 +252,19 @@ def plan_generate(options: Options) -> GeneratePlan:
         fmt,
         version,
         user,
-        note or fallback,
+        "; ".join(n for n in (note or fallback, moves.note) if n) or None,
         unit_dir,
         host,
         targets,
         folders,
         empty,
     )
-    return dataclasses.replace(draft, plan=_compare(draft), stale_dropins=_stale_dropins(draft))
+    return dataclasses.replace(
+        draft,
+        plan=_compare(draft),
+        stale_dropins=_stale_dropins(draft),
+        new_dropins=moves.dropins if fmt == "quadlet" else (),
+    )
 
 
 def _stale_dropins(generate_plan: GeneratePlan) -> tuple[Path, ...]:
@@ -282,6 +292,7 @@ def apply(generate_plan: GeneratePlan) -> GeneratePlan:
             current = dataclasses.replace(generate_plan, plan=_compare(generate_plan))
             plan_mod.apply_plan(current.plan)  # reports its own OSErrors
             _remove_dropins(generate_plan.stale_dropins)
+            _write_dropins(generate_plan.new_dropins)
     except OSError as exc:
         raise PsquadletError(
             f"cannot use {folder}: {exc.strerror or exc}; nothing was written"
@@ -297,6 +308,18 @@ def _remove_dropins(paths: tuple[Path, ...]) -> None:
             raise PsquadletError(
                 f"the units were written, but the stale release drop-in {path} cannot be "
                 f"removed: {exc.strerror or exc}"
+            ) from None
+
+
+def _write_dropins(dropins: tuple[tuple[Path, str], ...]) -> None:
+    for path, text in dropins:
+        try:
+            path.parent.mkdir(mode=0o755, exist_ok=True)
+            fsutil.atomic_write(path, text)
+        except OSError as exc:
+            raise PsquadletError(
+                f"the units were written, but {path} cannot be: {exc.strerror or exc}; "
+                "do not restart the testpoint before 'psquadlet generate' succeeds"
             ) from None
 
 

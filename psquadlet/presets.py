@@ -164,7 +164,8 @@ def init_text(variant: str | None = None, container: str = PERFSONAR_TESTPOINT) 
         f'variant = "{chosen}"'.ljust(33)
         + f'# or "{other}"'
         + (" (hosts without cgroup v2)" if other == "supervisord" else " (recommended)"),
-        f'registry = "{DEFAULT_REGISTRY}"'.ljust(33) + '# or "docker.io", or a mirror host',
+        f'# registry = "{DEFAULT_REGISTRY}"'.ljust(33)
+        + '# default; or "docker.io", or a mirror host',
         "# ghcr.io: upstream's CI (publish_docker.yml in perfsonar/perfsonar-testpoint-docker)",
         "#   pushes there since 2025, multi-arch amd64+arm64: latest and systemd from master,",
         "#   vX.Y.Z and vX.Y.Z-systemd for releases. Docker Hub's copy may no longer move.",

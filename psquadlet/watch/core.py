@@ -459,11 +459,13 @@ def upgrade_to(
         return Outcome(t.name, t.unit, str(t.image), ERROR, msg, running, digest), state.put(cs)
     cs = dataclasses.replace(cs, phase=PHASE_RESTARTING, phase_image_id=new_id)
     state = _save(deps, state, cs)
+    try:
+        # a release drop-in, or one keeping a Docker Hub install until now (registrymove)
+        how = point_unit(t, release, new_id, deps)
+    except WatchError as e:
+        return _rollback(t, cs, f"cannot point {t.unit} at {release or t.image}: {e}", deps, state)
     if release:
-        try:
-            cs = dataclasses.replace(cs, release_how=point_unit(t, release, new_id, deps))
-        except WatchError as e:
-            return _rollback(t, cs, f"cannot point {t.unit} at {release}: {e}", deps, state)
+        cs = dataclasses.replace(cs, release_how=how)
         state = _save(deps, state, cs)
     deps.set_status(f"restarting {t.unit}")
     log.info(f"{t.name}: restarting {t.unit} on {short(digest)}")
@@ -652,10 +654,10 @@ def point_unit(t: Target, release: str, image_id: str, deps: Deps) -> str:
         image = str(run_ref(t, release)) if release else None
         why = f"release {release} adopted (track = {t.track!r})" if release else ""
         how = deps.overrides.set_image(t.unit, image, str(t.image), why)
-    if how:
-        return how if release else ""
+    if how or not release:
+        return how if release else ""  # back on the configured image: tagged by the caller
     deps.images.tag(image_id, t.image)
-    return "retag" if release else ""
+    return "retag"
 
 
 def recover(targets: Sequence[Target], deps: Deps, state: WatchState) -> WatchState:

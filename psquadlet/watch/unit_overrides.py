@@ -34,8 +34,9 @@ class UnitOverrides:
         try:
             if image is None:
                 current = path.read_text(encoding="utf-8") if path.is_file() else ""
-                if dropin.base_of(current) is not None:
-                    path.unlink()
+                if dropin.base_of(current) is None:
+                    return ""  # nothing of ours to remove: no reload
+                path.unlink()
                 with contextlib.suppress(OSError):
                     path.parent.rmdir()  # only when empty
             else:

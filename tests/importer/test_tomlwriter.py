@@ -156,7 +156,6 @@ def test_init_text_reads_back_as_the_preset_for_any_container_name(
     assert table == {
         "preset": presets.PERFSONAR_TESTPOINT,
         "variant": variant,
-        "registry": presets.DEFAULT_REGISTRY,
         **values,
     }
 

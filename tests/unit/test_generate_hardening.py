@@ -102,9 +102,7 @@ def test_names_of_installed_units_are_refused(tmp_path: Path) -> None:
     (installed / "psquadlet-watch.service").write_text("[Service]\n")
     cfg, out = tmp_path / "c.toml", tmp_path / "out"
     cfg.write_text(
-        container("dbus")
-        + container("web")
-        + 'volumes = ["data:/data"]\n[volumes.data]\n'
+        container("dbus") + container("web") + 'volumes = ["data:/data"]\n[volumes.data]\n'
     )
     p = generate.plan_generate(options(cfg, out, search=(installed,)))
     refused = {a.path.name: a.reason for a in p.plan.refused}

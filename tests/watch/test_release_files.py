@@ -197,5 +197,51 @@ def test_a_bad_registry_is_a_located_error(text: str, message: str) -> None:
 
 def test_init_says_why_ghcr() -> None:
     text = presets.init_text()
-    assert 'registry = "ghcr.io"' in text
+    assert '# registry = "ghcr.io"' in text  # the default, said; an explicit choice opts in
     assert "publish_docker.yml in perfsonar/perfsonar-testpoint-docker" in text
+
+
+def _docker_hub_install(tmp_path: Path, fmt: str) -> tuple[Path, Path]:
+    """Units an older psquadlet wrote from the preset when it named docker.io."""
+    out = tmp_path / "out"
+    cfg = tmp_path / "psquadlet.toml"
+    cfg.write_text('[containers.tp]\npreset = "perfsonar-testpoint"\nregistry = "docker.io"\n')
+    generate.run(generate.Options(cfg, out, fmt, "5.4.2", False, unit_search_path=()))
+    cfg.write_text('[containers.tp]\npreset = "perfsonar-testpoint"\n')  # the new default
+    return cfg, out
+
+
+def test_an_installed_docker_hub_testpoint_is_kept_by_a_drop_in_until_the_watcher_moves_it(
+    tmp_path: Path,
+) -> None:
+    cfg, out = _docker_hub_install(tmp_path, "quadlet")
+    result = generate.run(
+        generate.Options(cfg, out, "quadlet", "5.4.2", False, unit_search_path=())
+    )
+    assert "Image=ghcr.io/perfsonar/testpoint:systemd" in (out / "tp.container").read_text()
+    text = dropin.dropin_path(out / "tp.container").read_text()
+    assert dropin.image_of(text) == "docker.io/perfsonar/testpoint:systemd"
+    assert dropin.base_of(text) == "ghcr.io/perfsonar/testpoint:systemd"
+    assert result.changed
+    # a second run keeps it (its base is the configured image)
+    assert not generate.run(
+        generate.Options(cfg, out, "quadlet", "5.4.2", False, unit_search_path=())
+    ).changed
+    assert dropin.dropin_path(out / "tp.container").exists()
+
+
+@pytest.mark.parametrize(("fmt", "version"), [("service", "5.4.2"), ("quadlet", "4.9.3")])
+def test_without_drop_ins_the_docker_hub_install_stays_until_the_operator_opts_in(
+    tmp_path: Path, fmt: str, version: str
+) -> None:
+    cfg, out = _docker_hub_install(tmp_path, fmt)
+    result = generate.run(generate.Options(cfg, out, fmt, version, False, unit_search_path=()))
+    unit = (out / f"tp.{'container' if fmt == 'quadlet' else 'service'}").read_text()
+    assert "docker.io/perfsonar/testpoint:systemd" in unit
+    assert "ghcr.io" not in unit
+    assert result.plan.note is not None
+    assert 'registry = "ghcr.io" to move' in result.plan.note
+    cfg.write_text('[containers.tp]\npreset = "perfsonar-testpoint"\nregistry = "ghcr.io"\n')
+    generate.run(generate.Options(cfg, out, fmt, version, False, unit_search_path=()))
+    unit = (out / f"tp.{'container' if fmt == 'quadlet' else 'service'}").read_text()
+    assert "ghcr.io/perfsonar/testpoint:systemd" in unit

@@ -276,3 +276,34 @@ def test_a_crash_after_the_drop_in_is_recovered_to_a_running_release() -> None:
     assert after.phase == ""
     assert after.release_tag == "v5.2.1-systemd"
     assert w.images.containers["pt0"].image_id == "new0"
+
+
+def test_a_pending_registry_move_is_taken_through_the_gate_and_rolled_back_on_failure() -> None:
+    ghcr = "ghcr.io/perfsonar/testpoint:systemd"
+    for broken in (False, True):
+        w = world((("perfsonar-testpoint", "pt0", ghcr),))
+        ov = FakeOverrides(w)
+        w.deps.overrides = ov
+        # generate's drop-in: the unit still runs the Docker Hub image
+        w.images.add_image("hub", NAME, OLD, "systemd")
+        ov.set_image(UNIT, f"{NAME}:systemd", ghcr, "registry move pending")
+        w.units.restart(UNIT, 1)
+        assert w.images.containers["pt0"].image_id == "hub"
+        w.images.remote[f"ghcr.io/perfsonar/testpoint@{NEW}"] = "new0"
+        if broken:
+            w.units.dies_on.add("new0")
+        t = Target(
+            name="perfsonar-testpoint",
+            unit=UNIT,
+            container="pt0",
+            image=parse(ghcr),
+            schedule=Schedule(),
+        )
+        (o,) = core.run_pass((t,), w.deps).outcomes
+        assert ov.current[UNIT] is None  # the pending drop-in is gone
+        if broken:
+            assert o.action == core.ROLLED_BACK
+            assert w.images.containers["pt0"].image_id == "hub"  # under the ghcr.io tag
+        else:
+            assert o.action == core.UPGRADED
+            assert w.images.containers["pt0"].image_id == "new0"
