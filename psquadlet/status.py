@@ -70,6 +70,8 @@ class ContainerStatus:
     release: str = ""  # which release runs and why (release tracking), "" when not tracking
     available: str = ""  # the newest release reported as available and not adopted
     pinned: str = ""  # psquadlet pin's reason
+    behind: str = ""  # the followed tag is behind upstream (a warning)
+    image_created: str = ""  # when the running image was built (shown, never a warning)
     notes: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, object]:
@@ -98,6 +100,8 @@ class ContainerStatus:
             "release": self.release or None,
             "release_available": self.available or None,
             "pinned": self.pinned or None,
+            "behind": self.behind or None,
+            "image_created": self.image_created or None,
             "notes": list(self.notes),
         }
 
@@ -112,6 +116,8 @@ class ContainerStatus:
             lines.append(f"  digest:         {self.digest}")
         if self.image_id:
             lines.append(f"  image id:       {self.image_id[:12]}")
+        if self.image_created:
+            lines.append(f"  image built:    {self.image_created}")
         if self.bundle_version:
             lines.append(f"  perfSONAR:      {self.bundle_version}")
         lines.append(f"  update policy:  {self.policy}")
@@ -119,6 +125,7 @@ class ContainerStatus:
             ("release", self.release),
             ("available", self.available),
             ("pinned", self.pinned),
+            ("behind", self.behind),
         ):
             if value:
                 lines.append(f"  {label + ':':15} {value}")
@@ -239,6 +246,7 @@ def container_status(
         )
         if image is not None:
             values["digest"] = _pick_digest(image, spec.image_ref.name)
+            values["image_created"] = str(image.get("Created") or "")
         if values["running"] and host.container_variant(spec) is not None:
             code, out = probes.run(["podman", "exec", container, "cat", BUNDLE_VERSION_FILE])
             if code == 0:
@@ -269,6 +277,7 @@ def container_status(
         release=release_line(target, cs),
         available=cs.announced_tags[-1] if cs.announced_tags and target.tracks_releases else "",
         pinned=cs.pinned,
+        behind=cs.behind,
         notes=tuple(notes),
         **values,
     )

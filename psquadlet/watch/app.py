@@ -57,6 +57,7 @@ def build_deps(config: Config, endpoints: Endpoints, log: Logger) -> core.Deps:
         images=images,
         units=units,
         overrides=UnitOverrides(units, images.version()),
+        behind_check=True,
         clock=SystemClock(),
         store=FileStateStore(endpoints.state_dir or config.watch.state_dir),
         log=log,

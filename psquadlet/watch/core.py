@@ -136,6 +136,7 @@ class Deps:
     status: Callable[[str], None] | None = None
     events: EventSink = field(default_factory=NullSink)
     overrides: Overrides | None = None  # release tracking: None = retag the configured tag
+    behind_check: bool = False  # compare testpoint tags with upstream's other registry daily
 
     def set_status(self, text: str) -> None:
         if self.status is not None:
@@ -323,6 +324,10 @@ def _handle(
             detail=f"the registry check works again after {cs.check_failures} failures",
         )
     cs = dataclasses.replace(cs, remote_digest=remote.digest, check_failures=0)
+    if deps.behind_check and not dry_run:
+        from psquadlet.watch import behind  # noqa: PLC0415 - builds on this module
+
+        cs = behind.check(t, cs, remote.digest, deps)
     try:
         ci = deps.images.container_image(t.container)
     except ImagesError as e:

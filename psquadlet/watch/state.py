@@ -119,6 +119,8 @@ class ContainerState:
     rejected_tags: tuple[str, ...] = ()  # releases rolled back or known-bad: never fetched
     announced_tags: tuple[str, ...] = ()  # releases reported as available (once each)
     pinned: str = ""  # psquadlet pin: why this container stays where it is
+    behind: str = ""  # why the followed tag is behind upstream (watch/behind.py), "" if not
+    behind_checked: float | None = None  # last look at upstream's other registry
 
     def is_bad(self, digest: str) -> BadDigest | None:
         for bad in self.bad_digests:

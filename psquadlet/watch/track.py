@@ -117,6 +117,8 @@ def handle(
     decision = plan(t, cs, tags)
     for rel in decision.available:
         cs = _announce(t, cs, rel, running_tag=running_tag, deps=deps, dry_run=dry_run)
+    newer = ", ".join(r.tag for r in decision.available)
+    cs = dataclasses.replace(cs, behind=f"newer release {newer} (outside track)" if newer else "")
     if decision.adopt is None:
         extra = (
             f"; {', '.join(r.tag for r in decision.available)} available outside track {t.track!r}"

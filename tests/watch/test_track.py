@@ -122,6 +122,10 @@ def test_patch_adopts_the_next_patch_release_through_the_gate_and_a_drop_in() ->
     # v5.3.0 is outside track patch: reported once, never adopted
     available = [e for e in sink.events if e.kind is EventKind.UPDATE_AVAILABLE]
     assert [e.new_digest for e in available] == ["v5.3.0-systemd"]
+    assert (
+        w.store.state.get("perfsonar-testpoint").behind
+        == "newer release v5.3.0-systemd (outside track)"
+    )
     assert f"{NAME}:v5.3.0-systemd" not in w.registry.heads
     core.run_pass((target(),), w.deps)
     assert [e.new_digest for e in sink.events if e.kind is EventKind.UPDATE_AVAILABLE] == [
