@@ -112,23 +112,18 @@ class ContainerStatus:
             f"  image:          {self.image or self.configured_image}"
             + ("" if self.image else " (configured; container not found)"),
         ]
-        if self.digest:
-            lines.append(f"  digest:         {self.digest}")
-        if self.image_id:
-            lines.append(f"  image id:       {self.image_id[:12]}")
-        if self.image_created:
-            lines.append(f"  image built:    {self.image_created}")
-        if self.bundle_version:
-            lines.append(f"  perfSONAR:      {self.bundle_version}")
-        lines.append(f"  update policy:  {self.policy}")
-        for label, value in (
+        _rows(
+            lines,
+            ("digest", self.digest),
+            ("image id", self.image_id[:12]),
+            ("image built", self.image_created),
+            ("perfSONAR", self.bundle_version),
+            ("update policy", self.policy),
             ("release", self.release),
             ("available", self.available),
             ("pinned", self.pinned),
             ("behind", self.behind),
-        ):
-            if value:
-                lines.append(f"  {label + ':':15} {value}")
+        )
         lines.append(f"  last check:     {_iso(self.last_check) or 'never'}")
         if self.last_result:
             lines.append(f"  last result:    {self.last_result}")
@@ -144,6 +139,11 @@ class ContainerStatus:
                 )
         lines.extend(f"  note: {n}" for n in self.notes)
         return "\n".join(lines) + "\n"
+
+
+def _rows(lines: list[str], *rows: tuple[str, str]) -> None:
+    """``  label:        value`` for each row with a value."""
+    lines.extend(f"  {label + ':':15} {value}" for label, value in rows if value)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import click
 
@@ -107,6 +107,14 @@ def upgrade(  # noqa: PLR0917 - one parameter per click option
     sys.exit(code)
 
 
+def _echo(call: Callable[[], str]) -> None:
+    """Print what *call* returns; a psquadlet error is printed and exits non-zero."""
+    try:
+        click.echo(call())
+    except PsquadletError as e:
+        fail(e)
+
+
 _state_dir_option = click.option(
     "--state-dir", metavar="DIR", help="State folder (default: [watch] state_dir)."
 )
@@ -124,10 +132,7 @@ def block(
     """Never move container NAME to image DIGEST (until unblock)."""
     from psquadlet.watch import app  # noqa: PLC0415
 
-    try:
-        click.echo(app.block(config_path, name, digest, reason, state_dir))
-    except PsquadletError as e:
-        fail(e)
+    _echo(lambda: app.block(config_path, name, digest, reason, state_dir))
 
 
 @click.command()
@@ -139,10 +144,7 @@ def unblock(config_path: Path | None, state_dir: str | None, name: str, digest: 
     """Forget a block (or a rollback's known-bad mark) of DIGEST for container NAME."""
     from psquadlet.watch import app  # noqa: PLC0415
 
-    try:
-        click.echo(app.unblock(config_path, name, digest, state_dir))
-    except PsquadletError as e:
-        fail(e)
+    _echo(lambda: app.unblock(config_path, name, digest, state_dir))
 
 
 @click.command()
@@ -154,10 +156,7 @@ def pin(config_path: Path | None, state_dir: str | None, name: str, reason: str)
     """Hold container NAME where it is: the watcher neither checks nor moves it."""
     from psquadlet.watch import app  # noqa: PLC0415
 
-    try:
-        click.echo(app.pin(config_path, name, reason, state_dir))
-    except PsquadletError as e:
-        fail(e)
+    _echo(lambda: app.pin(config_path, name, reason, state_dir))
 
 
 @click.command()
@@ -168,10 +167,7 @@ def unpin(config_path: Path | None, state_dir: str | None, name: str) -> None:
     """Let the watcher move container NAME again."""
     from psquadlet.watch import app  # noqa: PLC0415
 
-    try:
-        click.echo(app.unpin(config_path, name, state_dir))
-    except PsquadletError as e:
-        fail(e)
+    _echo(lambda: app.unpin(config_path, name, state_dir))
 
 
 @click.command()

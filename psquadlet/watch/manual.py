@@ -10,6 +10,7 @@ pull, restart, health gate and rollback as a scheduled upgrade; a blocked digest
 from __future__ import annotations
 
 import dataclasses
+from typing import Callable
 
 from psquadlet.errors import UsageError
 from psquadlet.watch import core
@@ -60,13 +61,22 @@ def adopt(t: Target, digest: str, deps: core.Deps, known: tuple[Target, ...]) ->
     check_digest(digest)
     if t.image.digest:
         raise UsageError(f"{t.name}: the configuration pins {t.image}; change it there")
+    return _by_hand(deps, known, lambda state: _adopt(t, digest, deps, state))
+
+
+def _by_hand(
+    deps: core.Deps,
+    known: tuple[Target, ...],
+    step: Callable[[WatchState], tuple[core.Outcome, WatchState]],
+) -> core.PassReport:
+    """One hand-made step under the lock, after recovering what a crash left in flight."""
     with deps.store.lock():
         state = deps.store.load()
         for note in state.notes:
             deps.log.warning(note)
         state = core.recover(known, deps, state)
         started = deps.clock.now()
-        outcome, state = _adopt(t, digest, deps, state)
+        outcome, state = step(state)
         core.report_outcome(deps, outcome)
         deps.store.save(state)
         return core.PassReport((outcome,), started, deps.clock.now())
@@ -141,14 +151,7 @@ def adopt_release(
     pattern = TagPattern(t.tag_pattern)
     if pattern.version(tag) is None:
         raise UsageError(f"{t.name}: {tag!r} is not a release tag of the pattern {t.tag_pattern!r}")
-    with deps.store.lock():
-        state = deps.store.load()
-        state = core.recover(known, deps, state)
-        started = deps.clock.now()
-        outcome, state = _adopt_release(t, tag, deps, state)
-        core.report_outcome(deps, outcome)
-        deps.store.save(state)
-        return core.PassReport((outcome,), started, deps.clock.now())
+    return _by_hand(deps, known, lambda state: _adopt_release(t, tag, deps, state))
 
 
 def _adopt_release(
