@@ -245,3 +245,41 @@ def test_without_drop_ins_the_docker_hub_install_stays_until_the_operator_opts_i
     generate.run(generate.Options(cfg, out, fmt, version, False, unit_search_path=()))
     unit = (out / f"tp.{'container' if fmt == 'quadlet' else 'service'}").read_text()
     assert "ghcr.io/perfsonar/testpoint:systemd" in unit
+
+
+def test_pin_and_unpin_commands(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from psquadlet.cli import main
+    from psquadlet.watch.state import FileStateStore
+
+    cfg = _config(tmp_path)
+    state = str(tmp_path / "state")
+    run = CliRunner().invoke
+    res = run(main, ["pin", "-c", str(cfg), "--state-dir", state, "tp", "--reason", "mesh"])
+    assert res.exit_code == 0, res.output
+    assert FileStateStore(state).load().get("tp").pinned == "mesh"
+    assert "unpinned" in run(main, ["unpin", "-c", str(cfg), "--state-dir", state, "tp"]).output
+    assert FileStateStore(state).load().get("tp").pinned == ""
+    res = run(main, ["unpin", "-c", str(cfg), "--state-dir", state, "tp"])
+    assert "was not pinned" in res.output
+    assert run(main, ["pin", "-c", str(cfg), "--state-dir", state, "nope"]).exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--to", "v5.2.1-systemd"], "--to needs the NAME of one container"),
+        (["tp", "--to", "v5.2.1-systemd", "--dry-run"], "cannot be combined"),
+        (["tp", "--to", "v5.2.1-systemd", "--digest", "sha256:" + "a" * 64], "not both"),
+    ],
+)
+def test_upgrade_to_usage_errors(tmp_path: Path, args: list[str], message: str) -> None:
+    from click.testing import CliRunner
+
+    from psquadlet.cli import main
+
+    cfg = _config(tmp_path)
+    res = CliRunner().invoke(main, ["upgrade", "-c", str(cfg), *args])
+    assert res.exit_code == 2
+    assert message in res.output
