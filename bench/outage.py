@@ -108,9 +108,14 @@ class Poller(threading.Thread):
 def container_events(tb: TestBed, since: float) -> list[tuple[float, str]]:
     """(time, status) of the unit's container events since `since`, in order."""
     res = tb.podman(
-        "events", "--stream=false", "--since", str(int(since) - 1),
-        "--filter", "type=container",
-        "--format", "{{.TimeNano}}\t{{.Status}}\t{{.Name}}",
+        "events",
+        "--stream=false",
+        "--since",
+        str(int(since) - 1),
+        "--filter",
+        "type=container",
+        "--format",
+        "{{.TimeNano}}\t{{.Status}}\t{{.Name}}",
     )
     out = []
     for line in res.stdout.splitlines():
@@ -127,8 +132,16 @@ def stopping_times(tb: TestBed, since: float) -> list[float]:
     for an image that ignores its stop signal the service is already on its way out before.
     """
     res = tb.run(
-        ["journalctl", "-u", SERVICE, "--since", f"@{int(since) - 1}", "-o", "json",
-         "--output-fields=MESSAGE,__REALTIME_TIMESTAMP"],
+        [
+            "journalctl",
+            "-u",
+            SERVICE,
+            "--since",
+            f"@{int(since) - 1}",
+            "-o",
+            "json",
+            "--output-fields=MESSAGE,__REALTIME_TIMESTAMP",
+        ],
         check=False,
     )
     out = []
@@ -229,9 +242,13 @@ def fmt_counter(c: Counter[str]) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--kind", choices=("systemd", "plain", "stubborn"), default="systemd",
-                    help="stand-in: systemd PID 1 (default), a plain process, or one "
-                    "that ignores SIGTERM (stop waits out the timeout)")
+    ap.add_argument(
+        "--kind",
+        choices=("systemd", "plain", "stubborn"),
+        default="systemd",
+        help="stand-in: systemd PID 1 (default), a plain process, or one "
+        "that ignores SIGTERM (stop waits out the timeout)",
+    )
     args = ap.parse_args()
     tag = "systemd" if args.kind == "systemd" else "latest"
 
@@ -272,8 +289,10 @@ def main() -> int:
         last = results[tool][-1].requests
         print(f"registry requests, upgrade, {tool}: {last['total']} ({fmt_counter(last)})")
     for tool in TOOLS:
-        print(f"registry requests, check with nothing new, {tool}: {idle[tool]['total']} "
-              f"({fmt_counter(idle[tool])})")
+        print(
+            f"registry requests, check with nothing new, {tool}: {idle[tool]['total']} "
+            f"({fmt_counter(idle[tool])})"
+        )
     return 0
 
 

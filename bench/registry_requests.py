@@ -37,8 +37,10 @@ from tests.support.testbed import VENV, TestBed  # noqa: E402
 
 CONFIG = "/etc/psquadlet/psquadlet.toml"
 TOOLS = ("psquadlet", "podman-auto-update")
-ACCESS = re.compile(r'"(?P<method>[A-Z]+) (?P<path>\S+) [^"]*" (?P<status>\d{3}) (?P<size>\d+|-) '
-                    r'"[^"]*" "(?P<agent>[^"]*)"')
+ACCESS = re.compile(
+    r'"(?P<method>[A-Z]+) (?P<path>\S+) [^"]*" (?P<status>\d{3}) (?P<size>\d+|-) '
+    r'"[^"]*" "(?P<agent>[^"]*)"'
+)
 
 
 @dataclass(frozen=True)
@@ -55,11 +57,11 @@ def config_text(registry: str, units: int) -> str:
     out = [f'[registries."{registry}"]\ntls_verify = false\n']
     for i in range(units):
         out.append(
-            f'[containers.bench{i}]\n'
+            f"[containers.bench{i}]\n"
             f'image = "{registry}/perfsonar/testpoint:latest"\n'
             'network = "host"\n'
             'labels = { "io.containers.autoupdate" = "registry" }\n'
-            f'[containers.bench{i}.update]\n'
+            f"[containers.bench{i}.update]\n"
             'schedule = "03:00"\nrandomized_delay = "1h"\n'
         )
     return "\n".join(out)
@@ -109,11 +111,14 @@ def proc_sample(tb: TestBed, pid: int) -> tuple[int, int]:
     A voluntary switch is the process going to sleep, so each wake-up is one of them;
     involuntary switches (preemption while running) are left out.
     """
-    text = tb.sh(f"grep VmRSS /proc/{pid}/status; for t in /proc/{pid}/task/*; do "
-                 "grep ^voluntary_ctxt_switches $t/status; done")
+    text = tb.sh(
+        f"grep VmRSS /proc/{pid}/status; for t in /proc/{pid}/task/*; do "
+        "grep ^voluntary_ctxt_switches $t/status; done"
+    )
     rss = int(re.search(r"VmRSS:\s+(\d+)", text).group(1))  # type: ignore[union-attr]
-    switches = sum(int(n) for n in re.findall(r"^voluntary_ctxt_switches:\s+(\d+)", text,
-                                              re.MULTILINE))
+    switches = sum(
+        int(n) for n in re.findall(r"^voluntary_ctxt_switches:\s+(\d+)", text, re.MULTILINE)
+    )
     return rss, switches
 
 
@@ -127,12 +132,13 @@ def idle_watcher(tb: TestBed, window: float) -> tuple[int, float, int]:
     """Run the shipped psquadlet-watch.service; (RSS kB, wake-ups per hour, threads)."""
     unit = (REPO / "units" / "psquadlet-watch.service").read_text()
     tb.write(f"/etc/systemd/system/{WATCH}", unit)
-    tb.write(f"/etc/systemd/system/{WATCH}.d/bench.conf",
-             f"[Service]\nExecStart=\nExecStart={VENV}/bin/psquadlet watch -c {CONFIG}\n")
+    tb.write(
+        f"/etc/systemd/system/{WATCH}.d/bench.conf",
+        f"[Service]\nExecStart=\nExecStart={VENV}/bin/psquadlet watch -c {CONFIG}\n",
+    )
     tb.systemctl("daemon-reload")
     tb.systemctl("start", WATCH)  # Type=notify: returns after READY=1
-    pid = int(tb.systemctl("show", "-p", "MainPID", "--value",
-                           WATCH).stdout.strip())
+    pid = int(tb.systemctl("show", "-p", "MainPID", "--value", WATCH).stdout.strip())
     time.sleep(5)  # settle after start-up
     rss0, sw0 = proc_sample(tb, pid)
     t0 = time.monotonic()
@@ -140,13 +146,11 @@ def idle_watcher(tb: TestBed, window: float) -> tuple[int, float, int]:
     try:
         rss1, sw1 = proc_sample(tb, pid)
     except Exception:
-        print(tb.systemctl("status", WATCH, check=False).stdout,
-              tb.journal(WATCH), file=sys.stderr)
+        print(tb.systemctl("status", WATCH, check=False).stdout, tb.journal(WATCH), file=sys.stderr)
         raise
     elapsed = time.monotonic() - t0
     threads = int(tb.sh(f"ls /proc/{pid}/task | wc -l").strip())
-    status = tb.systemctl("show", "-p", "StatusText", "--value",
-                          WATCH).stdout.strip()
+    status = tb.systemctl("show", "-p", "StatusText", "--value", WATCH).stdout.strip()
     print(f"watcher status: {status}", file=sys.stderr)
     tb.systemctl("stop", WATCH, check=False)
     return max(rss0, rss1), (sw1 - sw0) * 3600 / elapsed, threads
@@ -172,32 +176,46 @@ def main() -> int:
         tb.systemctl("daemon-reload")
         for i in range(args.units):
             tb.systemctl("start", f"bench{i}.service")
-        tb.wait_for(lambda: all(
-            tb.systemctl("is-active", f"bench{i}.service", check=False).stdout.strip()
-            == "active" for i in range(args.units)), 120, "bench units active")
+        tb.wait_for(
+            lambda: all(
+                tb.systemctl("is-active", f"bench{i}.service", check=False).stdout.strip()
+                == "active"
+                for i in range(args.units)
+            ),
+            120,
+            "bench units active",
+        )
 
         same = {t: measure(tb, reg, t, args.checks) for t in TOOLS}
         standins.push("plain", "2.0", "perfsonar/testpoint:latest")
         changed = {t: measure(tb, reg, t, 1) for t in TOOLS}
         rss, wakeups, threads = idle_watcher(tb, args.idle)
 
-    print(f"\nRegistry cost per check: {args.units} units on one image, "
-          f"means of {args.checks} checks\n")
+    print(
+        f"\nRegistry cost per check: {args.units} units on one image, "
+        f"means of {args.checks} checks\n"
+    )
     print(f"{'':46}{'psquadlet':>11}{'auto-update':>13}{'ratio':>8}")
     for label, data in (("nothing new", same), ("new image pending", changed)):
         a, b = data["psquadlet"], data["podman-auto-update"]
-        print(f"{label + ': requests':46}{a.total:>11g}{b.total:>13g}"
-              f"{a.total / b.total if b.total else float('nan'):>8.2f}")
-        print(f"{label + ': response body bytes':46}{a.bytes:>11}{b.bytes:>13}"
-              f"{a.bytes / b.bytes if b.bytes else float('nan'):>8.2f}")
+        print(
+            f"{label + ': requests':46}{a.total:>11g}{b.total:>13g}"
+            f"{a.total / b.total if b.total else float('nan'):>8.2f}"
+        )
+        print(
+            f"{label + ': response body bytes':46}{a.bytes:>11}{b.bytes:>13}"
+            f"{a.bytes / b.bytes if b.bytes else float('nan'):>8.2f}"
+        )
         gets_a = a.requests.get("GET manifest", 0)
         gets_b = b.requests.get("GET manifest", 0)
         print(f"{label + ': manifest GETs (Hub: pulls)':46}{gets_a:>11g}{gets_b:>13g}")
         for tool in TOOLS:
             print(f"    {tool}: {fmt(data[tool].requests)}")
-    print(f"\npsquadlet watch idle for {args.idle:g}s: VmRSS {rss / 1024:.1f} MB "
-          f"(target < 40 MB), {wakeups:.0f} wake-ups/hour across {threads} thread(s) "
-          "(WatchdogSec=5min: the watchdog alone is 24/hour)")
+    print(
+        f"\npsquadlet watch idle for {args.idle:g}s: VmRSS {rss / 1024:.1f} MB "
+        f"(target < 40 MB), {wakeups:.0f} wake-ups/hour across {threads} thread(s) "
+        "(WatchdogSec=5min: the watchdog alone is 24/hour)"
+    )
     return 0
 
 

@@ -42,12 +42,16 @@ RSS = "print(int(open('/proc/self/status').read().split('VmRSS:')[1].split()[0])
 
 def run(imports: str, work: str) -> tuple[int, int, float]:
     code = f"{BASELINE}\n{RSS}\n{imports}\n{work}\n{RSS}\n"
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-c", code],
-                          capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True, check=True
+    )
     before, after = (int(x) for x in proc.stdout.split())
     wanted = {m.strip() for m in imports.replace("import", "").split(",")}
-    micros = sum(int(m.group(1)) for m in re.finditer(
-        r"import time:\s+\d+ \|\s+(\d+) \| (\S+)", proc.stderr) if m.group(2) in wanted)
+    micros = sum(
+        int(m.group(1))
+        for m in re.finditer(r"import time:\s+\d+ \|\s+(\d+) \| (\S+)", proc.stderr)
+        if m.group(2) in wanted
+    )
     return before, after, micros / 1000
 
 

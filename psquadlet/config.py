@@ -54,6 +54,7 @@ from psquadlet.tomltable import Context as _Context
 from psquadlet.tomltable import Table as _Table
 from psquadlet.tomltable import format_path
 from psquadlet.tomltable import type_name as _type_name
+from psquadlet.watch.releases import TRACKS, TemplateError, check_template
 
 # The checks and the table reader are re-exported: extension table parsers and import use them.
 __all__ = [
@@ -121,7 +122,7 @@ SERVICE_KEYS = ("restart", "restart_sec", "timeout_start", "timeout_stop", "extr
 INSTALL_KEYS = ("wanted_by", "extra")
 UPDATE_KEYS = (
     "policy", "schedule", "randomized_delay", "interval", "min_age", "health_cmd",
-    "health_timeout", "keep_images",
+    "health_timeout", "keep_images", "track", "tag_pattern", "prerelease",
 )  # fmt: skip
 SUBTABLES = ("health", "unit", "service", "install", "update")
 CONTAINER_KEYS = schema.CONTAINER_KEYS
@@ -156,9 +157,13 @@ def _merge_preset(ctx: _Context, raw: Mapping[str, Any], name: str) -> dict[str,
     merged = dict(raw)
     preset = raw.get("preset")
     variant = raw.get("variant")
+    registry = raw.get("registry")
     if preset is None:
-        if variant is not None:
-            ctx.error((*path, "variant"), "'variant' needs 'preset'")
+        for key in ("variant", "registry"):
+            if raw.get(key) is not None:
+                ctx.error((*path, key), f"'{key}' needs 'preset'")
+        return merged
+    if registry is not None and not _preset_registry_ok(ctx, (*path, "registry"), registry):
         return merged
     if not isinstance(preset, str):
         ctx.error((*path, "preset"), f"expected a string, got {_type_name(preset)}")
@@ -181,13 +186,29 @@ def _merge_preset(ctx: _Context, raw: Mapping[str, Any], name: str) -> dict[str,
             did_you_mean(variant, presets.variants(preset)),
         )
         return merged
-    base = presets.preset_values(preset, variant, name)
+    base = presets.preset_values(preset, variant, name, registry)
     for key, value in base.items():
         if key in SUBTABLES and isinstance(merged.get(key), dict):
             merged[key] = {**value, **merged[key]}
         elif key not in merged:
             merged[key] = value
     return merged
+
+
+def _preset_registry_ok(ctx: _Context, path: tuple[str | int, ...], registry: object) -> bool:
+    """A registry host (``ghcr.io``, ``docker.io``, ``mirror.example:5000``, ``host/prefix``)."""
+    if not isinstance(registry, str):
+        ctx.error(path, f"expected a string, got {_type_name(registry)}")
+        return False
+    try:
+        ref = check_image(presets.testpoint_image(registry, "latest"))
+    except FieldError as e:
+        ctx.error(path, f"not a registry host: {e.message}", 'e.g. "ghcr.io" or "docker.io"')
+        return False
+    if not ref.startswith(registry + "/"):
+        ctx.error(path, f"{registry!r} is not a registry host", 'e.g. "ghcr.io" or "docker.io"')
+        return False
+    return True
 
 
 def _parse_health(table: _Table | None) -> model.HealthSpec | None:
@@ -279,6 +300,15 @@ def _parse_install(table: _Table | None) -> model.InstallSection:
     )
 
 
+def check_tag_pattern(value: str) -> str:
+    if not value:
+        return value
+    try:
+        return check_template(value)
+    except TemplateError as e:
+        raise FieldError(str(e), 'e.g. "v{version}-systemd"') from e
+
+
 def _parse_update(table: _Table | None) -> model.UpdateSpec:
     if table is None:
         return model.UpdateSpec()
@@ -304,6 +334,9 @@ def _parse_update(table: _Table | None) -> model.UpdateSpec:
         keep_images=table.integer(
             "keep_images", d["keep_images"], maximum=schema.bound("update.keep_images")
         ),
+        track=table.text("track", d["track"], one_of(*TRACKS)),
+        tag_pattern=table.text("tag_pattern", d["tag_pattern"], check_tag_pattern),
+        prerelease=table.flag("prerelease", d["prerelease"]),
     )
 
 
@@ -320,7 +353,7 @@ def _parse_notify(table: _Table) -> str:
 
 
 # Container keys read by hand in _parse_container; every other row is read by _setting.
-_PARSED_BY_HAND = ("preset", "variant", "image", "volumes", "notify", "health")
+_PARSED_BY_HAND = ("preset", "variant", "registry", "image", "volumes", "notify", "health")
 _CONTAINER_DEFAULTS = model.field_defaults(model.ContainerSpec)
 
 
@@ -369,6 +402,7 @@ def _parse_container(ctx: _Context, name: str, raw: Mapping[str, Any]) -> model.
         image=image,
         preset=merged.get("preset") if isinstance(merged.get("preset"), str) else None,
         variant=merged.get("variant") if isinstance(merged.get("variant"), str) else None,
+        registry=merged.get("registry") if isinstance(merged.get("registry"), str) else None,
         volumes=tuple(volumes),
         notify=_parse_notify(t),
         health=_parse_health(t.table("health", HEALTH_KEYS)),
@@ -388,6 +422,12 @@ def _parse_container(ctx: _Context, name: str, raw: Mapping[str, Any]) -> model.
         )
     if spec.group and not spec.user:
         ctx.error((*path, "group"), "'group' needs 'user' (podman run --user USER:GROUP)")
+    if spec.update.track != "digest" and not spec.update.tag_pattern:
+        ctx.error(
+            (*path, "update", "track"),
+            f"track = {spec.update.track!r} needs update.tag_pattern (which tags are releases)",
+            'e.g. tag_pattern = "v{version}-systemd"',
+        )
     if spec.update.policy != "off" and spec.image_ref.digest and not spec.image_ref.tag:
         ctx.error(
             (*path, "image"),

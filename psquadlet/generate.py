@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from psquadlet import config as config_mod
-from psquadlet import fsutil, quadlet_keys, render, watchunits
+from psquadlet import dropin, fsutil, quadlet_keys, registrymove, render, watchunits
 from psquadlet import plan as plan_mod
 from psquadlet.errors import (
     ConfigError,
@@ -98,10 +98,14 @@ class GeneratePlan:
     owned: tuple[Path, ...]
     """The extensions' host-file folders: psquadlet owns every file in them."""
     plan: plan_mod.Plan
+    stale_dropins: tuple[Path, ...] = ()
+    """The watcher's release drop-ins whose base image is no longer the configured one."""
+    new_dropins: tuple[tuple[Path, str], ...] = ()
+    """Drop-ins that keep an installed Docker Hub testpoint until the watcher moves it."""
 
     @property
     def changed(self) -> bool:
-        return bool(self.plan.changes)
+        return bool(self.plan.changes) or bool(self.stale_dropins) or bool(self.new_dropins)
 
 
 def default_outdir(fmt: str, user: bool) -> Path:
@@ -300,12 +304,15 @@ def plan_generate(options: Options) -> GeneratePlan:
     user = (not is_root()) if options.user is None else options.user
     host = host_dir(user, options.outdir)
     config = with_extension_mounts(config, host)
+    chosen_dir = options.outdir if options.outdir is not None else default_outdir(fmt, user)
+    moves = registrymove.plan_moves(config, chosen_dir, fmt, version)
+    config = moves.config
     fmt, units, fallback = render_units(config, fmt, version, user, auto=options.fmt == "auto")
     unit_dir = options.outdir if options.outdir is not None else default_outdir(fmt, user)
     targets, folders = _files(config, units, unit_dir, host)
     own_dir = watch_dir(user, options.outdir)
     own, kept = _own_units(config, options, own_dir, user)
-    notes = "; ".join(n for n in (note, fallback, *kept) if n)
+    notes = "; ".join(n for n in (note, fallback, moves.note, *kept) if n)
     empty = plan_mod.Plan(())
     draft = GeneratePlan(
         config,
@@ -321,7 +328,23 @@ def plan_generate(options: Options) -> GeneratePlan:
         folders[1:],
         empty,
     )
-    return dataclasses.replace(draft, plan=_compare(draft))
+    return dataclasses.replace(
+        draft,
+        plan=_compare(draft),
+        stale_dropins=_stale_dropins(draft),
+        new_dropins=moves.dropins if fmt == "quadlet" else (),
+    )
+
+
+def _stale_dropins(generate_plan: GeneratePlan) -> tuple[Path, ...]:
+    """Release drop-ins (``psquadlet.dropin``) to remove: the operator changed the image."""
+    if generate_plan.fmt != "quadlet":
+        return ()
+    found = (
+        dropin.stale_dropin(generate_plan.unit_dir / f"{spec.name}.container", spec.image)
+        for spec in generate_plan.config.containers
+    )
+    return tuple(path for path in found if path is not None)
 
 
 def apply(generate_plan: GeneratePlan) -> GeneratePlan:
@@ -337,11 +360,36 @@ def apply(generate_plan: GeneratePlan) -> GeneratePlan:
         with fsutil.folder_lock(folder):
             current = dataclasses.replace(generate_plan, plan=_compare(generate_plan))
             plan_mod.apply_plan(current.plan)  # reports its own OSErrors
+            _remove_dropins(generate_plan.stale_dropins)
+            _write_dropins(generate_plan.new_dropins)
     except OSError as exc:
         raise PsquadletError(
             f"cannot use {folder}: {exc.strerror or exc}; nothing was written"
         ) from None
     return current
+
+
+def _remove_dropins(paths: tuple[Path, ...]) -> None:
+    for path in paths:
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise PsquadletError(
+                f"the units were written, but the stale release drop-in {path} cannot be "
+                f"removed: {exc.strerror or exc}"
+            ) from None
+
+
+def _write_dropins(dropins: tuple[tuple[Path, str], ...]) -> None:
+    for path, text in dropins:
+        try:
+            path.parent.mkdir(mode=0o755, exist_ok=True)
+            fsutil.atomic_write(path, text)
+        except OSError as exc:
+            raise PsquadletError(
+                f"the units were written, but {path} cannot be: {exc.strerror or exc}; "
+                "do not restart the testpoint before 'psquadlet generate' succeeds"
+            ) from None
 
 
 @dataclass(frozen=True)

@@ -166,6 +166,9 @@ class UpdateSpec:
     health_cmd: tuple[str, ...] = ()
     health_timeout: int = 300
     keep_images: int = 1
+    track: str = "digest"  # digest | patch | minor | major (psquadlet.watch.releases)
+    tag_pattern: str = ""  # e.g. "v{version}-systemd": which tags are releases
+    prerelease: bool = False  # also follow pre-releases (-alpha, -beta, -rc)
 
 
 @dataclass(frozen=True)
@@ -179,6 +182,7 @@ class ContainerSpec:
     description: str = ""
     preset: str | None = None
     variant: str | None = None
+    registry: str | None = None  # the preset's registry choice (None: presets.DEFAULT_REGISTRY)
     command: tuple[str, ...] = ()
     entrypoint: str = ""
     network: str = ""

@@ -16,12 +16,30 @@ from psquadlet import perfsonar
 from psquadlet.tomlwriter import inline, key, key_path
 
 PERFSONAR_TESTPOINT = "perfsonar-testpoint"
+TESTPOINT_REPOSITORY = "perfsonar/testpoint"
+
+# Where the preset's image comes from (``registry = ...``). Since February 2025 upstream's only
+# automated publishing (.github/workflows/publish_docker.yml in
+# perfsonar/perfsonar-testpoint-docker) pushes to ghcr.io, multi-arch (amd64 and arm64): the
+# moving tags latest and systemd from master, vX.Y.Z and vX.Y.Z-systemd for releases. Docker
+# Hub's copy, which the upstream guide names, may no longer move. Any mirror host works too.
+DEFAULT_REGISTRY = "ghcr.io"
+UPSTREAM_REGISTRIES = ("ghcr.io", "docker.io")
+REGISTRY_REASON = (
+    "upstream's CI (publish_docker.yml in perfsonar/perfsonar-testpoint-docker) pushes to "
+    "ghcr.io since 2025, multi-arch amd64+arm64: latest and systemd from master, vX.Y.Z and "
+    "vX.Y.Z-systemd for releases; Docker Hub's copy may no longer move"
+)
 
 # preset name -> default variant
 DEFAULT_VARIANTS: dict[str, str] = {PERFSONAR_TESTPOINT: "systemd"}
 
 
-def _perfsonar_testpoint(variant: str, container: str) -> dict[str, Any]:
+def testpoint_image(registry: str | None, tag: str) -> str:
+    return f"{registry or DEFAULT_REGISTRY}/{TESTPOINT_REPOSITORY}:{tag}"
+
+
+def _perfsonar_testpoint(variant: str, container: str, registry: str | None) -> dict[str, Any]:
     # The folders perfSONAR changes at run time, each a named volume seeded from the image
     # (see psquadlet.perfsonar.state_volumes; the first is the pSConfig folder).
     state = [f"{volume}:{folder}" for volume, folder in perfsonar.state_volumes(container)]
@@ -30,7 +48,7 @@ def _perfsonar_testpoint(variant: str, container: str) -> dict[str, Any]:
         #   --tmpfs /tmp -v /sys/fs/cgroup:/sys/fs/cgroup:rw --cgroupns host
         #   --cap-add CAP_NET_RAW perfsonar/testpoint:systemd
         values: dict[str, Any] = {
-            "image": "docker.io/perfsonar/testpoint:systemd",
+            "image": testpoint_image(registry, "systemd"),
             "description": "perfSONAR testpoint (systemd image)",
             "network": "host",
             "tmpfs": ["/run", "/run/lock", "/tmp"],
@@ -43,7 +61,7 @@ def _perfsonar_testpoint(variant: str, container: str) -> dict[str, Any]:
         # docker run -d --name perfsonar-testpoint --net=host --cap-add CAP_NET_RAW
         #   perfsonar/testpoint
         values = {
-            "image": "docker.io/perfsonar/testpoint:latest",
+            "image": testpoint_image(registry, "latest"),
             "description": "perfSONAR testpoint (supervisord image)",
             "network": "host",
             "volumes": state,
@@ -52,7 +70,12 @@ def _perfsonar_testpoint(variant: str, container: str) -> dict[str, Any]:
     # From the compose files: TZ, restart on failure; the pSConfig volume is above.
     values["environment"] = {"TZ": "UTC"}
     values["service"] = {"restart": "on-failure"}
-    values["update"] = {"health_cmd": ["pscheduler", "troubleshoot", "--quick"]}
+    values["update"] = {
+        "health_cmd": ["pscheduler", "troubleshoot", "--quick"],
+        # upstream's release tags: vX.Y.Z (supervisord) and vX.Y.Z-systemd; used when
+        # track = "patch" | "minor" | "major" (the default "digest" follows the moving tag)
+        "tag_pattern": "v{version}-systemd" if variant == "systemd" else "v{version}",
+    }
     return values
 
 
@@ -67,8 +90,11 @@ def variants(preset: str) -> tuple[str, ...]:
     return _VARIANTS[preset]
 
 
-def preset_values(preset: str, variant: str | None, container: str) -> dict[str, Any]:
-    """A fresh copy of the preset's keys for the container named ``container``.
+def preset_values(
+    preset: str, variant: str | None, container: str, registry: str | None = None
+) -> dict[str, Any]:
+    """A fresh copy of the preset's keys for the container named ``container``; the image
+    from *registry* (default ``DEFAULT_REGISTRY``).
 
     Raises KeyError for an unknown preset or variant (the loader turns that into a located
     error with a suggestion).
@@ -78,7 +104,7 @@ def preset_values(preset: str, variant: str | None, container: str) -> dict[str,
     chosen = variant or DEFAULT_VARIANTS[preset]
     if chosen not in _VARIANTS[preset]:
         raise KeyError(chosen)
-    return copy.deepcopy(_perfsonar_testpoint(chosen, container))
+    return copy.deepcopy(_perfsonar_testpoint(chosen, container, registry))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -109,6 +135,8 @@ _UPDATE_COMMENTS = """\
 # min_age = "0s"
 # health_timeout = "5m"
 # keep_images = 1
+# track = "digest"               # digest (follow the tag) | patch | minor | major (releases)
+# prerelease = false             # also follow -alpha/-beta/-rc releases
 """
 
 
@@ -136,6 +164,11 @@ def init_text(variant: str | None = None, container: str = PERFSONAR_TESTPOINT) 
         f'variant = "{chosen}"'.ljust(33)
         + f'# or "{other}"'
         + (" (hosts without cgroup v2)" if other == "supervisord" else " (recommended)"),
+        f'# registry = "{DEFAULT_REGISTRY}"'.ljust(33)
+        + '# default; or "docker.io", or a mirror host',
+        "# ghcr.io: upstream's CI (publish_docker.yml in perfsonar/perfsonar-testpoint-docker)",
+        "#   pushes there since 2025, multi-arch amd64+arm64: latest and systemd from master,",
+        "#   vX.Y.Z and vX.Y.Z-systemd for releases. Docker Hub's copy may no longer move.",
         "",
         "# The upstream docker run line, as this preset spells it (edit freely):",
     ]

@@ -107,6 +107,8 @@ CONTAINER: Mapping[str, Setting] = _rows(
             "none", render=ELSEWHERE),
     Setting("variant", TEXT, "preset variant: `systemd` or `supervisord`", '`"systemd"`',
             render=ELSEWHERE),
+    Setting("registry", TEXT, "preset registry: `ghcr.io` (where upstream publishes), "
+            "`docker.io` or a mirror host", '`"ghcr.io"`', render=ELSEWHERE),
     Setting("image", TEXT, "fully qualified reference; short names are refused with the "
             "suggestion", "**required** (or preset)", checks.check_image, quadlet="Image",
             render=SPECIAL),

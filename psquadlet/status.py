@@ -23,7 +23,7 @@ from psquadlet.metrics import ContainerFacts, container_facts, read_facts
 from psquadlet.model import Config
 from psquadlet.watch import state as watch_state
 from psquadlet.watch.schedule import next_run, read_machine_id
-from psquadlet.watch.targets import targets_from_config
+from psquadlet.watch.targets import Target, targets_from_config
 
 BUNDLE_VERSION_FILE = "/var/lib/perfsonar/bundles/bundle_version"
 JSON_SCHEMA = "psquadlet-status/1"
@@ -68,6 +68,11 @@ class ContainerStatus:
     last_result: str = ""
     last_upgrade: Event | None = None
     last_rollback: Event | None = None
+    release: str = ""  # which release runs and why (release tracking), "" when not tracking
+    available: str = ""  # the newest release reported as available and not adopted
+    pinned: str = ""  # psquadlet pin's reason
+    behind: str = ""  # the followed tag is behind upstream (a warning)
+    image_created: str = ""  # when the running image was built (shown, never a warning)
     notes: tuple[str, ...] = ()
     facts: ContainerFacts | None = None  # what the metrics say, from the watcher's files
     now: float = 0.0
@@ -119,6 +124,11 @@ class ContainerStatus:
             "last_upgrade": self.last_upgrade.to_json() if self.last_upgrade else None,
             "last_rollback": self.last_rollback.to_json() if self.last_rollback else None,
             "watch": self.facts_json(),
+            "release": self.release or None,
+            "release_available": self.available or None,
+            "pinned": self.pinned or None,
+            "behind": self.behind or None,
+            "image_created": self.image_created or None,
             "notes": list(self.notes),
         }
 
@@ -129,13 +139,18 @@ class ContainerStatus:
             f"  image:          {self.image or self.configured_image}"
             + ("" if self.image else " (configured; container not found)"),
         ]
-        if self.digest:
-            lines.append(f"  digest:         {self.digest}")
-        if self.image_id:
-            lines.append(f"  image id:       {self.image_id[:12]}")
-        if self.bundle_version:
-            lines.append(f"  perfSONAR:      {self.bundle_version}")
-        lines.append(f"  update policy:  {self.policy}")
+        _rows(
+            lines,
+            ("digest", self.digest),
+            ("image id", self.image_id[:12]),
+            ("image built", self.image_created),
+            ("perfSONAR", self.bundle_version),
+            ("update policy", self.policy),
+            ("release", self.release),
+            ("available", self.available),
+            ("pinned", self.pinned),
+            ("behind", self.behind),
+        )
         lines.append(f"  last check:     {_iso(self.last_check) or 'never'}")
         if self.last_result:
             lines.append(f"  last result:    {self.last_result}")
@@ -151,6 +166,11 @@ class ContainerStatus:
                 )
         lines.extend(f"  note: {n}" for n in self.notes)
         return "\n".join(lines) + "\n"
+
+
+def _rows(lines: list[str], *rows: tuple[str, str]) -> None:
+    """``  label:        value`` for each row with a value."""
+    lines.extend(f"  {label + ':':15} {value}" for label, value in rows if value)
 
 
 @dataclass(frozen=True)
@@ -257,6 +277,7 @@ def container_status(
         )
         if image is not None:
             values["digest"] = _pick_digest(image, spec.image_ref.name)
+            values["image_created"] = str(image.get("Created") or "")
         if values["running"] and host.container_variant(spec) is not None:
             code, out = probes.run(["podman", "exec", container, "cat", BUNDLE_VERSION_FILE])
             if code == 0:
@@ -284,11 +305,29 @@ def container_status(
         last_result=cs.last_result,
         last_upgrade=_last(cs.history, "upgraded"),
         last_rollback=_last(cs.history, "rolled-back"),
+        release=release_line(target, cs),
+        available=cs.announced_tags[-1] if cs.announced_tags and target.tracks_releases else "",
+        pinned=cs.pinned,
+        behind=cs.behind,
         notes=tuple(notes),
         facts=container_facts(cs, (facts or {}).get(name, {})),
         now=now,
         **values,
     )
+
+
+def release_line(target: Target, cs: watch_state.ContainerState) -> str:
+    """Which release the unit runs and why (``[update] track``), or ""."""
+    adopted = cs.release_tag and cs.release_base == str(target.image)
+    if not adopted and not target.tracks_releases:
+        return ""
+    if not adopted:
+        return f"{target.image.tag} as configured (track {target.track!r})"
+    entry = next((h for h in reversed(cs.history) if h.action == "upgraded"), None)
+    when = f" on {_iso(entry.time)}" if entry else ""
+    how = {"retag": "the configured tag points at it"}.get(cs.release_how, cs.release_how)
+    why = f"adopted{when} (track {target.track!r})" if target.tracks_releases else "upgrade --to"
+    return f"{cs.release_tag}, {why}" + (f"; {how}" if how else "")
 
 
 def collect(

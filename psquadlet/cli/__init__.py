@@ -31,6 +31,8 @@ COMMANDS: dict[str, str] = {
     "notify": "psquadlet.cli.notify:notify",
     "block": "psquadlet.cli.watch:block",
     "unblock": "psquadlet.cli.watch:unblock",
+    "pin": "psquadlet.cli.watch:pin",
+    "unpin": "psquadlet.cli.watch:unpin",
 }
 
 

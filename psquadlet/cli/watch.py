@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import click
 
@@ -54,6 +54,12 @@ def _endpoint_options(f: Any) -> Any:
     "(sha256:...), through the same pull, restart, health gate and rollback.",
 )
 @click.option(
+    "--to",
+    metavar="TAG",
+    help="Move container NAME to this release tag (e.g. v5.2.1-systemd), through the same "
+    "health gate; it must match update.tag_pattern.",
+)
+@click.option(
     "--dry-run",
     is_flag=True,
     help="Check and say what would happen; no pull, no restart, state left as it is.",
@@ -73,6 +79,7 @@ def upgrade(  # noqa: PLR0917 - one parameter per click option
     name: str | None,
     unit: str | None,
     digest: str | None,
+    to: str | None,
     dry_run: bool,
     as_json: bool,
 ) -> None:
@@ -93,10 +100,19 @@ def upgrade(  # noqa: PLR0917 - one parameter per click option
             as_json,
             app.Endpoints(podman_url, dbus_address, state_dir, registry_timeout),
             digest=digest,
+            to=to,
         )
     except PsquadletError as e:
         fail(e, json_schema=app.UPGRADE_SCHEMA if as_json else None)
     sys.exit(code)
+
+
+def _echo(call: Callable[[], str]) -> None:
+    """Print what *call* returns; a psquadlet error is printed and exits non-zero."""
+    try:
+        click.echo(call())
+    except PsquadletError as e:
+        fail(e)
 
 
 _state_dir_option = click.option(
@@ -116,10 +132,7 @@ def block(
     """Never move container NAME to image DIGEST (until unblock)."""
     from psquadlet.watch import app  # noqa: PLC0415
 
-    try:
-        click.echo(app.block(config_path, name, digest, reason, state_dir))
-    except PsquadletError as e:
-        fail(e)
+    _echo(lambda: app.block(config_path, name, digest, reason, state_dir))
 
 
 @click.command()
@@ -131,10 +144,30 @@ def unblock(config_path: Path | None, state_dir: str | None, name: str, digest: 
     """Forget a block (or a rollback's known-bad mark) of DIGEST for container NAME."""
     from psquadlet.watch import app  # noqa: PLC0415
 
-    try:
-        click.echo(app.unblock(config_path, name, digest, state_dir))
-    except PsquadletError as e:
-        fail(e)
+    _echo(lambda: app.unblock(config_path, name, digest, state_dir))
+
+
+@click.command()
+@config_option
+@_state_dir_option
+@click.argument("name")
+@click.option("--reason", default="", metavar="TEXT", help="Why (shown by status).")
+def pin(config_path: Path | None, state_dir: str | None, name: str, reason: str) -> None:
+    """Hold container NAME where it is: the watcher neither checks nor moves it."""
+    from psquadlet.watch import app  # noqa: PLC0415
+
+    _echo(lambda: app.pin(config_path, name, reason, state_dir))
+
+
+@click.command()
+@config_option
+@_state_dir_option
+@click.argument("name")
+def unpin(config_path: Path | None, state_dir: str | None, name: str) -> None:
+    """Let the watcher move container NAME again."""
+    from psquadlet.watch import app  # noqa: PLC0415
+
+    _echo(lambda: app.unpin(config_path, name, state_dir))
 
 
 @click.command()

@@ -14,24 +14,45 @@ when the imported command is silent about them, and listed in the output.
 
 from __future__ import annotations
 
+import dataclasses
+
 from psquadlet import host, imageref, presets
 from psquadlet.importer.draft import PRESET, Draft
 from psquadlet.tomlwriter import TomlValue
 
-REPOSITORY = "docker.io/perfsonar/testpoint"
+REPOSITORY = presets.TESTPOINT_REPOSITORY
 _SUBTABLES = ("service", "update", "unit", "health", "install")
 
 
 def variant_of(image: str) -> str | None:
     """The preset variant for a perfSONAR testpoint image, None for any other image.
 
-    Only the repository the preset names is represented by it; the variant is the host
-    module's one reading of upstream's tags.
+    Only the repository the preset names (on any registry: upstream's two and mirrors) is
+    represented by it; the variant is the host module's one reading of upstream's tags.
     """
     ref = imageref.normalize(image)
-    if ref.name != REPOSITORY:
+    if ref.repository != REPOSITORY:
         return None
     return host.testpoint_variant(ref)
+
+
+def choose_registry(d: Draft, ref: imageref.ImageRef) -> str | None:
+    """The preset's ``registry`` for an imported testpoint image (None: the default), and a
+    note saying which one and why."""
+    named = ref.registry
+    if named == presets.DEFAULT_REGISTRY:
+        d.note(PRESET, "registry", f"{named}: where upstream publishes ({presets.REGISTRY_REASON})")
+        return None
+    if named in presets.UPSTREAM_REGISTRIES:
+        d.note(
+            PRESET,
+            "registry",
+            f"{presets.DEFAULT_REGISTRY} instead of {named}: {presets.REGISTRY_REASON}; "
+            f'set registry = "{named}" to keep {named}',
+        )
+        return None
+    d.note(PRESET, "registry", f"{named}: the mirror the command names")
+    return named
 
 
 def _empty(value: TomlValue) -> TomlValue:
@@ -92,9 +113,18 @@ def apply_preset(d: Draft) -> bool:
     variant = variant_of(image)
     if variant is None:
         return False
-    base: dict[str, TomlValue] = presets.preset_values(presets.PERFSONAR_TESTPOINT, variant, d.name)
+    ref = imageref.normalize(image)
+    registry = choose_registry(d, ref)
+    d.settings["image"] = str(
+        dataclasses.replace(ref, registry=registry or presets.DEFAULT_REGISTRY)
+    )
+    base: dict[str, TomlValue] = presets.preset_values(
+        presets.PERFSONAR_TESTPOINT, variant, d.name, registry
+    )
     additions = _addition_values(base)
     settings: dict[str, TomlValue] = {"preset": presets.PERFSONAR_TESTPOINT, "variant": variant}
+    if registry is not None:
+        settings["registry"] = registry
     for key, value in d.settings.items():
         if key not in base:
             settings[key] = value

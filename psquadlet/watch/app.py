@@ -43,17 +43,22 @@ def build_deps(config: Config, endpoints: Endpoints, log: Logger) -> core.Deps:
     from psquadlet.watch.podman_images import PodmanImages  # noqa: PLC0415
     from psquadlet.watch.registry import registry_from_config  # noqa: PLC0415
     from psquadlet.watch.systemd_units import SystemdUnits  # noqa: PLC0415
+    from psquadlet.watch.unit_overrides import UnitOverrides  # noqa: PLC0415
 
     tls = {r.host: r.tls_verify for r in config.registries}
     registry = registry_from_config(config, timeout=endpoints.registry_timeout)
+    images = PodmanImages(
+        endpoints.podman_url,
+        tls_verify=lambda h: tls.get(h, True),
+        auth=registry.credentials.lookup,
+    )
+    units = SystemdUnits(endpoints.dbus_address)
     return core.Deps(
         registry=registry,
-        images=PodmanImages(
-            endpoints.podman_url,
-            tls_verify=lambda h: tls.get(h, True),
-            auth=registry.credentials.lookup,
-        ),
-        units=SystemdUnits(endpoints.dbus_address),
+        images=images,
+        units=units,
+        overrides=UnitOverrides(units, images.version()),
+        behind_check=True,
         clock=SystemClock(),
         store=FileStateStore(_state_dir(config, endpoints)),
         log=log,
@@ -112,16 +117,23 @@ def upgrade(
     endpoints: Endpoints,
     *,
     digest: str | None = None,
+    to: str | None = None,
 ) -> int:
-    """One pass now; with *digest*, move the one selected container to exactly that digest."""
+    """One pass now; with *digest* (or release tag *to*), move the one selected container to
+    exactly that image."""
     require_watch_deps()
     config = load_config(config_path)
     targets, chosen = _chosen(config, unit)
-    if digest is not None:
+    for option, value in (("--digest", digest), ("--to", to)):
+        if value is None:
+            continue
         if not unit or len(chosen) != 1:
-            raise UsageError("--digest needs the NAME of one container")
+            raise UsageError(f"{option} needs the NAME of one container")
         if dry_run:
-            raise UsageError("--digest and --dry-run cannot be combined")
+            raise UsageError(f"{option} and --dry-run cannot be combined")
+    if digest is not None and to is not None:
+        raise UsageError("give --digest or --to, not both")
+    if digest is not None:
         manual.check_digest(digest)
     log = Logger()
     deps = build_deps(config, endpoints, log)
@@ -132,6 +144,8 @@ def upgrade(
             deps.events = sinks.events
             if digest is not None:
                 report = manual.adopt(chosen[0], digest, deps, targets)
+            elif to is not None:
+                report = manual.adopt_release(chosen[0], to, deps, targets)
             else:
                 report = core.run_pass(chosen, deps, known=targets)
     if as_json:
@@ -157,6 +171,21 @@ def unblock(config_path: Path | None, name: str, digest: str, state_dir: str | N
     if not manual.unblock(store, t.name, digest):
         return f"{t.name}: {digest} was not blocked"
     return f"{t.name}: {digest} unblocked"
+
+
+def pin(config_path: Path | None, name: str, reason: str, state_dir: str | None) -> str:
+    config = load_config(config_path)
+    t = _chosen(config, name)[1][0]  # an unknown name raised
+    manual.pin(FileStateStore(state_dir or config.watch.state_dir), t.name, reason)
+    return f"{t.name}: pinned; the watcher leaves it where it is until 'psquadlet unpin'"
+
+
+def unpin(config_path: Path | None, name: str, state_dir: str | None) -> str:
+    config = load_config(config_path)
+    t = _chosen(config, name)[1][0]  # an unknown name raised
+    if not manual.unpin(FileStateStore(state_dir or config.watch.state_dir), t.name):
+        return f"{t.name}: was not pinned"
+    return f"{t.name}: unpinned"
 
 
 class ForkedRunner:

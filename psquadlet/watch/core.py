@@ -37,6 +37,7 @@ from psquadlet.watch.interfaces import (
     Images,
     ImagesError,
     Log,
+    Overrides,
     PullError,
     Registry,
     RegistryError,
@@ -134,6 +135,8 @@ class Deps:
     health_interval: float = 5.0
     status: Callable[[str], None] | None = None
     events: EventSink = field(default_factory=NullSink)
+    overrides: Overrides | None = None  # release tracking: None = retag the configured tag
+    behind_check: bool = False  # compare testpoint tags with upstream's other registry daily
 
     def set_status(self, text: str) -> None:
         if self.status is not None:
@@ -240,17 +243,23 @@ def _pass(
 ) -> PassReport:
     started = deps.clock.now()
     outcomes: list[Outcome] = []
-    to_check = [t for t in targets if t.policy != "off" and not t.pinned]
+    from psquadlet.watch import track  # noqa: PLC0415 - release tracking builds on this module
+
+    to_check = [t for t in targets if t.policy != "off" and not pinned(t, state)]
     deps.set_status(f"checking {len({str(t.image) for t in to_check})} image(s)")
-    remote = check_images(to_check, deps)
+    remote = check_images([t for t in to_check if not t.tracks_releases], deps)
+    tags = track.list_tags([t for t in to_check if t.tracks_releases], deps)
     for t in targets:
         if t.policy == "off":
             outcomes.append(Outcome(t.name, t.unit, str(t.image), OFF, "policy is off"))
             continue
-        if t.pinned:
-            outcomes.append(Outcome(t.name, t.unit, str(t.image), PINNED, t.pinned))
+        if pinned(t, state):
+            outcomes.append(Outcome(t.name, t.unit, str(t.image), PINNED, pinned(t, state)))
             continue
-        outcome, state = _handle(t, remote[str(t.image)], deps, state, dry_run)
+        if t.tracks_releases:
+            outcome, state = track.handle(t, tags, deps, state, dry_run)
+        else:
+            outcome, state = _handle(t, remote[str(t.image)], deps, state, dry_run)
         report_outcome(deps, outcome)
         outcomes.append(outcome)
         if mark_run:
@@ -258,6 +267,15 @@ def _pass(
         if not dry_run:
             deps.store.save(state)
     return PassReport(tuple(outcomes), started, deps.clock.now(), dry_run)
+
+
+def pinned(t: Target, state: WatchState) -> str:
+    """Why *t* stays where it is (the configuration, ``psquadlet pin``, or a release chosen by
+    hand that ``track = "digest"`` does not follow), or ""."""
+    cs = state.get(t.name)
+    if not t.tracks_releases and cs.release_tag and cs.release_base == str(t.image):
+        return f"on release {cs.release_tag} (upgrade --to); track {t.track!r} follows no releases"
+    return t.pinned or cs.pinned
 
 
 def report_outcome(deps: Deps, o: Outcome) -> None:
@@ -306,6 +324,10 @@ def _handle(
             detail=f"the registry check works again after {cs.check_failures} failures",
         )
     cs = dataclasses.replace(cs, remote_digest=remote.digest, check_failures=0)
+    if deps.behind_check and not dry_run:
+        from psquadlet.watch import behind  # noqa: PLC0415 - builds on this module
+
+        cs = behind.check(t, cs, remote.digest, deps)
     try:
         ci = deps.images.container_image(t.container)
     except ImagesError as e:
@@ -397,12 +419,24 @@ def _save(deps: Deps, state: WatchState, cs: ContainerState) -> WatchState:
 
 
 def upgrade_to(
-    t: Target, ci: ContainerImage, running: str, digest: str, *, deps: Deps, state: WatchState
+    t: Target,
+    ci: ContainerImage,
+    running: str,
+    digest: str,
+    *,
+    deps: Deps,
+    state: WatchState,
+    release: str = "",
 ) -> tuple[Outcome, WatchState]:
+    """Pull *digest*, restart, gate, roll back on failure; with *release*, the unit then
+    runs that release tag (``point_unit``)."""
     log = deps.log
     now = deps.clock.now()
+    before = state.get(t.name)
     cs = dataclasses.replace(
-        state.get(t.name),
+        before,
+        phase_release=release,
+        previous_release=before.release_tag if release else "",
         phase=PHASE_PULLING,
         phase_digest=digest,
         phase_image_id="",
@@ -422,7 +456,7 @@ def upgrade_to(
         cs = dataclasses.replace(cs, last_result=f"{ERROR}: {msg}")
         return Outcome(t.name, t.unit, str(t.image), ERROR, msg, running, digest), state.put(cs)
     try:
-        deps.images.tag(new_id, t.image)
+        deps.images.tag(new_id, run_ref(t, release))
     except ImagesError as e:
         cs = dataclasses.replace(cs, phase="", phase_digest="", phase_started=None)
         msg = f"cannot tag the new image, container left as it is: {e}"
@@ -430,6 +464,14 @@ def upgrade_to(
         return Outcome(t.name, t.unit, str(t.image), ERROR, msg, running, digest), state.put(cs)
     cs = dataclasses.replace(cs, phase=PHASE_RESTARTING, phase_image_id=new_id)
     state = _save(deps, state, cs)
+    try:
+        # a release drop-in, or one keeping a Docker Hub install until now (registrymove)
+        how = point_unit(t, release, new_id, deps)
+    except WatchError as e:
+        return _rollback(t, cs, f"cannot point {t.unit} at {release or t.image}: {e}", deps, state)
+    if release:
+        cs = dataclasses.replace(cs, release_how=how)
+        state = _save(deps, state, cs)
     deps.set_status(f"restarting {t.unit}")
     log.info(f"{t.name}: restarting {t.unit} on {short(digest)}")
     try:
@@ -460,6 +502,11 @@ def _commit(
     keep = kept[: max(t.keep_images, 0)]
     note = " (completed after an interrupted pass)" if recovered else ""
     msg = f"{short(cs.previous_digest)} -> {short(digest)}{note}"
+    if cs.phase_release:
+        msg = f"release {cs.phase_release} ({short(digest)}){note}"
+        cs = dataclasses.replace(
+            cs, release_tag=cs.phase_release, release_base=str(t.image), phase_release=""
+        )
     cs = dataclasses.replace(
         cs.with_history(
             HistoryEntry(now, UPGRADED, cs.previous_digest, digest, "health gate passed" + note)
@@ -524,6 +571,13 @@ def _rollback(
         cs.with_history(HistoryEntry(now, ROLLED_BACK, cs.previous_digest, digest, reason)),
         bad_digests=with_bad(cs.bad_digests, BadDigest(digest, now, reason)),
     )
+    if cs.phase_release:
+        cs = dataclasses.replace(
+            cs,
+            rejected_tags=tuple(sorted({*cs.rejected_tags, cs.phase_release})),
+            phase_release="",
+            release_tag=cs.previous_release,
+        )
     if problem:
         # Stay in the rolling-back phase: the next start retries the rollback.
         msg = f"{short(digest)} failed ({reason}) and the rollback failed too: {problem}"
@@ -558,15 +612,23 @@ def _rollback(
 
 def _restore_previous(t: Target, cs: ContainerState, deps: Deps) -> str:
     """Put the previous image back under the tag and restart; "" on success."""
+    back = t.image
+    if cs.phase_release or cs.previous_release:
+        # the release the unit ran before (or its configured image) becomes the override again
+        try:
+            if point_unit(t, cs.previous_release, cs.previous_image_id, deps) != "retag":
+                back = run_ref(t, cs.previous_release)
+        except WatchError as e:
+            return f"cannot point {t.unit} back at its previous image: {e}"
     try:
-        deps.images.tag(cs.previous_image_id, t.image)
+        deps.images.tag(cs.previous_image_id, back)
     except ImagesError as e:
         if not cs.previous_digest:
             return f"previous image {cs.previous_image_id[:12]} cannot be tagged: {e}"
         # pruned behind our back: fetch it again by digest
         try:
             old = deps.images.pull(f"{t.image.name}@{cs.previous_digest}", deps.log.progress)
-            deps.images.tag(old, t.image)
+            deps.images.tag(old, back)
         except WatchError as e2:
             return f"previous image is gone and cannot be pulled again: {e2}"
     try:
@@ -579,6 +641,28 @@ def _restore_previous(t: Target, cs: ContainerState, deps: Deps) -> str:
         deps,
     )
     return failure
+
+
+def run_ref(t: Target, release: str) -> ImageRef:
+    """The reference the unit runs: the configured image, or its release tag *release*."""
+    return t.image.with_tag(release) if release else t.image
+
+
+def point_unit(t: Target, release: str, image_id: str, deps: Deps) -> str:
+    """Make *t*'s unit run *release* ("" = its configured image) once restarted.
+
+    Through ``Deps.overrides`` (a drop-in) where the unit can take one; otherwise the
+    configured tag is pointed at the release's image (*image_id*) and "retag" is returned.
+    """
+    how = ""
+    if deps.overrides is not None:
+        image = str(run_ref(t, release)) if release else None
+        why = f"release {release} adopted (track = {t.track!r})" if release else ""
+        how = deps.overrides.set_image(t.unit, image, str(t.image), why)
+    if how or not release:
+        return how if release else ""  # back on the configured image: tagged by the caller
+    deps.images.tag(image_id, t.image)
+    return "retag"
 
 
 def recover(targets: Sequence[Target], deps: Deps, state: WatchState) -> WatchState:

@@ -86,6 +86,10 @@ class Registry(Protocol):
         """One HEAD of the tag's manifest. Raises RegistryError."""
         ...
 
+    def tags(self, repo: ImageRef) -> list[str]:
+        """Every tag of the repository (all pages). Raises RegistryError."""
+        ...
+
     def created(self, repo: ImageRef, digest: str) -> float:
         """Creation time (epoch seconds) of the image behind *digest*, from its config blob.
 
@@ -135,6 +139,19 @@ class Units(Protocol):
 
     def active_state(self, unit: str) -> str:
         """systemd's ActiveState: active, activating, failed, inactive, ..."""
+        ...
+
+
+class Overrides(Protocol):
+    """How a unit is made to run another image than its configured one (release tracking)."""
+
+    def set_image(self, unit: str, image: str | None, base: str, why: str) -> str:
+        """Make *unit* run *image* (None: back to its configured *base*) and reload systemd.
+
+        Returns how (e.g. "drop-in PATH"), or "" when this unit cannot take an override
+        (a Quadlet older than Podman 5.0, a plain .service): the caller then points the
+        configured tag at the release image instead. Raises UnitError.
+        """
         ...
 
 

@@ -1,4 +1,5 @@
-"""What an operator asks for by hand: block or unblock a digest, adopt one exact digest.
+"""What an operator asks for by hand: block or unblock a digest, adopt one exact digest or
+release (``upgrade --to``), pin or unpin a container.
 
 ``block`` records a digest in the container's known-bad list (``BadDigest`` with source
 ``operator``, a reason and the time): the watcher never moves to it, whatever the registry
@@ -9,13 +10,16 @@ pull, restart, health gate and rollback as a scheduled upgrade; a blocked digest
 from __future__ import annotations
 
 import dataclasses
+from typing import Callable
 
 from psquadlet.errors import UsageError
 from psquadlet.watch import core
 from psquadlet.watch.digests import describe, is_digest
-from psquadlet.watch.interfaces import ImagesError, StateStore
+from psquadlet.watch.interfaces import ImagesError, StateStore, WatchError
+from psquadlet.watch.releases import TagPattern
 from psquadlet.watch.state import SOURCE_OPERATOR, BadDigest, WatchState, with_bad
 from psquadlet.watch.targets import Target
+from psquadlet.watch.track import current_tag
 
 
 def check_digest(digest: str) -> str:
@@ -57,13 +61,22 @@ def adopt(t: Target, digest: str, deps: core.Deps, known: tuple[Target, ...]) ->
     check_digest(digest)
     if t.image.digest:
         raise UsageError(f"{t.name}: the configuration pins {t.image}; change it there")
+    return _by_hand(deps, known, lambda state: _adopt(t, digest, deps, state))
+
+
+def _by_hand(
+    deps: core.Deps,
+    known: tuple[Target, ...],
+    step: Callable[[WatchState], tuple[core.Outcome, WatchState]],
+) -> core.PassReport:
+    """One hand-made step under the lock, after recovering what a crash left in flight."""
     with deps.store.lock():
         state = deps.store.load()
         for note in state.notes:
             deps.log.warning(note)
         state = core.recover(known, deps, state)
         started = deps.clock.now()
-        outcome, state = _adopt(t, digest, deps, state)
+        outcome, state = step(state)
         core.report_outcome(deps, outcome)
         deps.store.save(state)
         return core.PassReport((outcome,), started, deps.clock.now())
@@ -101,3 +114,78 @@ def _adopt(
     cs = dataclasses.replace(cs, running_digest=running, running_image_id=ci.image_id)
     state = state.put(cs)
     return core.upgrade_to(t, ci, running, digest, deps=deps, state=state)
+
+
+def pin(store: StateStore, name: str, reason: str) -> WatchState:
+    """Hold container *name* where it is: no pass checks or moves it until ``unpin``."""
+    with store.lock():
+        state = store.load()
+        state = state.put(
+            dataclasses.replace(state.get(name), pinned=reason or "pinned by the operator")
+        )
+        store.save(state)
+        return state
+
+
+def unpin(store: StateStore, name: str) -> bool:
+    """Let the watcher move *name* again; False when it was not pinned."""
+    with store.lock():
+        state = store.load()
+        cs = state.get(name)
+        if not cs.pinned:
+            return False
+        store.save(state.put(dataclasses.replace(cs, pinned="")))
+        return True
+
+
+def adopt_release(
+    t: Target, tag: str, deps: core.Deps, known: tuple[Target, ...]
+) -> core.PassReport:
+    """Move *t* to release *tag* by hand (``upgrade --to``), whatever its track allows.
+
+    The tag must be a release of the container's ``tag_pattern`` (so a hand upgrade never
+    switches the variant); the same pull, restart, health gate and rollback as a pass.
+    """
+    if not t.tag_pattern:
+        raise UsageError(f"{t.name}: --to needs update.tag_pattern (which tags are releases)")
+    pattern = TagPattern(t.tag_pattern)
+    if pattern.version(tag) is None:
+        raise UsageError(f"{t.name}: {tag!r} is not a release tag of the pattern {t.tag_pattern!r}")
+    return _by_hand(deps, known, lambda state: _adopt_release(t, tag, deps, state))
+
+
+def _adopt_release(
+    t: Target, tag: str, deps: core.Deps, state: WatchState
+) -> tuple[core.Outcome, WatchState]:
+    cs = dataclasses.replace(state.get(t.name), image=str(t.image))
+
+    def done(action: str, message: str) -> tuple[core.Outcome, WatchState]:
+        out = core.Outcome(t.name, t.unit, str(t.image), action, message)
+        return out, state.put(dataclasses.replace(cs, last_result=f"{action}: {message}"))
+
+    if current_tag(t, cs) == tag:
+        return done(core.UP_TO_DATE, f"already on release {tag}")
+    try:
+        remote = deps.registry.head(t.image.with_tag(tag))
+        ci = deps.images.container_image(t.container)
+    except WatchError as e:
+        return done(core.ERROR, str(e))
+    bad = cs.is_bad(remote.digest)
+    if bad is not None:
+        return done(
+            core.KNOWN_BAD,
+            f"{tag} ({core.short(remote.digest)}) is blocked ({bad.reason}); "
+            f"psquadlet unblock {t.name} {remote.digest} first",
+        )
+    if ci is None:
+        return done(core.NOT_RUNNING, f"container {t.container} does not exist; start it first")
+    running = core.running_digest_for(ci, remote.digest, t.image.name, cs.running_digest)
+    cs = dataclasses.replace(
+        cs,
+        running_digest=running,
+        running_image_id=ci.image_id,
+        rejected_tags=tuple(x for x in cs.rejected_tags if x != tag),
+    )
+    return core.upgrade_to(
+        t, ci, running, remote.digest, deps=deps, state=state.put(cs), release=tag
+    )

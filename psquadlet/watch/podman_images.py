@@ -23,6 +23,7 @@ from podman.errors import APIError, ImageNotFound, NotFound, PodmanError
 
 from psquadlet.errors import PsquadletError
 from psquadlet.imageref import ImageRef, parse
+from psquadlet.quadlet_keys import parse_version
 from psquadlet.watch.interfaces import (
     ContainerImage,
     ExecResult,
@@ -62,6 +63,14 @@ class PodmanImages:
 
     def _fail(self, what: str, e: BaseException) -> ImagesError:
         return ImagesError(f"podman ({self.url}): {what}: {_explain(e)}")
+
+    def version(self) -> tuple[int, int, int] | None:
+        """The Podman service's version (release tracking: drop-ins need 5.0), None if unknown."""
+        try:
+            info = self.client.version()  # type: ignore[no-untyped-call]
+            return parse_version(str(info.get("Version", "")))
+        except _PULL_ERRORS:  # ValueError and the API's errors
+            return None
 
     def container_image(self, container: str) -> ContainerImage | None:
         try:

@@ -54,6 +54,8 @@ ACCEPT = ", ".join(MANIFEST_TYPES)
 USER_AGENT = f"psquadlet/{__version__}"
 DEFAULT_TIMEOUT = 30.0
 MAX_BODY = 8 * 1024 * 1024
+MAX_TAG_PAGES = 100  # a tags listing of more pages than this is refused, not followed forever
+MAX_TAGS = 100_000
 _READ_CHUNK = 64 * 1024
 
 
@@ -125,6 +127,7 @@ class HttpRegistry:
         self._scheme: dict[str, str] = {}
         self._tokens: dict[tuple[str, str], tuple[str, float]] = {}
         self._basic_hosts: set[str] = set()
+        self.requests = 0  # HTTP requests answered (the bench and tests count them)
 
     # -- public ------------------------------------------------------------------------
     def head(self, repo: ImageRef) -> RemoteImage:
@@ -143,6 +146,41 @@ class HttpRegistry:
                     )
                 digest = "sha256:" + hashlib.sha256(resp.body).hexdigest()
         return RemoteImage(_checked_digest(repo, digest, "digest"), media_type)
+
+    def tags(self, repo: ImageRef) -> list[str]:
+        """Every tag of the repository: ``GET /v2/NAME/tags/list``, following ``Link`` pages.
+
+        Same auth, TLS, deadline and size limits as the HEAD; at most MAX_TAG_PAGES pages and
+        MAX_TAGS tags, a page link to another host or a repeated page is a RegistryError.
+        """
+        path = f"/v2/{repo.repository}/tags/list"
+        seen: set[str] = set()
+        out: list[str] = []
+        for _ in range(MAX_TAG_PAGES):
+            seen.add(path)
+            resp = self._authed(repo, "GET", path, {"Accept": "application/json"})
+            try:
+                data = json.loads(resp.body)
+            except (ValueError, RecursionError) as e:
+                raise RegistryError(f"{repo.registry}: {path}: not JSON") from e
+            tags = data.get("tags") if isinstance(data, dict) else None
+            if tags is None:
+                tags = []
+            if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+                raise RegistryError(f"{repo.registry}: {path}: 'tags' is not a list of strings")
+            out.extend(tags)
+            if len(out) > MAX_TAGS:
+                raise RegistryError(f"{repo}: more than {MAX_TAGS} tags; not listed")
+            nxt = next_page(resp.headers.get("link", ""))
+            if not nxt:
+                return out
+            loc = urllib.parse.urlsplit(nxt)
+            if loc.netloc and loc.netloc != repo.api_host:
+                raise RegistryError(f"{repo.registry}: tags page link to another host {nxt!r}")
+            path = (loc.path or "/") + (f"?{loc.query}" if loc.query else "")
+            if path in seen:
+                raise RegistryError(f"{repo.registry}: tags page link loops back to {path}")
+        raise RegistryError(f"{repo}: more than {MAX_TAG_PAGES} pages of tags; not listed")
 
     def created(self, repo: ImageRef, digest: str) -> float:
         digest = _checked_digest(repo, digest, "digest")
@@ -402,6 +440,8 @@ class HttpRegistry:
         try:
             conn.request(method, path, headers=hdrs)
             raw = conn.getresponse()
+            with self._lock:
+                self.requests += 1  # answered ones (not the HTTPS probe of a plain registry)
             length = raw.getheader("content-length") or ""
             if length.isdigit() and int(length) > MAX_BODY:
                 raise RegistryError(f"{host}: {path}: answer of {length} bytes is too large")
@@ -433,6 +473,18 @@ class HttpRegistry:
         finally:
             timer.cancel()
             conn.close()
+
+
+_LINK = re.compile(r"<([^>]*)>\s*((?:;\s*[^;,]*)*)")
+
+
+def next_page(header: str) -> str:
+    """The ``rel="next"`` target of a ``Link`` header (RFC 8288), or ""."""
+    for m in _LINK.finditer(header):
+        params = m.group(2).replace(" ", "").lower()
+        if 'rel="next"' in params or "rel=next" in params.split(";"):
+            return m.group(1)
+    return ""
 
 
 def _cut(conn: http.client.HTTPConnection, expired: threading.Event) -> None:

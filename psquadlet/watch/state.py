@@ -109,6 +109,18 @@ class ContainerState:
     phase_started: float | None = None
     history: tuple[HistoryEntry, ...] = ()
     check_failures: int = 0  # consecutive failed registry checks
+    # Release tracking (``[update] track``): the release tag the unit runs instead of the
+    # configured one, and the configured image it applies to (another image voids it).
+    release_tag: str = ""
+    release_base: str = ""
+    release_how: str = ""  # "drop-in PATH" | "retag" (the configured tag names the release)
+    phase_release: str = ""  # the release tag an upgrade in flight moves to
+    previous_release: str = ""  # the release tag it ran before ("" = the configured tag)
+    rejected_tags: tuple[str, ...] = ()  # releases rolled back or known-bad: never fetched
+    announced_tags: tuple[str, ...] = ()  # releases reported as available (once each)
+    pinned: str = ""  # psquadlet pin: why this container stays where it is
+    behind: str = ""  # why the followed tag is behind upstream (watch/behind.py), "" if not
+    behind_checked: float | None = None  # last look at upstream's other registry
 
     def is_bad(self, digest: str) -> BadDigest | None:
         for bad in self.bad_digests:

@@ -63,6 +63,19 @@ class SystemdUnits:
     def main_pid(self, unit: str) -> int:
         return int(self._property(unit, lambda u: u.Service.MainPID, "MainPID"))
 
+    def source_path(self, unit: str) -> str:
+        """The file a generated unit came from (a Quadlet ``.container``), else its fragment."""
+        source = _text(self._property(unit, lambda u: u.Unit.SourcePath, "SourcePath"))
+        return source or _text(self._property(unit, lambda u: u.Unit.FragmentPath, "FragmentPath"))
+
+    def daemon_reload(self) -> None:
+        """``systemctl daemon-reload`` (reruns the Quadlet generator); returns once done."""
+        with self._bus() as bus:
+            try:
+                Manager(bus=bus, _autoload=True).Manager.Reload()
+            except Exception as e:
+                raise UnitError(f"systemd refused daemon-reload: {e}") from e
+
     def restart(self, unit: str, timeout: float) -> None:
         self._job(unit, "RestartUnit", timeout)
 

@@ -32,12 +32,21 @@ class Target:
     health_cmd: tuple[str, ...] = ()
     health_timeout: int = 300
     keep_images: int = 1
+    track: str = "digest"  # digest | patch | minor | major
+    tag_pattern: str = ""
+    prerelease: bool = False
+
+    @property
+    def tracks_releases(self) -> bool:
+        return self.track != "digest" and bool(self.tag_pattern)
 
     @property
     def pinned(self) -> str:
         """Why this image never moves, or "" when it floats."""
         if self.image.digest:
             return f"pinned to digest {self.image.digest}"
+        if self.tracks_releases:
+            return ""
         if self.image.tag and _VERSION_TAG.match(self.image.tag):
             return f"pinned to version tag {self.image.tag}"
         return ""
@@ -63,6 +72,9 @@ def targets_from_config(config: Config) -> tuple[Target, ...]:
                 health_cmd=tuple(upd.health_cmd),
                 health_timeout=upd.health_timeout,
                 keep_images=upd.keep_images,
+                track=upd.track,
+                tag_pattern=upd.tag_pattern,
+                prerelease=upd.prerelease,
             )
         )
     return tuple(out)

@@ -75,9 +75,7 @@ def health_ok(tb: TestBed) -> bool:
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.variant}-{c.fmt}")
-def test_generate_start_stop_boot(
-    clean_testbed: TestBed, standins: StandIns, case: Case
-) -> None:
+def test_generate_start_stop_boot(clean_testbed: TestBed, standins: StandIns, case: Case) -> None:
     tb = clean_testbed
     standins.push(case.kind, "1.0", f"perfsonar/testpoint:{case.tag}")
     tb.write(CONFIG, config_text(standins.registry.host, case))

@@ -82,21 +82,27 @@ def test_plain_standin_stops_on_sigterm_and_broken_fails_health() -> None:
             name = f"psq-support-{want}"
             names.append(name)
             subprocess.run(["podman", "rm", "-f", name], capture_output=True, check=False)
-            subprocess.run(["podman", "run", "-d", "--name", name, ref], check=True,
-                           capture_output=True)
+            subprocess.run(
+                ["podman", "run", "-d", "--name", name, ref], check=True, capture_output=True
+            )
             rc = 1
             for _ in range(20):
-                rc = subprocess.run(["podman", "exec", name, "pscheduler", "troubleshoot"],
-                                    capture_output=True, check=False).returncode
+                rc = subprocess.run(
+                    ["podman", "exec", name, "pscheduler", "troubleshoot"],
+                    capture_output=True,
+                    check=False,
+                ).returncode
                 if rc == 0:
                     break
                 subprocess.run(["sleep", "0.2"], check=True)
             assert rc == want, ref
-            stop = subprocess.run(["podman", "stop", "-t", "5", name], capture_output=True,
-                                  text=True, check=False)
+            stop = subprocess.run(
+                ["podman", "stop", "-t", "5", name], capture_output=True, text=True, check=False
+            )
             assert "SIGKILL" not in stop.stderr
-            state = json.loads(subprocess.run(["podman", "inspect", name], capture_output=True,
-                                              check=True).stdout)[0]["State"]
+            state = json.loads(
+                subprocess.run(["podman", "inspect", name], capture_output=True, check=True).stdout
+            )[0]["State"]
             assert state["ExitCode"] == 0  # exited on SIGTERM by itself, not killed (137)
     finally:
         for name in names:

@@ -39,8 +39,10 @@ image = "{registry_host}/{TAG}"
 
 
 def healthy(tb: TestBed) -> bool:
-    return tb.podman("exec", UNIT, "pscheduler", "troubleshoot", "--quick", check=False) \
-        .returncode == 0
+    return (
+        tb.podman("exec", UNIT, "pscheduler", "troubleshoot", "--quick", check=False).returncode
+        == 0
+    )
 
 
 def start_testpoint(tb: TestBed, standins: StandIns, update: str) -> str:
@@ -85,7 +87,11 @@ def upgrade_pass(tb: TestBed) -> dict[str, Any]:
 def events(tb: TestBed, since: float) -> list[tuple[int, str, str, str]]:
     """podman's events since `since` (epoch seconds): (time_ns, type, status, name)."""
     res = tb.podman(
-        "events", "--stream=false", "--since", str(int(since) - 1), "--format",
+        "events",
+        "--stream=false",
+        "--since",
+        str(int(since) - 1),
+        "--format",
         "{{.TimeNano}}\t{{.Type}}\t{{.Status}}\t{{.Name}}",
     )
     out = []
@@ -133,7 +139,8 @@ def test_watcher_unit_upgrades_pull_first_and_keeps_psconfig(
     evs = events(tb, since)
     pull_times = [t for t, typ, status, _ in evs if typ == "image" and status == "pull"]
     died_times = [
-        t for t, typ, status, name in evs
+        t
+        for t, typ, status, name in evs
         if typ == "container" and status in ("died", "stop") and name == UNIT
     ]
     assert pull_times, evs
@@ -270,9 +277,11 @@ def test_watcher_killed_mid_upgrade_recovers_old_or_new(
             f"{tb.journal(WATCH)[-5000:]}"
         ) from e
     tb.wait_for(
-        lambda: tb.systemctl("is-active", SERVICE, check=False).stdout.strip() == "active"
-        and running_digest(tb) in (old, new)
-        and healthy(tb),
+        lambda: (
+            tb.systemctl("is-active", SERVICE, check=False).stdout.strip() == "active"
+            and running_digest(tb) in (old, new)
+            and healthy(tb)
+        ),
         60,
         "the testpoint on the old or the new image",
     )

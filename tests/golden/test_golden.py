@@ -100,7 +100,7 @@ SYSTEMD_FLAGS = [
     "--volume=perfsonar-testpoint-psconfig:/etc/perfsonar/psconfig",
     "--tty",
     "--env=tz=utc",
-    "docker.io/perfsonar/testpoint:systemd",
+    "ghcr.io/perfsonar/testpoint:systemd",
 ]
 SUPERVISORD_FLAGS = [
     "--network=host",
@@ -108,7 +108,7 @@ SUPERVISORD_FLAGS = [
     "--name=perfsonar-testpoint",
     "--volume=perfsonar-testpoint-psconfig:/etc/perfsonar/psconfig",
     "--env=tz=utc",
-    "docker.io/perfsonar/testpoint:latest",
+    "ghcr.io/perfsonar/testpoint:latest",
 ]
 PRESET_EXAMPLES = {
     "default": (SYSTEMD_FLAGS, []),
@@ -123,7 +123,7 @@ def _check_flags(argv: list[str], wanted: list[str], unwanted: list[str]) -> Non
     assert not missing, f"missing {missing} in {argv}"
     present = [f for f in unwanted if f in flags]
     assert not present, f"unexpected {present} in {argv}"
-    assert flags[-1].startswith("docker.io/perfsonar/testpoint:"), "image must come last"
+    assert flags[-1].startswith("ghcr.io/perfsonar/testpoint:"), "image must come last"
 
 
 @pytest.mark.oracle

@@ -49,7 +49,8 @@ def test_guide_lines_are_only_the_preset() -> None:
 def test_the_preset_says_what_it_adds() -> None:
     _, result, spec = imported(SYSTEMD)
     added = {n.subject: n.reason for n in result.all_notes if n.kind == PRESET}
-    assert set(added) == {"volumes", "environment", "restart"}
+    assert set(added) == {"registry", "volumes", "environment", "restart"}
+    assert added["registry"].startswith("ghcr.io instead of docker.io: upstream's CI")
     assert "perfsonar-testpoint-psconfig at /etc/perfsonar/psconfig" in added["volumes"]
     assert dict(spec.environment) == {"TZ": "UTC"}
     assert spec.service.restart == "on-failure"
@@ -60,7 +61,9 @@ def test_a_different_tag_and_extra_flags_are_the_differences() -> None:
         SYSTEMD.replace(":systemd", ":v5.2.0-systemd") + " -p 861:861 -e TZ=Europe/Berlin"
     )
     # Image arguments come after the image: the extra flags here are the command.
-    assert table["image"] == "docker.io/perfsonar/testpoint:v5.2.0-systemd"
+    assert (
+        table["image"] == "ghcr.io/perfsonar/testpoint:v5.2.0-systemd"
+    )  # upstream publishes there
     assert table["command"] == ["-p", "861:861", "-e", "TZ=Europe/Berlin"]
     line = SYSTEMD.replace("docker run", "docker run -w /root -e TZ=Europe/Berlin --restart=no")
     table, _, spec = imported(line)
@@ -102,7 +105,7 @@ def test_a_bind_mount_of_the_psconfig_folder_replaces_that_volume() -> None:
     [
         "docker run -d nginx",
         "docker run -d docker.io/perfsonarx/testpoint",
-        "docker run -d ghcr.io/perfsonar/testpoint:systemd",
+        "docker run -d ghcr.io/perfsonar/toolkit:systemd",
     ],
 )
 def test_other_images_get_no_preset(line: str) -> None:
@@ -114,3 +117,23 @@ def test_published_ports_with_host_network_are_dropped_as_docker_does() -> None:
     table, result, _ = imported(SYSTEMD.replace("docker run", "docker run -p 861:861"))
     assert "ports" not in table
     assert [n.subject for n in result.all_notes if n.kind == "dropped"] == ["-d", "port 861:861"]
+
+
+@pytest.mark.parametrize(
+    ("image", "registry", "said"),
+    [
+        ("perfsonar/testpoint:systemd", None, "ghcr.io instead of docker.io: upstream's CI"),
+        ("docker.io/perfsonar/testpoint:systemd", None, 'set registry = "docker.io"'),
+        ("ghcr.io/perfsonar/testpoint:systemd", None, "ghcr.io: where upstream publishes"),
+        ("mirror.example.org:5000/perfsonar/testpoint:systemd", "mirror.example.org:5000",
+         "mirror.example.org:5000: the mirror the command names"),
+    ],
+)  # fmt: skip
+def test_import_says_which_registry_it_chose_and_why(
+    image: str, registry: str | None, said: str
+) -> None:
+    table, result, spec = imported(f"docker run -d --net=host {image}")
+    assert table.get("registry") == registry
+    notes = {n.subject: n.reason for n in result.all_notes if n.kind == PRESET}
+    assert said in notes["registry"]
+    assert spec.image.endswith("/perfsonar/testpoint:systemd")

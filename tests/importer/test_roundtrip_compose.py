@@ -160,7 +160,7 @@ def test_compose_service_round_trip(case: Case) -> None:
     service = run_quadlet(units).check().service(f"{table}.service")
     got = flags.read(service.exec_argv())
     assert flags.compared(got) == _expected(wanted, path.parent), toml_text
-    assert got.image == image
+    assert got.image == upstream_registry(image)
     assert got.command == command
     assert service.value("Service", "Restart") == restart
     container = tomllib.loads(toml_text)["containers"][table]
@@ -189,3 +189,8 @@ def test_named_volume_keeps_its_labels() -> None:
     assert argv[:3] == ["/usr/bin/podman", "volume", "create"]
     assert "com.example.backup=daily" in argv
     assert argv[-1] == "pgdata"
+
+
+def upstream_registry(image: str) -> str:
+    """The importer moves the perfSONAR testpoint from Docker Hub to ghcr.io (issue 11)."""
+    return image.replace("docker.io/perfsonar/testpoint:", "ghcr.io/perfsonar/testpoint:")

@@ -153,7 +153,11 @@ def test_init_text_reads_back_as_the_preset_for_any_container_name(
     """``init`` writes through the same writer: any table name reads back as written."""
     values = presets.preset_values(presets.PERFSONAR_TESTPOINT, variant, container)
     table = tomllib.loads(presets.init_text(variant, container))["containers"][container]
-    assert table == {"preset": presets.PERFSONAR_TESTPOINT, "variant": variant, **values}
+    assert table == {
+        "preset": presets.PERFSONAR_TESTPOINT,
+        "variant": variant,
+        **values,
+    }
 
 
 def test_a_key_path_that_cannot_be_written_is_named() -> None:

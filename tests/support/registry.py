@@ -288,3 +288,113 @@ class Registry:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def retag(self, repo: str, source_tag: str, *tags: str) -> None:
+        """Give the manifest of repo:source_tag more tags (GET it, PUT it under each tag).
+
+        Plain HTTP against the registry API: hundreds of tags in a second, no podman push.
+        """
+        get = urllib.request.Request(
+            f"{self.url}/v2/{repo}/manifests/{source_tag}",
+            headers={"Accept": MANIFEST_ACCEPT, "User-Agent": TEST_AGENT},
+        )
+        with urllib.request.urlopen(get, timeout=10) as resp:
+            body = resp.read()
+            media_type = resp.headers.get("Content-Type", "")
+        for tag in tags:
+            put = urllib.request.Request(
+                f"{self.url}/v2/{repo}/manifests/{tag}",
+                data=body,
+                method="PUT",
+                headers={"Content-Type": media_type, "User-Agent": TEST_AGENT},
+            )
+            urllib.request.urlopen(put, timeout=10).close()
+
+
+class PagingProxy:
+    """A FAKE in front of the real registry that pages ``/v2/NAME/tags/list``.
+
+    Debian's docker-registry 2.8 ignores ``n``/``last`` and never sends ``Link``, so paging
+    (what GHCR and Docker Hub do) cannot be tested against it directly. This loopback proxy
+    forwards every request to the registry unchanged except the tags listing, which it cuts
+    into pages of ``page_size`` tags (sorted, as the distribution spec says), each with a
+    ``Link: </v2/NAME/tags/list?n=N&last=TAG>; rel="next"`` header while more remain.
+    ``pages`` counts the listing pages served.
+    """
+
+    def __init__(self, upstream: Registry, page_size: int = 3) -> None:
+        import http.server
+        import threading
+
+        self.upstream = upstream
+        self.page_size = page_size
+        self.pages = 0
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_HEAD(self) -> None:
+                self._forward(send_body=False)
+
+            def do_GET(self) -> None:
+                path, _, query = self.path.partition("?")
+                if path.endswith("/tags/list"):
+                    proxy._page(self, path, query)
+                else:
+                    self._forward(send_body=True)
+
+            def _forward(self, send_body: bool) -> None:
+                req = urllib.request.Request(
+                    upstream.url + self.path,
+                    method=self.command,
+                    headers={k: v for k, v in self.headers.items() if k.lower() != "host"},
+                )
+                try:
+                    resp = urllib.request.urlopen(req, timeout=10)
+                except urllib.error.HTTPError as e:
+                    resp = e
+                body = resp.read()
+                self.send_response(resp.status if hasattr(resp, "status") else resp.code)
+                for k, v in resp.headers.items():
+                    if k.lower() not in ("transfer-encoding", "connection"):
+                        self.send_header(k, v)
+                self.end_headers()
+                if send_body:
+                    self.wfile.write(body)
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self._server.server_address[1]}"
+
+    def _page(self, handler: Any, path: str, query: str) -> None:
+        import urllib.parse
+
+        req = urllib.request.Request(self.upstream.url + path, headers={"User-Agent": TEST_AGENT})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            data = json.loads(resp.read())
+        tags = sorted(data.get("tags") or [])
+        params = dict(urllib.parse.parse_qsl(query))
+        n = int(params.get("n", self.page_size))
+        last = params.get("last")
+        start = 0 if last is None else next((i + 1 for i, t in enumerate(tags) if t == last), 0)
+        page = tags[start : start + n]
+        self.pages += 1
+        body = json.dumps({"name": data.get("name"), "tags": page}).encode()
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(body)))
+        if start + n < len(tags):
+            nxt = urllib.parse.urlencode({"n": n, "last": page[-1]})
+            handler.send_header("Link", f'<{path}?{nxt}>; rel="next"')
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -204,7 +204,7 @@ def test_dry_run_prints_units_and_touches_nothing(outdir: Path, tmp_path: Path) 
     before = snapshot(outdir)
     result = run("generate", "-c", str(cfg), "-o", str(outdir), "--dry-run", *V)
     assert result.exit_code == 0
-    assert "[Container]\nImage=docker.io/perfsonar/testpoint:systemd\n" in result.stdout
+    assert "[Container]\nImage=ghcr.io/perfsonar/testpoint:systemd\n" in result.stdout
     assert f"# ==> {outdir / 'tp-psconfig.volume'} <==" in result.stdout
     assert snapshot(outdir) == before
     diff = run("generate", "-c", str(cfg), "-o", str(outdir), "--dry-run", "--diff", *V)

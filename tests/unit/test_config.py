@@ -30,7 +30,7 @@ def test_builtin_default_is_the_systemd_testpoint_with_persisted_psconfig() -> N
     assert cfg.source == model.BUILTIN_SOURCE
     (spec,) = cfg.containers
     assert spec.name == "perfsonar-testpoint"
-    assert spec.image == "docker.io/perfsonar/testpoint:systemd"
+    assert spec.image == "ghcr.io/perfsonar/testpoint:systemd"
     assert spec.network == "host"
     assert spec.tmpfs == ("/run", "/run/lock", "/tmp")
     assert model.VolumeMount("/sys/fs/cgroup", "/sys/fs/cgroup", ("rw",)) in spec.volumes
@@ -54,7 +54,7 @@ def test_supervisord_variant() -> None:
         "x.toml",
     )
     (spec,) = cfg.containers
-    assert spec.image == "docker.io/perfsonar/testpoint:latest"
+    assert spec.image == "ghcr.io/perfsonar/testpoint:latest"
     assert spec.tmpfs == ()
     assert spec.cgroupns == ""
     assert spec.tty is False

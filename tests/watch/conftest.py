@@ -34,15 +34,21 @@ def podman_url() -> Iterator[str]:
     tmp = Path(tempfile.mkdtemp(prefix="psq-podman-svc-"))
     sock = tmp / "podman.sock"
     log = open(tmp / "service.log", "wb")  # noqa: SIM115 - handed to the child
-    proc = subprocess.Popen(["podman", "system", "service", "--time=0", f"unix://{sock}"],
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        ["podman", "system", "service", "--time=0", f"unix://{sock}"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     log.close()
     try:
         deadline = time.monotonic() + 20
         while not sock.exists():
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("podman system service did not start:\n"
-                                   + (tmp / "service.log").read_text()[-2000:])
+                raise RuntimeError(
+                    "podman system service did not start:\n"
+                    + (tmp / "service.log").read_text()[-2000:]
+                )
             time.sleep(0.05)
         yield f"unix://{sock}"
     finally:

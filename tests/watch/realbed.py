@@ -85,8 +85,9 @@ class PodmanRunUnits:
             podman("rm", "-f", "-t", "0", container, check=False)
 
 
-def real_deps(podman_url: str, state_dir: str, units: PodmanRunUnits,
-              registry: HttpRegistry | None = None) -> tuple[Deps, ListLog]:
+def real_deps(
+    podman_url: str, state_dir: str, units: PodmanRunUnits, registry: HttpRegistry | None = None
+) -> tuple[Deps, ListLog]:
     log = ListLog()
     deps = Deps(
         registry=registry or HttpRegistry(tls_verify=lambda h: False, timeout=5),
@@ -101,14 +102,23 @@ def real_deps(podman_url: str, state_dir: str, units: PodmanRunUnits,
 
 
 def target(name: str, container: str, image: str, **kw: object) -> Target:
-    return Target(name=name, unit=f"{name}.service", container=container, image=parse(image),
-                  schedule=Schedule(), **kw)  # type: ignore[arg-type]
+    return Target(
+        name=name,
+        unit=f"{name}.service",
+        container=container,
+        image=parse(image),
+        schedule=Schedule(),
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 def remove_images(repo_names: Sequence[str]) -> None:
     """Best-effort removal of every local image of these repositories."""
     res = podman("images", "--format", "{{.Id}} {{.Repository}}", "--digests", check=False)
-    ids = {line.split()[0] for line in res.stdout.splitlines()
-           if len(line.split()) > 1 and line.split()[1] in repo_names}
+    ids = {
+        line.split()[0]
+        for line in res.stdout.splitlines()
+        if len(line.split()) > 1 and line.split()[1] in repo_names
+    }
     for image_id in ids:
         podman("rmi", image_id, check=False)  # not -f: images shared with stand-in tags stay

@@ -37,8 +37,9 @@ def units() -> Iterator[PodmanRunUnits]:
         u.cleanup()
 
 
-def deploy(registry: Registry, stand_in: Any, units: PodmanRunUnits, repo: str,
-           tag: str = "systemd") -> tuple[str, str, str]:
+def deploy(
+    registry: Registry, stand_in: Any, units: PodmanRunUnits, repo: str, tag: str = "systemd"
+) -> tuple[str, str, str]:
     """Push, pull and run: (image reference, container name, pushed digest)."""
     ref = f"{registry.host}/{repo}:{tag}"
     digest = images.push(stand_in, ref)
@@ -53,8 +54,12 @@ def manifest_and_blob_gets(reqs: list[Any]) -> list[Any]:
 
 
 def test_nothing_new_one_head_per_distinct_image_and_no_get(
-        registry: Registry, plain_images: dict[str, Any], units: PodmanRunUnits,
-        podman_url: str, tmp_path: Path) -> None:
+    registry: Registry,
+    plain_images: dict[str, Any],
+    units: PodmanRunUnits,
+    podman_url: str,
+    tmp_path: Path,
+) -> None:
     repo_a, repo_b = unique("perfsonar/a"), unique("perfsonar/b")
     ref_a, c1, _ = deploy(registry, plain_images["1.0"], units, repo_a)
     c2 = unique("psq-w")
@@ -62,8 +67,9 @@ def test_nothing_new_one_head_per_distinct_image_and_no_get(
     ref_b, c3, _ = deploy(registry, plain_images["2.0"], units, repo_b)
     deps, log = real_deps(podman_url, str(tmp_path), units)
     mark = registry.mark()
-    report = core.run_pass([target(c1, c1, ref_a), target(c2, c2, ref_a),
-                            target(c3, c3, ref_b)], deps)
+    report = core.run_pass(
+        [target(c1, c1, ref_a), target(c2, c2, ref_a), target(c3, c3, ref_b)], deps
+    )
     assert [o.action for o in report.outcomes] == [core.UP_TO_DATE] * 3, log.text()
     reqs = registry.requests(since=mark)
     heads = sorted(r.path for r in reqs if r.method == "HEAD")
@@ -74,8 +80,12 @@ def test_nothing_new_one_head_per_distinct_image_and_no_get(
 
 
 def test_new_image_is_detected_pulled_restarted_and_reported(
-        registry: Registry, plain_images: dict[str, Any], units: PodmanRunUnits,
-        podman_url: str, tmp_path: Path) -> None:
+    registry: Registry,
+    plain_images: dict[str, Any],
+    units: PodmanRunUnits,
+    podman_url: str,
+    tmp_path: Path,
+) -> None:
     repo = unique("perfsonar/testpoint")
     ref, c, old = deploy(registry, plain_images["1.0"], units, repo)
     started_before = container_info(c)["Id"]
@@ -112,8 +122,13 @@ def test_new_image_is_detected_pulled_restarted_and_reported(
     assert again.action == core.UP_TO_DATE
 
 
-def test_notify_never_pulls(registry: Registry, plain_images: dict[str, Any],
-                            units: PodmanRunUnits, podman_url: str, tmp_path: Path) -> None:
+def test_notify_never_pulls(
+    registry: Registry,
+    plain_images: dict[str, Any],
+    units: PodmanRunUnits,
+    podman_url: str,
+    tmp_path: Path,
+) -> None:
     repo = unique("perfsonar/testpoint")
     ref, c, _ = deploy(registry, plain_images["1.0"], units, repo)
     new = images.push(plain_images["2.0"], ref)
@@ -128,8 +143,12 @@ def test_notify_never_pulls(registry: Registry, plain_images: dict[str, Any],
 
 
 def test_min_age_holds_back_a_fresh_image_reading_only_manifest_and_config(
-        registry: Registry, plain_images: dict[str, Any], units: PodmanRunUnits,
-        podman_url: str, tmp_path: Path) -> None:
+    registry: Registry,
+    plain_images: dict[str, Any],
+    units: PodmanRunUnits,
+    podman_url: str,
+    tmp_path: Path,
+) -> None:
     repo = unique("perfsonar/testpoint")
     ref, c, _ = deploy(registry, plain_images["1.0"], units, repo)
     images.push(plain_images["2.0"], ref)
@@ -145,9 +164,13 @@ def test_min_age_holds_back_a_fresh_image_reading_only_manifest_and_config(
     assert container_info(c)["State"]["Running"] is True  # type: ignore[index]
 
 
-def test_multi_arch_index_compares_correctly(registry: Registry, plain_images: dict[str, Any],
-                                             units: PodmanRunUnits, podman_url: str,
-                                             tmp_path: Path) -> None:
+def test_multi_arch_index_compares_correctly(
+    registry: Registry,
+    plain_images: dict[str, Any],
+    units: PodmanRunUnits,
+    podman_url: str,
+    tmp_path: Path,
+) -> None:
     from test_registry_http import push_index
 
     repo = unique("perfsonar/testpoint")
@@ -172,8 +195,12 @@ def test_multi_arch_index_compares_correctly(registry: Registry, plain_images: d
 
 
 def test_failed_health_rolls_back_to_the_previous_image(
-        registry: Registry, plain_images: dict[str, Any], units: PodmanRunUnits,
-        podman_url: str, tmp_path: Path) -> None:
+    registry: Registry,
+    plain_images: dict[str, Any],
+    units: PodmanRunUnits,
+    podman_url: str,
+    tmp_path: Path,
+) -> None:
     repo = unique("perfsonar/testpoint")
     ref, c, old = deploy(registry, plain_images["1.0"], units, repo)
     old_id = container_info(c)["Image"]
@@ -197,10 +224,25 @@ def test_failed_health_rolls_back_to_the_previous_image(
 # ------------------------------------------------------------------ through the CLI
 def cli(config: Path, state: Path, podman_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "psquadlet", "upgrade", "-c", str(config), "--state-dir",
-         str(state), "--podman-url", podman_url, "--dbus-address", "unix:path=/nonexistent",
-         *args],
-        capture_output=True, text=True, check=False, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "psquadlet",
+            "upgrade",
+            "-c",
+            str(config),
+            "--state-dir",
+            str(state),
+            "--podman-url",
+            podman_url,
+            "--dbus-address",
+            "unix:path=/nonexistent",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
         env={**os.environ, "PSQUADLET_REGISTRY_TIMEOUT": "2"},
     )
 
@@ -214,8 +256,13 @@ def write_config(path: Path, name: str, ref: str, host: str, extra: str = "") ->
     return path
 
 
-def test_cli_dry_run_json(registry: Registry, plain_images: dict[str, Any],
-                          units: PodmanRunUnits, podman_url: str, tmp_path: Path) -> None:
+def test_cli_dry_run_json(
+    registry: Registry,
+    plain_images: dict[str, Any],
+    units: PodmanRunUnits,
+    podman_url: str,
+    tmp_path: Path,
+) -> None:
     repo = unique("perfsonar/testpoint")
     ref, c, _ = deploy(registry, plain_images["1.0"], units, repo)
     new = images.push(plain_images["2.0"], ref)
@@ -230,8 +277,9 @@ def test_cli_dry_run_json(registry: Registry, plain_images: dict[str, Any],
     assert not (tmp_path / "state" / "state.json").exists()
 
 
-def _fault_case(registry_host: str, ref: str, c: str, *, podman_url: str, tmp_path: Path,
-                expect: str) -> None:
+def _fault_case(
+    registry_host: str, ref: str, c: str, *, podman_url: str, tmp_path: Path, expect: str
+) -> None:
     """Run `psquadlet upgrade` into a fault: nothing restarted, state intact, clear message."""
     cfg = write_config(tmp_path / "p.toml", c, ref, registry_host)
     state = tmp_path / "state"
@@ -250,45 +298,57 @@ def _fault_case(registry_host: str, ref: str, c: str, *, podman_url: str, tmp_pa
     assert entry["last_result"].startswith("error:")
 
 
-def test_registry_stopped(plain_images: dict[str, Any], units: PodmanRunUnits,
-                          podman_url: str, tmp_path: Path) -> None:
+def test_registry_stopped(
+    plain_images: dict[str, Any], units: PodmanRunUnits, podman_url: str, tmp_path: Path
+) -> None:
     reg = Registry(workdir=tmp_path / "reg")
     reg.start()
     try:
         ref, c, _ = deploy(reg, plain_images["1.0"], units, unique("perfsonar/testpoint"))
         images.push(plain_images["2.0"], ref)
         reg.stop()
-        _fault_case(reg.host, ref, c, podman_url=podman_url, tmp_path=tmp_path,
-                    expect="connection refused")
+        _fault_case(
+            reg.host, ref, c, podman_url=podman_url, tmp_path=tmp_path, expect="connection refused"
+        )
     finally:
         reg.close()
 
 
-def test_wrong_credentials(auth_registry: Registry, plain_images: dict[str, Any],
-                           units: PodmanRunUnits, podman_url: str, tmp_path: Path) -> None:
+def test_wrong_credentials(
+    auth_registry: Registry,
+    plain_images: dict[str, Any],
+    units: PodmanRunUnits,
+    podman_url: str,
+    tmp_path: Path,
+) -> None:
     host = auth_registry.host
     podman("login", "--tls-verify=false", "-u", "tester", "-p", "s3cret", host)
     try:
-        ref, c, _ = deploy(auth_registry, plain_images["1.0"], units,
-                           unique("perfsonar/testpoint"))
+        ref, c, _ = deploy(auth_registry, plain_images["1.0"], units, unique("perfsonar/testpoint"))
         images.push(plain_images["2.0"], ref)
     finally:
         podman("logout", host, check=False)
     auth = tmp_path / "auth.json"
     import base64
+
     bad = base64.b64encode(b"tester:wrong").decode()
     auth.write_text(json.dumps({"auths": {host: {"auth": bad}}}))
     os.environ["REGISTRY_AUTH_FILE"] = str(auth)
     try:
-        _fault_case(host, ref, c, podman_url=podman_url, tmp_path=tmp_path,
-                    expect="HTTP 401 unauthorized")
+        _fault_case(
+            host, ref, c, podman_url=podman_url, tmp_path=tmp_path, expect="HTTP 401 unauthorized"
+        )
     finally:
         del os.environ["REGISTRY_AUTH_FILE"]
 
 
-def test_pull_cut_halfway_leaves_the_container(registry: Registry, units: PodmanRunUnits,
-                                               plain_images: dict[str, Any], podman_url: str,
-                                               tmp_path: Path) -> None:
+def test_pull_cut_halfway_leaves_the_container(
+    registry: Registry,
+    units: PodmanRunUnits,
+    plain_images: dict[str, Any],
+    podman_url: str,
+    tmp_path: Path,
+) -> None:
     """A proxy in front of the real registry cuts every blob download in the middle."""
     repo = unique("perfsonar/testpoint")
     fresh = images.build_plain(unique("fresh"))  # a layer the local store will not have
@@ -298,28 +358,49 @@ def test_pull_cut_halfway_leaves_the_container(registry: Registry, units: Podman
     with CuttingProxy(registry.host) as proxy:
         proxy.cut_blobs = True
         ref = f"{proxy.host}/{repo}:systemd"
-        _fault_case(proxy.host, ref, c, podman_url=podman_url, tmp_path=tmp_path,
-                    expect="pull of")
+        _fault_case(proxy.host, ref, c, podman_url=podman_url, tmp_path=tmp_path, expect="pull of")
         assert proxy.cuts > 0
 
 
-def test_hanging_registry(registry: Registry, plain_images: dict[str, Any],
-                          units: PodmanRunUnits, podman_url: str, tmp_path: Path) -> None:
+def test_hanging_registry(
+    registry: Registry,
+    plain_images: dict[str, Any],
+    units: PodmanRunUnits,
+    podman_url: str,
+    tmp_path: Path,
+) -> None:
     repo = unique("perfsonar/testpoint")
     _, c, _ = deploy(registry, plain_images["1.0"], units, repo)
     release = threading.Event()
     with FakeServer({"/v2/": lambda h: release.wait(30)}) as srv:
         try:
-            _fault_case(srv.host, f"{srv.host}/{repo}:systemd", c, podman_url=podman_url,
-                        tmp_path=tmp_path, expect="timed out")
+            _fault_case(
+                srv.host,
+                f"{srv.host}/{repo}:systemd",
+                c,
+                podman_url=podman_url,
+                tmp_path=tmp_path,
+                expect="timed out",
+            )
         finally:
             release.set()
 
 
-def test_registry_500(registry: Registry, plain_images: dict[str, Any],
-                      units: PodmanRunUnits, podman_url: str, tmp_path: Path) -> None:
+def test_registry_500(
+    registry: Registry,
+    plain_images: dict[str, Any],
+    units: PodmanRunUnits,
+    podman_url: str,
+    tmp_path: Path,
+) -> None:
     repo = unique("perfsonar/testpoint")
     _, c, _ = deploy(registry, plain_images["1.0"], units, repo)
     with FakeServer({"/v2/": reply(500)}) as srv:
-        _fault_case(srv.host, f"{srv.host}/{repo}:systemd", c, podman_url=podman_url,
-                    tmp_path=tmp_path, expect="HTTP 500")
+        _fault_case(
+            srv.host,
+            f"{srv.host}/{repo}:systemd",
+            c,
+            podman_url=podman_url,
+            tmp_path=tmp_path,
+            expect="HTTP 500",
+        )

@@ -82,8 +82,11 @@ def test_interval() -> None:
 
 def test_state_round_trip() -> None:
     cs = ContainerState(
-        name="pt", image="docker.io/perfsonar/testpoint:systemd", last_check=1.5,
-        running_digest="sha256:a", bad_digests=(BadDigest("sha256:b", 2.0, "health"),),
+        name="pt",
+        image="docker.io/perfsonar/testpoint:systemd",
+        last_check=1.5,
+        running_digest="sha256:a",
+        bad_digests=(BadDigest("sha256:b", 2.0, "health"),),
         history=(HistoryEntry(3.0, "rolled-back", "sha256:a", "sha256:b", "health"),),
         kept_image_ids=("x",),
     )
@@ -101,8 +104,11 @@ def test_state_file_is_written_atomically(tmp_path: Path) -> None:
     assert oct((tmp_path / "s" / "state.json").stat().st_mode & 0o777) == "0o644"
 
 
-def _hold_lock(state_dir: str, ready: multiprocessing.synchronize.Event,  # type: ignore[name-defined]
-               release: multiprocessing.synchronize.Event) -> None:  # type: ignore[name-defined]
+def _hold_lock(
+    state_dir: str,
+    ready: multiprocessing.synchronize.Event,  # type: ignore[name-defined]
+    release: multiprocessing.synchronize.Event,
+) -> None:  # type: ignore[name-defined]
     with FileStateStore(state_dir).lock():
         ready.set()
         release.wait(20)
@@ -115,8 +121,10 @@ def test_lock_refuses_a_second_pass_from_another_process(tmp_path: Path) -> None
     proc.start()
     try:
         assert ready.wait(10)
-        with pytest.raises(LockedError, match=f"pid {proc.pid}"), \
-                FileStateStore(str(tmp_path)).lock():
+        with (
+            pytest.raises(LockedError, match=f"pid {proc.pid}"),
+            FileStateStore(str(tmp_path)).lock(),
+        ):
             pass
     finally:
         release.set()

@@ -71,8 +71,11 @@ def test_failed_start_is_a_unit_error(bed: TestBed) -> None:
     from psquadlet.watch.systemd_units import SystemdUnits
 
     units = SystemdUnits(bed.dbus_address.decode())
-    with pytest.raises(UnitError, match=r"psq-broken.service: RestartUnit finished with the "
-                                        r"unit failed \(result: exit-code\)"):
+    with pytest.raises(
+        UnitError,
+        match=r"psq-broken.service: RestartUnit finished with the "
+        r"unit failed \(result: exit-code\)",
+    ):
         units.restart("psq-broken.service", timeout=30)
     assert units.active_state("psq-broken.service") == "failed"
 

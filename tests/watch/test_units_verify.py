@@ -37,9 +37,16 @@ def _root(tmp_path: Path) -> Path:
 
 def _verify(root: Path, names: list[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["systemd-analyze", "verify", "--man=no", f"--root={root}",
-         *[f"/etc/systemd/system/{n}" for n in names]],
-        capture_output=True, text=True, check=False,
+        [
+            "systemd-analyze",
+            "verify",
+            "--man=no",
+            f"--root={root}",
+            *[f"/etc/systemd/system/{n}" for n in names],
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
         env={**os.environ, "SYSTEMD_LOG_COLOR": "0"},
     )
 

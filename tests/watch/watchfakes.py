@@ -76,8 +76,7 @@ class FakeImages:
         c = self.containers.get(container)
         if c is None:
             return None
-        return ContainerImage(container, c.image_id, frozenset(self.images[c.image_id]),
-                              c.running)
+        return ContainerImage(container, c.image_id, frozenset(self.images[c.image_id]), c.running)
 
     def pull(self, reference: str, progress: ProgressFn | None = None) -> str:
         self.calls.append(("pull", reference))
@@ -235,11 +234,15 @@ NEW = "sha256:" + "b" * 64
 NEWER = "sha256:" + "c" * 64
 
 
-def world(units: Sequence[tuple[str, str, str]] = (("perfsonar-testpoint", "pt", IMAGE),)
-          ) -> World:
+def world(units: Sequence[tuple[str, str, str]] = (("perfsonar-testpoint", "pt", IMAGE),)) -> World:
     """A host where each (name, container, image) runs OLD and the registry has NEW."""
-    reg, imgs, clock, store, log = FakeRegistry(), FakeImages(), FakeClock(), MemoryStore(), \
-        ListLog()
+    reg, imgs, clock, store, log = (
+        FakeRegistry(),
+        FakeImages(),
+        FakeClock(),
+        MemoryStore(),
+        ListLog(),
+    )
     uts = FakeUnits(imgs)
     for i, (name, container, image) in enumerate(units):
         ref = parse(image)
@@ -251,6 +254,7 @@ def world(units: Sequence[tuple[str, str, str]] = (("perfsonar-testpoint", "pt",
         reg.digests[str(ref)] = NEW
         imgs.remote[f"{ref.name}@{NEW}"] = f"new{i}"
         imgs.remote[f"{ref.name}@{OLD}"] = old_id
-    deps = Deps(registry=reg, images=imgs, units=uts, clock=clock, store=store, log=log,
-                health_interval=5.0)
+    deps = Deps(
+        registry=reg, images=imgs, units=uts, clock=clock, store=store, log=log, health_interval=5.0
+    )
     return World(reg, imgs, uts, clock, store, log, deps)
