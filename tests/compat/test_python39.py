@@ -44,7 +44,7 @@ UPSTREAM_LINE = shlex.split(
     "perfsonar/testpoint:systemd"
 )
 # What the test suites below import besides psquadlet's own dependencies.
-TEST_TOOLS = ("pytest", "hypothesis")
+TEST_TOOLS = ("pytest", "hypothesis", "aiosmtpd")
 # The test suites that need no program outside the venv (the others: markers, see pyproject).
 INNER_PYTEST = (
     "tests",
@@ -67,7 +67,7 @@ restart = "sometimes"
 
 @pytest.fixture(scope="module")
 def py39(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Py39Session]:
-    """A venv of Python 3.9 with this working tree installed (`pip install .[watch,compose]`).
+    """A venv of Python 3.9 with this working tree installed (`.[watch,compose,notify,metrics]`).
 
     Never skipped in CI: a root that cannot be built or an install that fails is a failure
     with the reason.
@@ -84,7 +84,7 @@ def py39(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Py39Session]:
         session.copy_tree(REPO, SRC)
         # The venv has the newest pip that runs on 3.9 (tests/support/py39.py).
         pip = [f"{VENV}/bin/python", "-m", "pip", "install", "--no-input"]
-        session.run([*pip, f"{SRC}[watch,compose]", *TEST_TOOLS], timeout=1200).check()
+        session.run([*pip, f"{SRC}[watch,compose,notify,metrics]", *TEST_TOOLS], timeout=1200).check()
         yield session
     finally:
         subprocess.run(["rm", "-rf", "--one-file-system", str(scratch)], check=False)
@@ -233,23 +233,30 @@ def test_generate_matches_golden_files_on_39(py39: Py39Session, example: Path, f
     args = _generate_args(example, fmt, outdir)
     dry = psq(py39, *args, "--dry-run").check()
     printed = _split_dry_run(dry.stdout)
+    # The watcher's own units name the interpreter that ran generate (ExecStart=): the 3.9 one.
+    own = {p: text for p, text in printed.items() if Path(p).name.startswith("psquadlet-")}
+    assert all(f"ExecStart={VENV}/bin/python" in text for text in own.values()), own
     units = {
         Path(path).name: _versionless(text)
         for path, text in printed.items()
-        if Path(path).parent == Path(outdir)
+        if Path(path).parent == Path(outdir) and path not in own
     }
     assert sorted(units) == sorted(golden)
     for name, text in units.items():
         assert text == golden[name], f"{example.stem}/{fmt}/{name} differs from golden on 3.9"
     # Everything else printed (perfSONAR's host files) as under the host's Python.
-    assert dry.stdout == host(*args, "--dry-run").stdout
+    on_host = _split_dry_run(host(*args, "--dry-run").stdout)
+    assert {p: x for p, x in printed.items() if p not in own} == {
+        p: x for p, x in on_host.items() if not Path(p).name.startswith("psquadlet-")
+    }
 
     # And written for real (atomic writes on 3.9).
     psq(py39, *args).check()
     written = {
         p.name: p.read_text(encoding="utf-8")
         for p in py39.path(outdir).iterdir()
-        if not p.name.startswith(".psquadlet")  # generate's own manifest and lock
+        # generate's own manifest and lock, and the watcher's units (checked above)
+        if not p.name.startswith((".psquadlet", "psquadlet-"))
     }
     assert {n: _versionless(t) for n, t in written.items()} == golden
 
