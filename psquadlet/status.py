@@ -67,6 +67,7 @@ class ContainerStatus:
     last_result: str = ""
     last_upgrade: Event | None = None
     last_rollback: Event | None = None
+    blocked: tuple[watch_state.BadDigest, ...] = ()  # known-bad: rolled back or blocked
     notes: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, object]:
@@ -92,6 +93,10 @@ class ContainerStatus:
             "last_result": self.last_result,
             "last_upgrade": self.last_upgrade.to_json() if self.last_upgrade else None,
             "last_rollback": self.last_rollback.to_json() if self.last_rollback else None,
+            "blocked": [
+                {"digest": b.digest, "time": _iso(b.time), "reason": b.reason, "source": b.source}
+                for b in self.blocked
+            ],
             "notes": list(self.notes),
         }
 
@@ -122,6 +127,9 @@ class ContainerStatus:
                     f"  {label + ':':15} {_iso(event.time)} {_short(event.from_digest)} -> "
                     f"{_short(event.to_digest)}" + (f" ({event.reason})" if event.reason else "")
                 )
+        lines.extend(
+            f"  blocked:        {_short(b.digest)} ({b.source}: {b.reason})" for b in self.blocked
+        )
         lines.extend(f"  note: {n}" for n in self.notes)
         return "\n".join(lines) + "\n"
 
@@ -253,6 +261,7 @@ def container_status(
         last_result=cs.last_result,
         last_upgrade=_last(cs.history, "upgraded"),
         last_rollback=_last(cs.history, "rolled-back"),
+        blocked=cs.bad_digests,
         notes=tuple(notes),
         **values,
     )
