@@ -109,6 +109,9 @@ class ContainerState:
     phase_started: float | None = None
     history: tuple[HistoryEntry, ...] = ()
     check_failures: int = 0  # consecutive failed registry checks
+    # min_age's soak: the digest the tag pointed to when this watcher first saw it, and when.
+    seen_digest: str = ""
+    seen_since: float | None = None
 
     def is_bad(self, digest: str) -> BadDigest | None:
         for bad in self.bad_digests:

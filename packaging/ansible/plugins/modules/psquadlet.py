@@ -67,6 +67,11 @@ options:
     type: str
     choices: [auto, quadlet, service]
     default: auto
+  output_dir:
+    description:
+      - Write the units into this folder instead of Quadlet's or systemd's
+        (C(generate -o)); nothing is reloaded then.
+    type: path
   reload:
     description: Run C(systemctl daemon-reload) after changed units (C(generate --reload)).
     type: bool
@@ -239,6 +244,8 @@ def generate(module, exe, path, use_path, extra):
     argv = [exe, "generate", "--json", "--format", module.params["format"]]
     if use_path:
         argv += ["-c", path]
+    if module.params["output_dir"]:
+        argv += ["-o", module.params["output_dir"]]
     if module.params["force"]:
         argv.append("--force")
     return run_json(module, argv + extra, "psquadlet-generate")
@@ -279,7 +286,7 @@ def present(module, exe):
         extra = ["--dry-run"] if module.check_mode or validate_only else []
         if module._diff:
             extra.append("--diff")
-        if params["reload"] and not extra.count("--dry-run"):
+        if params["reload"] and not params["output_dir"] and "--dry-run" not in extra:
             extra.append("--reload")
         rc, report, err = generate(module, exe, path, before is not None, extra)
         if not report.get("ok"):
@@ -316,7 +323,7 @@ def present(module, exe):
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    extra = ["--diff"] + (["--reload"] if params["reload"] else [])
+    extra = ["--diff"] + (["--reload"] if params["reload"] and not params["output_dir"] else [])
     rc, report, err = generate(module, exe, path, True, extra)
     if not report.get("ok"):
         fail_report(module, report)
@@ -408,6 +415,7 @@ def main():
             config=dict(type="dict"),
             src=dict(type="path"),
             format=dict(type="str", default="auto", choices=["auto", "quadlet", "service"]),
+            output_dir=dict(type="path"),
             reload=dict(type="bool", default=True),
             force=dict(type="bool", default=False),
             name=dict(type="str"),
