@@ -42,7 +42,7 @@ def role_vars(fleet: Fleet, deb: Path, registry_host: str, **more: Any) -> dict[
         "psquadlet_registries": {registry_host: {"tls_verify": False}},
         # The watcher runs, but its first scheduled check is a month away: the roll-outs
         # below are the playbook's alone.
-        "psquadlet_update": {"interval": "30d", "randomized_delay": "0s", "health_timeout": "90s"},
+        "psquadlet_update": {"interval": "30d", "randomized_delay": "0s", "health_timeout": "45s"},
         "psquadlet_psconfig_remotes": [{"url": "https://psconfig.invalid/fleet.json"}],
         **more,
     }
