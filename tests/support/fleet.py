@@ -13,6 +13,7 @@ import concurrent.futures
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -204,12 +205,17 @@ def sanity(workdir: Path, python: str, timeout: float = 1200) -> subprocess.Comp
         cache.mkdir(parents=True, exist_ok=True)
         get_pip.write_text(GET_PIP_STAND_IN)
     tree = workdir / "ansible_collections/psquadlet/psquadlet"
-    tree.mkdir(parents=True, exist_ok=True)
-    # tests/output keeps ansible-test's venv (its linters) between runs: minutes saved.
-    subprocess.run(
-        ["rsync", "-a", "--delete", "--exclude=/tests/output", f"{COLLECTION_SRC}/", f"{tree}/"],
-        check=True,
-    )
+    # A fresh copy, but tests/output keeps ansible-test's venv (its linters): minutes saved.
+    output = tree / "tests/output"
+    kept = tree.parent / ".output-kept"
+    if output.is_dir():
+        shutil.rmtree(kept, ignore_errors=True)
+        output.rename(kept)
+    shutil.rmtree(tree, ignore_errors=True)
+    shutil.copytree(COLLECTION_SRC, tree)
+    if kept.is_dir():
+        output.parent.mkdir(parents=True, exist_ok=True)
+        kept.rename(output)
     return subprocess.run(
         [ansible_bin("ansible-test"), "sanity", "--venv", "--python", python],
         cwd=tree,
