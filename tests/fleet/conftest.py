@@ -16,12 +16,6 @@ from tests.support.registry import Registry
 from tests.support.testbed import TestBed
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if "/tests/fleet/" in str(item.fspath) and "test_fleet" in str(item.fspath):
-            item.add_marker(pytest.mark.e2e)
-
-
 @pytest.fixture(scope="module")
 def fleet_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     require_root()
