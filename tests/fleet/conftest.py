@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,12 +31,22 @@ def fleet_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registr
 
 
 @pytest.fixture(scope="module")
-def standins(fleet_registry: Registry) -> img.StandIns:
-    return img.StandIns(fleet_registry, base=img.prebuild_systemd_base())
+def standins(fleet_registry: Registry, base_image: threading.Thread) -> img.StandIns:
+    return img.StandIns(fleet_registry, base=base_image)
 
 
 @pytest.fixture(scope="module")
-def fleet(fleet_registry: Registry, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+def base_image() -> threading.Thread:
+    """The systemd stand-in's base, built (cold: debootstrapped) while the hosts boot."""
+    return img.prebuild_systemd_base()
+
+
+@pytest.fixture(scope="module")
+def fleet(
+    fleet_registry: Registry,
+    base_image: threading.Thread,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Fleet]:
     """tp1 (the canary) and tp2: Debian 13; tp3: Debian 12 (Podman 4.3.1, .service units)."""
     regs = (fleet_registry.host,)
     hosts = {

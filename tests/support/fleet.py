@@ -92,8 +92,8 @@ class Fleet:
         started = time.monotonic()
         beds = {name: make() for name, make in self._makers.items()}
         self.hosts = beds
-        for tb in beds.values():  # the cached roots are built (and locked) one at a time
-            tb.prepare()
+        # Cold, the roots are debootstrapped side by side (each under its own lock; hosts of
+        # one root wait for the first); warm, the boots overlap.
         with concurrent.futures.ThreadPoolExecutor(len(beds)) as pool:
             for f in [pool.submit(tb.boot) for tb in beds.values()]:
                 f.result()
