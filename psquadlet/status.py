@@ -73,6 +73,7 @@ class ContainerStatus:
     pinned: str = ""  # psquadlet pin's reason
     behind: str = ""  # the followed tag is behind upstream (a warning)
     image_created: str = ""  # when the running image was built (shown, never a warning)
+    blocked: tuple[watch_state.BadDigest, ...] = ()  # known-bad: rolled back or blocked
     notes: tuple[str, ...] = ()
     facts: ContainerFacts | None = None  # what the metrics say, from the watcher's files
     now: float = 0.0
@@ -129,6 +130,10 @@ class ContainerStatus:
             "pinned": self.pinned or None,
             "behind": self.behind or None,
             "image_created": self.image_created or None,
+            "blocked": [
+                {"digest": b.digest, "time": _iso(b.time), "reason": b.reason, "source": b.source}
+                for b in self.blocked
+            ],
             "notes": list(self.notes),
         }
 
@@ -164,6 +169,9 @@ class ContainerStatus:
                     f"  {label + ':':15} {_iso(event.time)} {_short(event.from_digest)} -> "
                     f"{_short(event.to_digest)}" + (f" ({event.reason})" if event.reason else "")
                 )
+        lines.extend(
+            f"  blocked:        {_short(b.digest)} ({b.source}: {b.reason})" for b in self.blocked
+        )
         lines.extend(f"  note: {n}" for n in self.notes)
         return "\n".join(lines) + "\n"
 
@@ -309,6 +317,7 @@ def container_status(
         available=cs.announced_tags[-1] if cs.announced_tags and target.tracks_releases else "",
         pinned=cs.pinned,
         behind=cs.behind,
+        blocked=cs.bad_digests,
         notes=tuple(notes),
         facts=container_facts(cs, (facts or {}).get(name, {})),
         now=now,

@@ -357,22 +357,21 @@ def _handle(
             remote.digest,
         )
     if t.min_age > 0:
-        try:
-            created = deps.registry.created(t.image, remote.digest)
-        except RegistryError as e:
-            return done(ERROR, f"cannot read the new image's age: {e}", cs, running, remote.digest)
-        age = now - created
+        # A soak: measured from when this watcher first saw the digest (kept in the state),
+        # not the image's build date, which a re-tag or a reproducible build would defeat.
+        if cs.seen_digest != remote.digest or cs.seen_since is None:
+            cs = dataclasses.replace(cs, seen_digest=remote.digest, seen_since=now)
+        age = now - (cs.seen_since or now)
         if age < t.min_age:
             if cs.available_digest != remote.digest:
                 cs = cs.with_history(
-                    HistoryEntry(
-                        now, HELD_BACK, running, remote.digest, f"published {int(age)}s ago"
-                    )
+                    HistoryEntry(now, HELD_BACK, running, remote.digest, "first seen now")
                 )
             cs = dataclasses.replace(cs, available_digest=remote.digest)
             return done(
                 HELD_BACK,
-                f"new image {short(remote.digest)} is {int(age)}s old, min_age is {t.min_age}s",
+                f"new image {short(remote.digest)} first seen {int(age)}s ago, "
+                f"min_age is {t.min_age}s",
                 cs,
                 running,
                 remote.digest,

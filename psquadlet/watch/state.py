@@ -121,6 +121,9 @@ class ContainerState:
     pinned: str = ""  # psquadlet pin: why this container stays where it is
     behind: str = ""  # why the followed tag is behind upstream (watch/behind.py), "" if not
     behind_checked: float | None = None  # last look at upstream's other registry
+    # min_age's soak: the digest the tag pointed to when this watcher first saw it, and when.
+    seen_digest: str = ""
+    seen_since: float | None = None
 
     def is_bad(self, digest: str) -> BadDigest | None:
         for bad in self.bad_digests:

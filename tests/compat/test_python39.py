@@ -84,7 +84,9 @@ def py39(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Py39Session]:
         session.copy_tree(REPO, SRC)
         # The venv has the newest pip that runs on 3.9 (tests/support/py39.py).
         pip = [f"{VENV}/bin/python", "-m", "pip", "install", "--no-input"]
-        session.run([*pip, f"{SRC}[watch,compose,notify,metrics]", *TEST_TOOLS], timeout=1200).check()
+        session.run(
+            [*pip, f"{SRC}[watch,compose,notify,metrics]", *TEST_TOOLS], timeout=1200
+        ).check()
         yield session
     finally:
         subprocess.run(["rm", "-rf", "--one-file-system", str(scratch)], check=False)
