@@ -146,9 +146,7 @@ def init_text(variant: str | None = None, container: str = PERFSONAR_TESTPOINT) 
     """
     chosen = variant or DEFAULT_VARIANTS[PERFSONAR_TESTPOINT]
     values = preset_values(PERFSONAR_TESTPOINT, chosen, container)
-    subtables = {
-        k: values.pop(k) for k in ("health", "unit", "service", "update") if k in values
-    }
+    subtables = {k: values.pop(k) for k in ("health", "unit", "service", "update") if k in values}
     other = "supervisord" if chosen == "systemd" else "systemd"
     lines = [
         "# psquadlet configuration: one [containers.NAME] table per container run by systemd.",

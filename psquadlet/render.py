@@ -491,7 +491,6 @@ def for_target(spec: ContainerSpec, fmt: str, version: tuple[int, int, int]) -> 
     return dataclasses.replace(spec, notify=schema.NOTIFY_HEALTHY if healthy else "")
 
 
-
 def _gate(writer: _Writer, version: tuple[int, int, int], keys: bool) -> list[ConfigError]:
     """What the target Podman lacks, each at the configuration key that asked for it.
 
