@@ -137,6 +137,10 @@ class Units(Protocol):
         """systemd's ActiveState: active, activating, failed, inactive, ..."""
         ...
 
+    def reset_failed(self, unit: str) -> None:
+        """``systemctl reset-failed``: leave the failed state, forget the start limit's count."""
+        ...
+
 
 class Clock(Protocol):
     def now(self) -> float:
