@@ -1,0 +1,112 @@
+"""Continuous health on the booted Debian 13 test bed (issue 11 item 2), with real programs.
+
+The "sickly" stand-in's `pscheduler troubleshoot` fails while a file exists. The unit comes from
+the perfSONAR preset with short health values in the TOML (the preset's own minutes would make
+the test slow, not different): Podman 5.4's health check sees the testpoint turn unhealthy,
+kills it (`HealthOnFailure=kill`), systemd restarts it (`Restart=on-failure`) and the start job
+ends only once it is healthy (`Notify=healthy`). When it stays unhealthy, the start limit stops
+the restarts after `start_limit_burst` starts and the unit stays down.
+"""
+
+from __future__ import annotations
+
+import time
+
+from tests.support.images import StandIns
+from tests.support.testbed import TestBed
+
+UNIT = "perfsonar-testpoint"
+SERVICE = f"{UNIT}.service"
+CONFIG = "/etc/psquadlet/psquadlet.toml"
+SICK_DIR = "/srv/psq-health"  # bind-mounted at /var/lib/psq-health: outlives restarts
+BURST = 3
+
+
+def config_text(registry_host: str) -> str:
+    return f"""\
+[registries."{registry_host}"]
+tls_verify = false
+
+[containers.{UNIT}]
+preset = "perfsonar-testpoint"
+variant = "supervisord"
+image = "{registry_host}/perfsonar/testpoint:latest"
+volumes = ["{SICK_DIR}:/var/lib/psq-health"]
+
+[containers.{UNIT}.health]
+interval = "2s"
+timeout = "2s"
+retries = 2
+start_period = "0s"
+
+[containers.{UNIT}.unit]
+start_limit_interval = "10m"
+start_limit_burst = {BURST}
+
+[containers.{UNIT}.service]
+restart_sec = "1s"
+timeout_start = "90s"
+"""
+
+
+def show(tb: TestBed, prop: str) -> str:
+    return tb.systemctl("show", "-p", prop, "--value", SERVICE).stdout.strip()
+
+
+def container_id(tb: TestBed) -> str:
+    res = tb.podman("inspect", UNIT, "--format", "{{.Id}}", check=False)
+    return res.stdout.strip() if res.returncode == 0 else ""
+
+
+def healthy(tb: TestBed) -> bool:
+    res = tb.podman("inspect", UNIT, "--format", "{{.State.Health.Status}}", check=False)
+    return res.returncode == 0 and res.stdout.strip() == "healthy"
+
+
+def test_unhealthy_testpoint_is_restarted_and_a_broken_one_stays_down(
+    clean_testbed: TestBed, standins: StandIns
+) -> None:
+    tb = clean_testbed
+    standins.push("sickly", "1.0", "perfsonar/testpoint:latest")
+    tb.sh(f"rm -rf {SICK_DIR} && mkdir -p {SICK_DIR}")
+    tb.write(CONFIG, config_text(standins.registry.host))
+    try:
+        tb.run(["psquadlet", "generate", "-c", CONFIG])
+        unit_file = tb.path(f"/etc/containers/systemd/{UNIT}.container").read_text()
+        for line in ("Notify=healthy", "HealthOnFailure=kill", f"StartLimitBurst={BURST}"):
+            assert line in unit_file.splitlines(), unit_file
+        tb.systemctl("daemon-reload")
+
+        # Notify=healthy: the start job returns only once Podman's check has passed.
+        tb.systemctl("start", SERVICE)
+        assert show(tb, "ActiveState") == "active"
+        assert healthy(tb), tb.podman("inspect", UNIT, check=False).stdout[-2000:]
+        first = container_id(tb)
+
+        # Unhealthy inside the container only: Podman kills it, systemd starts a fresh one
+        # (the file is gone with the old container), and it is healthy again.
+        tb.podman("exec", UNIT, "touch", "/run/psq-sick")
+
+        def replaced() -> bool:
+            now = container_id(tb)
+            return bool(now) and now != first and show(tb, "ActiveState") == "active"
+
+        tb.wait_for(replaced, 90, "systemd to restart the unhealthy testpoint")
+        assert int(show(tb, "NRestarts")) >= 1
+        tb.wait_for(lambda: healthy(tb), 30, "the restarted testpoint to be healthy")
+        assert "unhealthy" in tb.journal(SERVICE) or int(show(tb, "NRestarts")) >= 1
+
+        # Unhealthy for good (the file is on a bind mount): BURST starts, then it stays down.
+        tb.systemctl("reset-failed", SERVICE)  # a fresh start-limit window for the count
+        restarts_before = int(show(tb, "NRestarts"))
+        tb.sh(f"touch {SICK_DIR}/sick")
+        tb.wait_for(lambda: show(tb, "ActiveState") == "failed", 240, "the start limit")
+        assert show(tb, "Result") == "start-limit-hit", tb.journal(SERVICE)[-4000:]
+        restarts = int(show(tb, "NRestarts")) - restarts_before
+        assert 1 <= restarts <= BURST, tb.journal(SERVICE)[-4000:]
+        time.sleep(10)  # no loop: still down, no new start
+        assert show(tb, "ActiveState") == "failed"
+        assert int(show(tb, "NRestarts")) - restarts_before == restarts
+        assert container_id(tb) == ""
+    finally:
+        tb.sh(f"rm -rf {SICK_DIR}", check=False)
