@@ -215,7 +215,8 @@ CONTAINER_KEYS: tuple[str, ...] = tuple(k for k, row in CONTAINER.items() if row
 # on_failure is always written). Quadlet's Health* keys came with 4.5; podman run's flags are
 # older than every target except --health-on-failure (4.3).
 HEALTH: Mapping[str, Setting] = _rows(
-    Setting("cmd", TEXT, "a string runs via `/bin/sh -c`, an array is the exec form",
+    Setting("cmd", TEXT, "a string runs via `/bin/sh -c`, an array is the exec form; `\"none\"`: "
+            "no health check (Podman's; turns off the preset's)",
             "**required**", quadlet="HealthCmd", flag="--health-cmd", render=SPECIAL),
     Setting("interval", DURATION, "", '`"30s"`', quadlet="HealthInterval",
             flag="--health-interval", maximum=DAY, render=SPECIAL),
