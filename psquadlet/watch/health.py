@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from psquadlet.watch.interfaces import ImagesError, UnitError, Units
+from psquadlet.watch.interfaces import ImagesError, UnitError
 from psquadlet.watch.targets import Target
 
 if TYPE_CHECKING:
@@ -76,16 +76,16 @@ def _observe(t: Target, image_id: str, deps: Deps, remaining: float) -> str:
     return ""
 
 
-def _reset_failed(unit: str, units: Units, deps: Deps) -> None:
+def _reset_failed(t: Target, deps: Deps) -> None:
     try:
-        units.reset_failed(unit)
+        deps.units.reset_failed(t.unit)
     except UnitError as e:  # the restart or start that follows says what is wrong
-        deps.log.warning(f"{unit}: reset-failed: {e}")
+        deps.log.warning(f"{t.unit}: reset-failed: {e}")
 
 
 def restart_unit(t: Target, deps: Deps) -> None:
     """``reset-failed``, then restart and wait for the job (raises ``UnitError``)."""
-    _reset_failed(t.unit, deps.units, deps)
+    _reset_failed(t, deps)
     deps.units.restart(t.unit, deps.job_timeout)
 
 
@@ -93,7 +93,7 @@ def start_unit(t: Target, deps: Deps) -> None:
     """Start the unit unless it is active; a failed one is ``reset-failed`` first."""
     if deps.units.active_state(t.unit) == "active":
         return
-    _reset_failed(t.unit, deps.units, deps)
+    _reset_failed(t, deps)
     deps.units.start(t.unit, deps.job_timeout)
 
 

@@ -95,7 +95,6 @@ def test_unhealthy_testpoint_is_restarted_and_a_broken_one_stays_down(
         tb.wait_for(replaced, 90, "systemd to restart the unhealthy testpoint")
         assert int(show(tb, "NRestarts")) >= 1
         tb.wait_for(lambda: healthy(tb), 30, "the restarted testpoint to be healthy")
-        assert "unhealthy" in tb.journal(SERVICE) or int(show(tb, "NRestarts")) >= 1
 
         # Unhealthy for good (the file is on a bind mount): BURST starts, then it stays down.
         tb.systemctl("reset-failed", SERVICE)  # a fresh start-limit window for the count
