@@ -5,12 +5,15 @@ the perfSONAR preset with short health values in the TOML (the preset's own minu
 the test slow, not different): Podman 5.4's health check sees the testpoint turn unhealthy,
 kills it (`HealthOnFailure=kill`), systemd restarts it (`Restart=on-failure`) and the start job
 ends only once it is healthy (`Notify=healthy`). When it stays unhealthy, the start limit stops
-the restarts after `start_limit_burst` starts and the unit stays down.
+the restarts after `start_limit_burst` starts and the unit stays down; the watcher's pass then
+gives it one `reset-failed` + start, and brings it back once it is repaired.
 """
 
 from __future__ import annotations
 
+import json
 import time
+from typing import Any
 
 from tests.support.images import StandIns
 from tests.support.testbed import TestBed
@@ -62,6 +65,13 @@ def container_id(tb: TestBed) -> str:
 def healthy(tb: TestBed) -> bool:
     res = tb.podman("inspect", UNIT, "--format", "{{.State.Health.Status}}", check=False)
     return res.returncode == 0 and res.stdout.strip() == "healthy"
+
+
+def upgrade_pass(tb: TestBed) -> dict[str, Any]:
+    res = tb.run(["psquadlet", "upgrade", "--unit", UNIT, "--json", "-c", CONFIG], check=False)
+    assert res.returncode in (0, 1), f"upgrade crashed ({res.returncode}):\n{res.stderr}"
+    (outcome,) = [o for o in json.loads(res.stdout)["containers"] if o["name"] == UNIT]
+    return outcome  # type: ignore[no-any-return]
 
 
 def test_unhealthy_testpoint_is_restarted_and_a_broken_one_stays_down(
@@ -116,5 +126,21 @@ def test_unhealthy_testpoint_is_restarted_and_a_broken_one_stays_down(
         assert show(tb, "ActiveState") == "failed"
         assert int(show(tb, "NRestarts")) - restarts_before == restarts
         assert container_id(tb) == ""
+
+        # The watcher's pass finds the unit failed: one reset-failed (over D-Bus) + start.
+        # Still sick: the pass reports it and leaves it (systemd retries within its limit).
+        outcome = upgrade_pass(tb)
+        assert outcome["action"] == "error", outcome
+        assert "did not start again" in outcome["message"], outcome
+        assert "left failed until the next pass" in outcome["message"], outcome
+        tb.wait_for(lambda: show(tb, "ActiveState") == "failed", 300, "systemd to give up again")
+
+        # Repaired: the next pass starts it, and goes on with its check as usual.
+        tb.sh(f"rm -f {SICK_DIR}/sick")
+        outcome = upgrade_pass(tb)
+        assert outcome["action"] == "up-to-date", outcome
+        assert outcome["message"].startswith(f"started {SERVICE} again after it had failed")
+        assert show(tb, "ActiveState") == "active"
+        assert healthy(tb)
     finally:
         tb.sh(f"rm -rf {SICK_DIR}", check=False)
