@@ -112,6 +112,10 @@ def start_if_failed(t: Target, deps: Deps) -> str | None:
     deps.set_status(f"starting failed {t.unit}")
     try:
         start_unit(t, deps)
+        # A start job that failed may leave the unit "activating": systemd's own restart.
+        state = deps.units.active_state(t.unit)
     except UnitError as e:
         return f"{t.unit} was failed and did not start again: {e}"
+    if state != "active":
+        return f"{t.unit} was failed and did not start again: it is {state}"
     return ""

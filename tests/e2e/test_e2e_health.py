@@ -67,6 +67,12 @@ def healthy(tb: TestBed) -> bool:
     return res.returncode == 0 and res.stdout.strip() == "healthy"
 
 
+def given_up(tb: TestBed, since: str) -> bool:
+    """The start limit was hit since ``since``. systemd 257 keeps the last start's Result
+    (exit-code) when it refuses the next automatic restart; the journal says that it did."""
+    return show(tb, "ActiveState") == "failed" and LIMIT_HIT in tb.journal(SERVICE, since)
+
+
 def upgrade_pass(tb: TestBed) -> dict[str, Any]:
     res = tb.run(["psquadlet", "upgrade", "--unit", UNIT, "--json", "-c", CONFIG], check=False)
     assert res.returncode in (0, 1), f"upgrade crashed ({res.returncode}):\n{res.stderr}"
@@ -111,13 +117,7 @@ def test_unhealthy_testpoint_is_restarted_and_a_broken_one_stays_down(
         restarts_before = int(show(tb, "NRestarts"))
         since = tb.sh("date '+%Y-%m-%d %H:%M:%S'").strip()
         tb.sh(f"touch {SICK_DIR}/sick")
-
-        def given_up() -> bool:
-            # systemd 257 keeps the last start's Result (exit-code) when it refuses the next
-            # automatic restart; the journal says that it did.
-            return show(tb, "ActiveState") == "failed" and LIMIT_HIT in tb.journal(SERVICE, since)
-
-        tb.wait_for(given_up, 240, "the start limit")
+        tb.wait_for(lambda: given_up(tb, since), 240, "the start limit")
         # BURST starts, then the next automatic restart is refused (NRestarts counts it too).
         starts = tb.journal(SERVICE, since).count(f"Starting {SERVICE}")
         assert starts == BURST, tb.journal(SERVICE, since)[-4000:]
@@ -129,11 +129,12 @@ def test_unhealthy_testpoint_is_restarted_and_a_broken_one_stays_down(
 
         # The watcher's pass finds the unit failed: one reset-failed (over D-Bus) + start.
         # Still sick: the pass reports it and leaves it (systemd retries within its limit).
+        since = tb.sh("date '+%Y-%m-%d %H:%M:%S'").strip()
         outcome = upgrade_pass(tb)
         assert outcome["action"] == "error", outcome
         assert "did not start again" in outcome["message"], outcome
         assert "left failed until the next pass" in outcome["message"], outcome
-        tb.wait_for(lambda: show(tb, "ActiveState") == "failed", 300, "systemd to give up again")
+        tb.wait_for(lambda: given_up(tb, since), 300, "systemd to give up again")
 
         # Repaired: the next pass starts it, and goes on with its check as usual.
         tb.sh(f"rm -f {SICK_DIR}/sick")

@@ -75,6 +75,23 @@ def test_a_failed_unit_that_does_not_start_is_left_failed_and_tried_once_per_pas
     assert "did not start again" in last
 
 
+def test_a_start_job_that_ends_in_systemds_own_restart_is_not_a_start() -> None:
+    """systemd 257: a failed start job is followed at once by the automatic restart, so the
+    job ends with the unit "activating", not failed: the pass must not count that as up."""
+    w = world()
+    w.registry.digests[IMAGE] = OLD
+    gave_up(w)
+
+    def fails_then_auto_restarts(unit: str, timeout: float) -> None:
+        w.units.calls.append(("start", unit))
+        w.units.state[unit] = "activating"
+
+    w.units.start = fails_then_auto_restarts  # type: ignore[method-assign]
+    (o,) = core.run_pass((target(),), w.deps).outcomes
+    assert o.action == core.ERROR
+    assert "did not start again: it is activating" in o.message
+
+
 def test_a_dry_run_does_not_touch_a_failed_unit() -> None:
     w = world()
     w.registry.digests[IMAGE] = OLD
