@@ -235,9 +235,9 @@ HEALTH: Mapping[str, Setting] = _rows(
 # start limit, written in both formats. Unset: not written (systemd's default, 5 starts in
 # 10s, which a unit whose start takes minutes never reaches); 0 turns the limit off.
 UNIT: Mapping[str, Setting] = _rows(
-    Setting("start_limit_interval", DURATION, "window of the start limit; `0`: no limit",
-            "systemd's (`10s`)", systemd="Unit.StartLimitIntervalSec", maximum=DAY),
-    Setting("start_limit_burst", INTEGER, "starts allowed in the window (automatic restarts "
+    Setting("start_limit_interval", DURATION, "window of the start limit (at most `1d`); `0`: "
+            "no limit", "systemd's (`10s`)", systemd="Unit.StartLimitIntervalSec", maximum=DAY),
+    Setting("start_limit_burst", INTEGER, "starts allowed in the window, at most 1000 (restarts "
             "count); `0`: no limit", "systemd's (`5`)", systemd="Unit.StartLimitBurst",
             maximum=1000),
 )  # fmt: skip
