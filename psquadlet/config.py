@@ -117,7 +117,7 @@ WATCH_KEYS = ("state_dir", "auth_file", "parallel", "enabled", "mode")
 REGISTRY_KEYS = ("tls_verify",)
 VOLUME_KEYS = ("driver", "options", "labels", "copy")
 HEALTH_KEYS = ("cmd", "interval", "timeout", "retries", "start_period", "on_failure")
-UNIT_KEYS = ("description", "after", "wants", "requires", "before", "extra")
+UNIT_KEYS = ("description", "after", "wants", "requires", "before", *schema.UNIT, "extra")
 SERVICE_KEYS = ("restart", "restart_sec", "timeout_start", "timeout_stop", "extra")
 INSTALL_KEYS = ("wanted_by", "extra")
 UPDATE_KEYS = (
@@ -265,12 +265,21 @@ def _parse_unit(table: _Table | None) -> model.UnitSection:
     if table is None:
         return model.UnitSection()
     default = model.UnitSection()
+    rows = schema.UNIT
     return model.UnitSection(
         description=table.text("description"),
         after=table.strlist("after", default.after, check_unit_name),
         wants=table.strlist("wants", default.wants, check_unit_name),
         requires=table.strlist("requires", (), check_unit_name),
         before=table.strlist("before", (), check_unit_name),
+        start_limit_interval=table.opt_duration(
+            "start_limit_interval", allow_empty=False, maximum=rows["start_limit_interval"].bound
+        ),
+        start_limit_burst=table.integer(
+            "start_limit_burst", maximum=rows["start_limit_burst"].bound or 0
+        )
+        if table.has("start_limit_burst")
+        else None,
         extra=table.raw_keys("extra", _OWNED_UNIT_KEYS),
     )
 
@@ -346,9 +355,12 @@ def _parse_notify(table: _Table) -> str:
         return ""
     if value is True:
         return "true"
-    if value == "healthy":
-        return "healthy"
-    table.ctx.error((*table.path, "notify"), f'expected true, false or "healthy", got {value!r}')
+    if value in (schema.NOTIFY_HEALTHY, schema.NOTIFY_HEALTHY_WHEN_SUPPORTED):
+        return str(value)
+    table.ctx.error(
+        (*table.path, "notify"),
+        f'expected true, false, "healthy" or "healthy-when-supported", got {value!r}',
+    )
     return ""
 
 

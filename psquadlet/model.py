@@ -123,6 +123,10 @@ class UnitSection:
     wants: tuple[str, ...] = ("network-online.target",)
     requires: tuple[str, ...] = ()
     before: tuple[str, ...] = ()
+    start_limit_interval: int | None = None
+    """``StartLimitIntervalSec=`` in seconds; None: not written (systemd's default)."""
+    start_limit_burst: int | None = None
+    """``StartLimitBurst=``; None: not written (systemd's default)."""
     extra: Extra = ()
 
 
@@ -226,7 +230,7 @@ class ContainerSpec:
     pull: str = ""
     """Empty: not emitted (Quadlet's default, "missing"). Restarts must not pull by themselves."""
     notify: str = ""
-    """Empty (off), "true" or "healthy"."""
+    """Empty (off), "true", "healthy" or "healthy-when-supported" (resolved by ``render``)."""
     podman_args: tuple[str, ...] = ()
     global_args: tuple[str, ...] = ()
     health: HealthSpec | None = None

@@ -31,6 +31,22 @@ REGISTRY_REASON = (
     "vX.Y.Z-systemd for releases; Docker Hub's copy may no longer move"
 )
 
+HEALTH_CMD = ("pscheduler", "troubleshoot", "--quick")
+"""What OSG's health monitor runs; it exits non-zero when pScheduler does not answer."""
+HEALTH: dict[str, Any] = {
+    "cmd": list(HEALTH_CMD),
+    "interval": "1m",
+    "timeout": "30s",
+    "retries": 3,
+    "start_period": "5m",
+    "on_failure": "kill",
+}
+"""The preset's Podman health check, in TOML spelling (``[containers.NAME.health]``)."""
+START_LIMIT_INTERVAL = "1h"
+START_LIMIT_BURST = 4
+TIMEOUT_START = "20m"
+"""Start period (5m) + three failed checks (3 x 1m, each up to 30s) < 9m, + 11m for a first pull."""
+
 # preset name -> default variant
 DEFAULT_VARIANTS: dict[str, str] = {PERFSONAR_TESTPOINT: "systemd"}
 
@@ -69,9 +85,19 @@ def _perfsonar_testpoint(variant: str, container: str, registry: str | None) -> 
         }
     # From the compose files: TZ, restart on failure; the pSConfig volume is above.
     values["environment"] = {"TZ": "UTC"}
-    values["service"] = {"restart": "on-failure"}
+    # Continuous health (README "Health between upgrades" justifies every number): Podman runs
+    # the check, an unhealthy testpoint is killed and systemd restarts it, at most
+    # START_LIMIT_BURST starts per START_LIMIT_INTERVAL; start jobs end only once healthy
+    # where the target Podman can say so.
+    values["notify"] = "healthy-when-supported"
+    values["health"] = dict(HEALTH)
+    values["unit"] = {
+        "start_limit_interval": START_LIMIT_INTERVAL,
+        "start_limit_burst": START_LIMIT_BURST,
+    }
+    values["service"] = {"restart": "on-failure", "timeout_start": TIMEOUT_START}
     values["update"] = {
-        "health_cmd": ["pscheduler", "troubleshoot", "--quick"],
+        "health_cmd": list(HEALTH_CMD),
         # upstream's release tags: vX.Y.Z (supervisord) and vX.Y.Z-systemd; used when
         # track = "patch" | "minor" | "major" (the default "digest" follows the moving tag)
         "tag_pattern": "v{version}-systemd" if variant == "systemd" else "v{version}",
@@ -148,7 +174,7 @@ def init_text(variant: str | None = None, container: str = PERFSONAR_TESTPOINT) 
     """
     chosen = variant or DEFAULT_VARIANTS[PERFSONAR_TESTPOINT]
     values = preset_values(PERFSONAR_TESTPOINT, chosen, container)
-    subtables = {k: values.pop(k) for k in ("service", "update") if k in values}
+    subtables = {k: values.pop(k) for k in ("health", "unit", "service", "update") if k in values}
     other = "supervisord" if chosen == "systemd" else "systemd"
     lines = [
         "# psquadlet configuration: one [containers.NAME] table per container run by systemd.",

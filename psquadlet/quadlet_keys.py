@@ -199,6 +199,8 @@ _SYSTEMD: tuple[tuple[str, str, Kind, bool], ...] = (
     ("Unit", "Before", Kind.UNIT_NAMES, True),
     ("Unit", "Wants", Kind.UNIT_NAMES, True),
     ("Unit", "Requires", Kind.UNIT_NAMES, True),
+    ("Unit", "StartLimitIntervalSec", Kind.UNIT_TEXT, False),
+    ("Unit", "StartLimitBurst", Kind.UNIT_TEXT, False),
     ("Service", "Type", Kind.UNIT_TEXT, False),
     ("Service", "NotifyAccess", Kind.UNIT_TEXT, False),
     ("Service", "Restart", Kind.UNIT_TEXT, False),

@@ -13,6 +13,7 @@ All quoting and escaping is done by ``psquadlet.unitfile``; a value it refuses b
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -311,6 +312,11 @@ def _unit_section(
     ):
         if values:
             writer.key("Unit", name, tuple(values), f"{base}.{name.lower()}")
+    for key, row in schema.UNIT.items():
+        value = getattr(spec.unit, key)
+        if value is not None and row.systemd is not None:
+            section, name = row.systemd.split(".")
+            writer.key(section, name, str(value), f"{base}.{key}")
     if own:
         writer.key("Unit", "Wants", tuple(own), "watch.enabled")
     _extra(writer, spec.unit.extra, f"{base}.extra")
@@ -498,6 +504,23 @@ def _service_unit(spec: ContainerSpec, config: Config, user: bool) -> _Writer:
 # Entry point
 
 
+def for_target(spec: ContainerSpec, fmt: str, version: tuple[int, int, int]) -> ContainerSpec:
+    """``spec`` with the values that depend on the target resolved (a typed downgrade).
+
+    ``notify = "healthy-when-supported"`` becomes ``healthy`` where the target has it (Quadlet
+    ``Notify=healthy`` from 5.0, ``podman run --sdnotify=healthy`` from 4.7) and a health
+    check is set, else off (``--sdnotify=conmon``): never a refusal, so it never makes
+    ``--format auto`` leave Quadlet either.
+    """
+    if spec.notify != schema.NOTIFY_HEALTHY_WHEN_SUPPORTED:
+        return spec
+    quadlet_since, flag_since = schema.NOTIFY_HEALTHY_SINCE
+    since = quadlet_since if fmt == "quadlet" else flag_since
+    checked = spec.health is not None and spec.health.cmd != "none"
+    healthy = checked and version[:2] >= since
+    return dataclasses.replace(spec, notify=schema.NOTIFY_HEALTHY if healthy else "")
+
+
 def _gate(writer: _Writer, version: tuple[int, int, int], keys: bool) -> list[ConfigError]:
     """What the target Podman lacks, each at the configuration key that asked for it.
 
@@ -535,7 +558,8 @@ def render_units(
         raise UsageError(quadlet_keys.check_version([], version)[0])
     files: list[UnitFile] = []
     errors: list[ConfigError] = []
-    for spec in config.containers:
+    for configured in config.containers:
+        spec = for_target(configured, fmt, version)
         if fmt == "quadlet":
             writer = _quadlet_container(spec, config, user, version)
             filename = f"{spec.name}.container"

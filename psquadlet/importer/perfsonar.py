@@ -129,8 +129,8 @@ def apply_preset(d: Draft) -> bool:
         if key not in base:
             settings[key] = value
     for key, preset_value in base.items():
-        if key in _SUBTABLES or key == "description":
-            continue
+        if key in _SUBTABLES or key == "description" or (key == "notify" and key not in d.settings):
+            continue  # docker run cannot say notify: the preset's (healthy-when-supported) stays
         given = d.settings.get(key, _empty(preset_value))
         mine = given
         if key in additions:

@@ -30,7 +30,7 @@ from typing import Callable
 
 from psquadlet.imageref import ImageRef
 from psquadlet.watch.events import Event, EventKind, EventSink, NullSink
-from psquadlet.watch.health import health_gate
+from psquadlet.watch.health import health_gate, restart_unit, start_if_failed, start_unit
 from psquadlet.watch.interfaces import (
     Clock,
     ContainerImage,
@@ -298,13 +298,20 @@ def _handle(
     now = deps.clock.now()
     cs = dataclasses.replace(state.get(t.name), image=str(t.image), last_check=now)
 
+    # A unit systemd gave up on (start limit) gets one reset-failed + start per pass.
+    revived = None if dry_run else start_if_failed(t, deps)
+
     def done(
         action: str, message: str, cs: ContainerState, running: str = "", remote_digest: str = ""
     ) -> tuple[Outcome, WatchState]:
+        if revived == "":
+            message = f"started {t.unit} again after it had failed; {message}"
         cs = dataclasses.replace(cs, last_result=f"{action}: {message}")
         out = Outcome(t.name, t.unit, str(t.image), action, message, running, remote_digest)
         return out, state.put(cs)
 
+    if revived:
+        return done(ERROR, f"{revived}; left failed until the next pass", cs)
     if isinstance(remote, RegistryError):
         cs = dataclasses.replace(cs, check_failures=cs.check_failures + 1)
         if cs.check_failures == CHECK_FAILING_AFTER and not dry_run:
@@ -474,7 +481,7 @@ def upgrade_to(
     deps.set_status(f"restarting {t.unit}")
     log.info(f"{t.name}: restarting {t.unit} on {short(digest)}")
     try:
-        deps.units.restart(t.unit, deps.job_timeout)
+        restart_unit(t, deps)
     except UnitError as e:
         return _rollback(t, cs, f"restart failed: {e}", deps, state)
     return _gate_and_commit(t, cs, deps, state)
@@ -631,7 +638,7 @@ def _restore_previous(t: Target, cs: ContainerState, deps: Deps) -> str:
         except WatchError as e2:
             return f"previous image is gone and cannot be pulled again: {e2}"
     try:
-        deps.units.restart(t.unit, deps.job_timeout)
+        restart_unit(t, deps)
     except UnitError as e:
         return f"restart on the previous image failed: {e}"
     failure = health_gate(
@@ -725,7 +732,7 @@ def _recover_one(t: Target, cs: ContainerState, deps: Deps, state: WatchState) -
         deps.log.info(f"{t.name}: the restart never happened; restarting {t.unit} now")
         deps.set_status(f"restarting {t.unit}")
         try:
-            deps.units.restart(t.unit, deps.job_timeout)
+            restart_unit(t, deps)
         except UnitError as e:
             out, state = _rollback(t, cs, f"restart failed: {e}", deps, state)
             report_outcome(deps, out)
@@ -762,5 +769,4 @@ def _still_on_previous(t: Target, cs: ContainerState, deps: Deps) -> bool:
 
 
 def _ensure_started(t: Target, deps: Deps) -> None:
-    if deps.units.active_state(t.unit) != "active":
-        deps.units.start(t.unit, deps.job_timeout)
+    start_unit(t, deps)

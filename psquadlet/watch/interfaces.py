@@ -141,6 +141,10 @@ class Units(Protocol):
         """systemd's ActiveState: active, activating, failed, inactive, ..."""
         ...
 
+    def reset_failed(self, unit: str) -> None:
+        """``systemctl reset-failed``: leave the failed state, forget the start limit's count."""
+        ...
+
 
 class Overrides(Protocol):
     """How a unit is made to run another image than its configured one (release tracking)."""

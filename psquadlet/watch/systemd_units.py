@@ -82,6 +82,13 @@ class SystemdUnits:
     def start(self, unit: str, timeout: float) -> None:
         self._job(unit, "StartUnit", timeout)
 
+    def reset_failed(self, unit: str) -> None:
+        with self._bus() as bus:
+            try:
+                Manager(bus=bus, _autoload=True).Manager.ResetFailedUnit(unit.encode())
+            except Exception as e:
+                raise UnitError(f"{unit}: systemd refused ResetFailedUnit: {e}") from e
+
     def _job(self, unit: str, method: str, timeout: float) -> None:
         with self._bus() as bus:
             manager = Manager(bus=bus, _autoload=True)

@@ -41,6 +41,12 @@ image = "{registry_host}/{TAG}"
 [containers.{UNIT}.update]
 health_timeout = "30s"
 
+# The preset's health check with test-sized times (issue 11: its minutes would only be slow).
+[containers.{UNIT}.health]
+interval = "2s"
+timeout = "2s"
+start_period = "30s"
+
 [containers.{UNIT}.perfsonar.lookup_service]
 site_name = "E2E Lab"
 administrator_name = "Erin Example"

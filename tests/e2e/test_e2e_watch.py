@@ -35,6 +35,11 @@ image = "{registry_host}/{TAG}"
 
 [containers.{UNIT}.update]
 {update}
+# The preset's health check with test-sized times (issue 11: its minutes would only be slow).
+[containers.{UNIT}.health]
+interval = "2s"
+timeout = "2s"
+start_period = "30s"
 """
 
 

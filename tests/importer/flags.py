@@ -36,6 +36,12 @@ NOT_COMPARED = {"detach", "interactive", "rm", "attach", "detach-keys", "sig-pro
                 "cidfile", "replace", "cgroups"}  # fmt: skip
 # What Quadlet adds to every container.
 QUADLET_OWN = {("sdnotify", "conmon")}
+# What the perfSONAR preset adds on purpose (continuous health, issue 11), as podman run flags;
+# its timeout (30s) and retries (3) are Podman's defaults, which compared() leaves out.
+PRESET_HEALTH = [
+    '--health-cmd ["pscheduler", "troubleshoot", "--quick"]', "--health-interval 1m",
+    "--health-start-period 5m", "--health-on-failure kill", "--sdnotify healthy",
+]  # fmt: skip
 HEALTH_DEFAULTS = {
     "health-interval": "30",
     "health-timeout": "30",

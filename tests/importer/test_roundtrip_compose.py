@@ -138,9 +138,9 @@ CASES = [
 ENVIRON = {"LOG_LEVEL_UNUSED": "x"}
 
 
-def _expected(lines: list[str], folder: Path) -> list[tuple[str, str]]:
+def _expected(lines: list[str], folder: Path, preset: bool) -> list[tuple[str, str]]:
     argv = ["podman", "run"]
-    for line in lines:
+    for line in [*lines, *(flags.PRESET_HEALTH if preset else [])]:
         flag, _, value = line.replace("{dir}", str(folder)).partition(" ")
         argv += [flag, value] if value else [flag]
     return flags.compared(flags.read([*argv, "image"]))
@@ -159,7 +159,7 @@ def test_compose_service_round_trip(case: Case) -> None:
     units = {u.filename: u.text for u in render_units(config)}
     service = run_quadlet(units).check().service(f"{table}.service")
     got = flags.read(service.exec_argv())
-    assert flags.compared(got) == _expected(wanted, path.parent), toml_text
+    assert flags.compared(got) == _expected(wanted, path.parent, variant is not None), toml_text
     assert got.image == upstream_registry(image)
     assert got.command == command
     assert service.value("Service", "Restart") == restart

@@ -1,15 +1,16 @@
 """Stand-in images for perfsonar/testpoint, built by the tests with host podman.
 
 The real perfSONAR images cannot be pulled here, and would be too big to push around in a test
-anyway. Two kinds, each in as many versions as a test asks for:
+anyway. Three kinds, each in as many versions as a test asks for:
 
 - "plain": PID 1 is a long-running shell process that exits on SIGTERM (like the supervisord
   image, `perfsonar/testpoint:latest`). A static busybox, ~1 MB, via `podman import`.
+- "sickly": a "plain" one whose `pscheduler troubleshoot` fails on demand (a file exists).
 - "systemd": PID 1 is systemd (like `perfsonar/testpoint:systemd`), a debootstrapped Debian 13
   minbase with a tiny `psq-demo.service` inside. The base is cached; each version is a small
   layer added by `podman build` with COPY.
 
-Both answer the health commands a test might use: `/usr/local/bin/healthcheck` and
+All answer the health commands a test might use: `/usr/local/bin/healthcheck` and
 `pscheduler troubleshoot --quick` (the perfSONAR preset's update health command). A "broken"
 version fails them: its service does not come up.
 """
@@ -54,6 +55,20 @@ PSCHEDULER = """#!/bin/sh
 # Stand-in for perfSONAR's `pscheduler troubleshoot --quick`: the preset's health command.
 case "$*" in
   "troubleshoot"*) exec /usr/local/bin/healthcheck ;;
+  *) echo "pscheduler stand-in: only 'troubleshoot' is implemented" >&2; exit 2 ;;
+esac
+"""
+
+PSCHEDULER_SICKLY = """#!/bin/sh
+# Stand-in for `pscheduler troubleshoot --quick` that fails on demand: while one of the files
+# below exists. /run/psq-sick lives in the container (a restart re-creates the container
+# without it); /var/lib/psq-health is meant for a bind mount, so it outlives restarts.
+case "$*" in
+  "troubleshoot"*)
+    for sick in /run/psq-sick /var/lib/psq-health/sick; do
+      if test -e "$sick"; then echo "pscheduler stand-in: unhealthy on demand ($sick)"; exit 1; fi
+    done
+    exec /usr/local/bin/healthcheck ;;
   *) echo "pscheduler stand-in: only 'troubleshoot' is implemented" >&2; exit 2 ;;
 esac
 """
@@ -110,13 +125,17 @@ def _write(path: Path, text: str, mode: int = 0o644) -> None:
     path.chmod(mode)
 
 
-def build_plain(version: str, broken: bool = False, stubborn: bool = False) -> StandIn:
+def build_plain(
+    version: str, broken: bool = False, stubborn: bool = False, sickly: bool = False
+) -> StandIn:
     """A ~1 MB busybox image whose PID 1 is a shell loop that stops on SIGTERM.
 
     `stubborn`: PID 1 ignores SIGTERM (no handler; PID 1 gets no default action), so a stop
     waits out the stop timeout and ends in SIGKILL, like an image run with the wrong signal.
+    `sickly`: its `pscheduler troubleshoot` fails while /run/psq-sick or
+    /var/lib/psq-health/sick exists (``PSCHEDULER_SICKLY``; `touch` and `rm` are in the image).
     """
-    kind = "stubborn" if stubborn else "plain"
+    kind = "sickly" if sickly else "stubborn" if stubborn else "plain"
     ref = f"{REPO}/{kind}:{version}{'-broken' if broken else ''}"
     busybox = shutil.which("busybox")
     if busybox is None:
@@ -125,7 +144,8 @@ def build_plain(version: str, broken: bool = False, stubborn: bool = False) -> S
         root = Path(tmp)
         (root / "bin").mkdir()
         shutil.copy2(busybox, root / "bin" / "busybox")
-        for applet in ("sh", "sleep", "cat", "echo", "test", "mkdir", "ls", "ps", "kill", "true"):
+        applets = ["sh", "sleep", "cat", "echo", "test", "mkdir", "ls", "ps", "kill", "true"]
+        for applet in applets + (["touch", "rm"] if sickly else []):
             (root / "bin" / applet).symlink_to("busybox")
         for d in ("tmp", "run", "etc/perfsonar/psconfig", "proc", "sys", "dev"):
             (root / d).mkdir(parents=True, exist_ok=True)
@@ -138,7 +158,9 @@ def build_plain(version: str, broken: bool = False, stubborn: bool = False) -> S
             serve = serve.replace("trap ", ": no trap ", 1)
         _write(root / "usr/local/bin/serve", serve, 0o755)
         _write(root / "usr/local/bin/healthcheck", HEALTHCHECK_PLAIN, 0o755)
-        _write(root / "usr/bin/pscheduler", PSCHEDULER, 0o755)
+        _write(root / "usr/bin/pscheduler", PSCHEDULER_SICKLY if sickly else PSCHEDULER, 0o755)
+        if sickly:
+            (root / "var/lib/psq-health").mkdir(parents=True)
         tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
         try:
             _run(
@@ -254,6 +276,8 @@ def build(kind: str, version: str, broken: bool = False) -> StandIn:
         return build_plain(version, broken)
     if kind == "stubborn":
         return build_plain(version, broken, stubborn=True)
+    if kind == "sickly":
+        return build_plain(version, broken, sickly=True)
     if kind == "systemd":
         return build_systemd(version, broken)
     raise ValueError(f"unknown stand-in kind {kind!r}")

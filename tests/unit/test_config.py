@@ -204,7 +204,7 @@ def test_every_error_of_a_file_is_reported_at_once() -> None:
         ('hostname = "bad_host name"', "containers.tp.hostname", "invalid hostname"),
         ('cgroupns = "hots"', "containers.tp.cgroupns", "expected one of host, private"),
         ('pull = "allways"', "containers.tp.pull", "invalid value 'allways'"),
-        ('notify = "yes"', "containers.tp.notify", 'expected true, false or "healthy"'),
+        ('notify = "yes"', "containers.tp.notify", 'expected true, false, "healthy"'),
         ('stop_signal = "TERM NOW"', "containers.tp.stop_signal", "invalid signal"),
         ('mounts = ["/a:/b"]', "containers.tp.mounts[0]", "invalid mount"),
         ('network = "my net"', "containers.tp.network", "must be one word"),

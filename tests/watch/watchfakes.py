@@ -125,6 +125,8 @@ class FakeUnits:
         self.calls: list[tuple[str, str]] = []
         self.restart_error: UnitError | None = None
         self.dies_on: set[str] = set()  # image ids whose container dies at once
+        self.start_limit_hit: set[str] = set()  # units systemd refuses until reset-failed
+        self.resets: list[str] = []  # reset-failed calls (kept out of ``calls``)
 
     def add(self, unit: str, container: str, tagref: str) -> None:
         self.units[unit] = (container, tagref)
@@ -138,8 +140,13 @@ class FakeUnits:
         self.images.containers[container] = Container(image_id, running=not dies)
         self.state[unit] = "failed" if dies else "active"
 
+    def _limited(self, unit: str) -> None:
+        if unit in self.start_limit_hit:
+            raise UnitError(f"{unit}: start request repeated too quickly")
+
     def restart(self, unit: str, timeout: float) -> None:
         self.calls.append(("restart", unit))
+        self._limited(unit)
         if self.restart_error is not None:
             err, self.restart_error = self.restart_error, None
             raise err
@@ -147,8 +154,15 @@ class FakeUnits:
 
     def start(self, unit: str, timeout: float) -> None:
         self.calls.append(("start", unit))
+        self._limited(unit)
         if self.state.get(unit) != "active":
             self._start(unit)
+
+    def reset_failed(self, unit: str) -> None:
+        self.resets.append(unit)
+        self.start_limit_hit.discard(unit)
+        if self.state.get(unit) == "failed":
+            self.state[unit] = "inactive"
 
     def active_state(self, unit: str) -> str:
         return self.state.get(unit, "inactive")
