@@ -46,6 +46,12 @@ tls_verify = false
 preset = "perfsonar-testpoint"
 variant = "{case.variant}"
 image = "{registry_host}/perfsonar/testpoint:{case.tag}"
+
+# The preset's health check with test-sized times (its minutes would only be slow here).
+[containers.{UNIT}.health]
+interval = "2s"
+timeout = "2s"
+start_period = "30s"
 """
 
 

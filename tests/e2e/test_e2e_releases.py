@@ -63,6 +63,11 @@ track = "patch"
 interval = "3s"
 randomized_delay = "0s"
 health_timeout = "60s"
+# The preset's health check with test-sized times (its minutes would only be slow here).
+[containers.{UNIT}.health]
+interval = "2s"
+timeout = "2s"
+start_period = "30s"
 """,
     )
     tb.run(["psquadlet", "generate", "-c", CONFIG])

@@ -43,6 +43,10 @@ def role_vars(fleet: Fleet, deb: Path, registry_host: str, **more: Any) -> dict[
         # The watcher runs, but its first scheduled check is a month away: the roll-outs
         # below are the playbook's alone.
         "psquadlet_update": {"interval": "30d", "randomized_delay": "0s", "health_timeout": "45s"},
+        # The preset's health check with test-sized times (its minutes would only be slow).
+        "psquadlet_container_extra": {
+            "health": {"interval": "2s", "timeout": "2s", "start_period": "30s"}
+        },
         "psquadlet_psconfig_remotes": [{"url": "https://psconfig.invalid/fleet.json"}],
         **more,
     }
