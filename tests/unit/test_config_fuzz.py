@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from psquadlet import config
+from psquadlet import config, containerconfig
 from psquadlet.errors import ConfigError, ConfigErrors
 from psquadlet.render import render_units
 from psquadlet.tomlwriter import inline as toml_value
@@ -21,13 +21,13 @@ VALUES = st.one_of(
     st.lists(SCALARS, max_size=3),
     st.dictionaries(TEXT, SCALARS, max_size=2),
 )
-KEYS = st.one_of(st.sampled_from(config.CONTAINER_KEYS), TEXT)
+KEYS = st.one_of(st.sampled_from(containerconfig.CONTAINER_KEYS), TEXT)
 SUBKEYS = {
-    "health": config.HEALTH_KEYS,
-    "unit": config.UNIT_KEYS,
-    "service": config.SERVICE_KEYS,
-    "install": config.INSTALL_KEYS,
-    "update": config.UPDATE_KEYS,
+    "health": containerconfig.HEALTH_KEYS,
+    "unit": containerconfig.UNIT_KEYS,
+    "service": containerconfig.SERVICE_KEYS,
+    "install": containerconfig.INSTALL_KEYS,
+    "update": containerconfig.UPDATE_KEYS,
 }
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from psquadlet import config, model, render, schema
+from psquadlet import config, containerconfig, model, render, schema
 from psquadlet.errors import ConfigError, ConfigErrors, PodmanVersionError
 from psquadlet.quadlet_keys import KEYS, key
 
@@ -54,7 +54,7 @@ def test_every_row_is_a_model_field_whose_default_the_parser_keeps() -> None:
 def test_config_and_import_read_the_schema_keys() -> None:
     from psquadlet.importer import draft
 
-    assert config.CONTAINER_KEYS == draft.CONTAINER_KEYS == schema.CONTAINER_KEYS
+    assert containerconfig.CONTAINER_KEYS == draft.CONTAINER_KEYS == schema.CONTAINER_KEYS
     assert "memory" in schema.CONTAINER_KEYS
     assert "secrets" in schema.CONTAINER_KEYS
 
