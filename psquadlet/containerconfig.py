@@ -45,7 +45,6 @@ SUBTABLES = ("health", "unit", "service", "install", "update")
 CONTAINER_KEYS = schema.CONTAINER_KEYS
 
 
-
 def _merge_preset(ctx: _Context, raw: Mapping[str, Any], name: str) -> dict[str, Any]:
     """The operator's table laid over the preset's (see presets' docstring for the rules)."""
     path: tuple[str | int, ...] = ("containers", name)
@@ -342,5 +341,3 @@ def parse_container(ctx: _Context, name: str, raw: Mapping[str, Any]) -> model.C
             'add a tag, or set update.policy = "off"',
         )
     return spec
-
-

@@ -39,8 +39,11 @@ def _notify_policy(ref: str, c: str, host: str, tmp_path: Path, sinks: str) -> P
 
 
 def test_upgrade_sends_the_event_and_writes_the_metrics(
-    registry: Registry, plain_images: dict[str, Any], units: PodmanRunUnits,
-    podman_url: str, tmp_path: Path,
+    registry: Registry,
+    plain_images: dict[str, Any],
+    units: PodmanRunUnits,
+    podman_url: str,
+    tmp_path: Path,
 ) -> None:
     hook = Webhook()
     try:
@@ -60,8 +63,11 @@ def test_upgrade_sends_the_event_and_writes_the_metrics(
 
 
 def test_a_hanging_webhook_costs_the_pass_at_most_its_timeout(
-    registry: Registry, plain_images: dict[str, Any], units: PodmanRunUnits,
-    podman_url: str, tmp_path: Path,
+    registry: Registry,
+    plain_images: dict[str, Any],
+    units: PodmanRunUnits,
+    podman_url: str,
+    tmp_path: Path,
 ) -> None:
     hook = Webhook()
     hook.hang.set()

@@ -2,8 +2,8 @@
 # Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
 """TOML text from Ansible variables (dicts, lists, strings, numbers, booleans).
 
-Only what a psquadlet configuration holds: tables, arrays of tables, and values. The text is checked by psquadlet itself
-(``generate --dry-run --json``) before it is put in place.
+Only what a psquadlet configuration holds: tables, arrays of tables, and values. The text is
+checked by psquadlet itself (``generate --dry-run --json``) before it is put in place.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -44,11 +44,15 @@ def _scalar(value, path):
     if isinstance(value, (list, tuple)):
         items = [_scalar(v, "%s[%d]" % (path, i)) for i, v in enumerate(value)]
         return "[" + ", ".join(items) + "]"
-    raise TomlValueError("%s: a value of type %s cannot be written to TOML" % (path, type(value).__name__))
+    raise TomlValueError(
+        "%s: a value of type %s cannot be written to TOML" % (path, type(value).__name__)
+    )
 
 
 def _is_table_array(value):
-    return isinstance(value, (list, tuple)) and bool(value) and all(isinstance(v, dict) for v in value)
+    return (
+        isinstance(value, (list, tuple)) and bool(value) and all(isinstance(v, dict) for v in value)
+    )
 
 
 def _is_subtable(value):

@@ -192,11 +192,19 @@ def run_json(module, argv, schema):
     try:
         report = json.loads(out)
     except ValueError:
-        module.fail_json(msg="%s did not print JSON (exit %d): %s" % (argv[0], rc, err.strip()),
-                         rc=rc, stdout=out, stderr=err)
+        module.fail_json(
+            msg="%s did not print JSON (exit %d): %s" % (argv[0], rc, err.strip()),
+            rc=rc,
+            stdout=out,
+            stderr=err,
+        )
     if not isinstance(report, dict) or not str(report.get("schema", "")).startswith(schema + "/"):
-        module.fail_json(msg="unexpected output of %s: no %s schema" % (" ".join(argv), schema),
-                         rc=rc, stdout=out, stderr=err)
+        module.fail_json(
+            msg="unexpected output of %s: no %s schema" % (" ".join(argv), schema),
+            rc=rc,
+            stdout=out,
+            stderr=err,
+        )
     return rc, report, err
 
 
@@ -311,9 +319,14 @@ def present(module, exe):
         if not report.get("ok"):
             fail_report(module, report, rename=(tmp, path))
         units = real_changes(report.get("diff") or "", (tmp, path))
-        diffs.append({"before": before or "", "after": text,
-                      "before_header": path if before is not None else "/dev/null",
-                      "after_header": path})
+        diffs.append(
+            {
+                "before": before or "",
+                "after": text,
+                "before_header": path if before is not None else "/dev/null",
+                "after_header": path,
+            }
+        )
         if module.check_mode or validate_only:
             if report.get("diff") and units:
                 diffs.append({"prepared": report["diff"].replace(tmp, path)})
@@ -360,13 +373,20 @@ def upgraded(module, exe):
     rc, report, err = run_json(module, argv, "psquadlet-upgrade")
     containers = report.get("containers") or []
     rolled = [c for c in containers if c.get("result") == "rolled-back"]
-    result = {"changed": bool(report.get("changed")), "upgrade": report,
-              "containers": containers, "rolled_back": rolled}
+    result = {
+        "changed": bool(report.get("changed")),
+        "upgrade": report,
+        "containers": containers,
+        "rolled_back": rolled,
+    }
     if "error" in report:
         fail_report(module, report, **result)
     if rolled or not report.get("ok"):
-        lines = ["%s: %s" % (c.get("name"), c.get("message")) for c in containers
-                 if c.get("result") in ("rolled-back", "failed", "blocked")]
+        lines = [
+            "%s: %s" % (c.get("name"), c.get("message"))
+            for c in containers
+            if c.get("result") in ("rolled-back", "failed", "blocked")
+        ]
         module.fail_json(msg="; ".join(lines) or "psquadlet upgrade failed", rc=rc, **result)
     module.exit_json(**result)
 
@@ -409,8 +429,11 @@ def block(module, exe):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            state=dict(type="str", default="present",
-                       choices=["present", "validated", "upgraded", "blocked", "unblocked"]),
+            state=dict(
+                type="str",
+                default="present",
+                choices=["present", "validated", "upgraded", "blocked", "unblocked"],
+            ),
             path=dict(type="path", default="/etc/psquadlet/psquadlet.toml"),
             config=dict(type="dict"),
             src=dict(type="path"),
