@@ -11,36 +11,27 @@ import click
 from psquadlet.cli.common import config_option, fail
 from psquadlet.errors import PsquadletError, UsageError
 
+# (flag, keyword arguments) of the options every watcher command takes, innermost last.
+_ENDPOINTS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("--registry-timeout", {
+        "type": float, "default": 30.0, "show_default": True, "metavar": "SECONDS",
+        "envvar": "PSQUADLET_REGISTRY_TIMEOUT",
+        "help": "Give up on a registry that does not answer within this time."}),
+    ("--state-dir", {
+        "metavar": "DIR", "help": "State file and lock folder (default: [watch] state_dir)."}),
+    ("--dbus-address", {
+        "metavar": "ADDR", "envvar": "PSQUADLET_DBUS_ADDRESS",
+        "help": "systemd's D-Bus address (default: the system bus)."}),
+    ("--podman-url", {
+        "metavar": "URL", "envvar": "PSQUADLET_PODMAN_URL",
+        "help": "Podman API (default: unix:///run/podman/podman.sock)."}),
+)  # fmt: skip
+
 
 def _endpoint_options(f: Any) -> Any:
-    f = click.option(
-        "--registry-timeout",
-        type=float,
-        default=30.0,
-        show_default=True,
-        metavar="SECONDS",
-        envvar="PSQUADLET_REGISTRY_TIMEOUT",
-        help="Give up on a registry that does not answer within this time.",
-    )(f)
-    f = click.option(
-        "--state-dir",
-        metavar="DIR",
-        help="State file and lock folder (default: [watch] state_dir).",
-    )(f)
-    f = click.option(
-        "--dbus-address",
-        metavar="ADDR",
-        envvar="PSQUADLET_DBUS_ADDRESS",
-        help="systemd's D-Bus address (default: the system bus).",
-    )(f)
-    f = click.option(
-        "--podman-url",
-        metavar="URL",
-        envvar="PSQUADLET_PODMAN_URL",
-        help="Podman API (default: unix:///run/podman/podman.sock).",
-    )(f)
-    f = config_option(f)
-    return f
+    for flag, kwargs in _ENDPOINTS:
+        f = click.option(flag, **kwargs)(f)
+    return config_option(f)
 
 
 @click.command()
@@ -120,10 +111,12 @@ _state_dir_option = click.option(
 )
 
 
-@click.command()
-@config_option
-@_state_dir_option
-@click.argument("name")
+def _on_one_container(f: Any) -> Any:
+    """A command on one configured container: ``-c``, ``--state-dir`` and NAME."""
+    return click.command()(config_option(_state_dir_option(click.argument("name")(f))))
+
+
+@_on_one_container
 @click.argument("digest")
 @click.option("--reason", default="", metavar="TEXT", help="Why (shown by status).")
 def block(
@@ -135,10 +128,7 @@ def block(
     _echo(lambda: app.block(config_path, name, digest, reason, state_dir))
 
 
-@click.command()
-@config_option
-@_state_dir_option
-@click.argument("name")
+@_on_one_container
 @click.argument("digest")
 def unblock(config_path: Path | None, state_dir: str | None, name: str, digest: str) -> None:
     """Forget a block (or a rollback's known-bad mark) of DIGEST for container NAME."""
@@ -147,10 +137,7 @@ def unblock(config_path: Path | None, state_dir: str | None, name: str, digest: 
     _echo(lambda: app.unblock(config_path, name, digest, state_dir))
 
 
-@click.command()
-@config_option
-@_state_dir_option
-@click.argument("name")
+@_on_one_container
 @click.option("--reason", default="", metavar="TEXT", help="Why (shown by status).")
 def pin(config_path: Path | None, state_dir: str | None, name: str, reason: str) -> None:
     """Hold container NAME where it is: the watcher neither checks nor moves it."""
@@ -159,10 +146,7 @@ def pin(config_path: Path | None, state_dir: str | None, name: str, reason: str)
     _echo(lambda: app.pin(config_path, name, reason, state_dir))
 
 
-@click.command()
-@config_option
-@_state_dir_option
-@click.argument("name")
+@_on_one_container
 def unpin(config_path: Path | None, state_dir: str | None, name: str) -> None:
     """Let the watcher move container NAME again."""
     from psquadlet.watch import app  # noqa: PLC0415

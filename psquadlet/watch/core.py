@@ -293,11 +293,9 @@ def _handle(
             cs = dataclasses.replace(cs, seen_digest=remote.digest, seen_since=now)
         age = now - (cs.seen_since or now)
         if age < t.min_age:
-            if cs.available_digest != remote.digest:
-                cs = cs.with_history(
-                    HistoryEntry(now, HELD_BACK, running, remote.digest, "first seen now")
-                )
-            cs = dataclasses.replace(cs, available_digest=remote.digest)
+            cs, _ = _note_available(
+                cs, HELD_BACK, running, remote.digest, now=now, why="first seen now"
+            )
             return done(
                 HELD_BACK,
                 f"new image {short(remote.digest)} first seen {int(age)}s ago, "
@@ -307,20 +305,18 @@ def _handle(
                 remote.digest,
             )
     if t.policy == "notify":
-        if cs.available_digest != remote.digest:
-            cs = cs.with_history(
-                HistoryEntry(now, AVAILABLE, running, remote.digest, "policy notify")
+        cs, new = _note_available(
+            cs, AVAILABLE, running, remote.digest, now=now, why="policy notify"
+        )
+        if new and not dry_run:
+            emit(
+                deps,
+                t,
+                EventKind.UPDATE_AVAILABLE,
+                old=running,
+                new=remote.digest,
+                detail="policy notify: not pulled",
             )
-            if not dry_run:
-                emit(
-                    deps,
-                    t,
-                    EventKind.UPDATE_AVAILABLE,
-                    old=running,
-                    new=remote.digest,
-                    detail="policy notify: not pulled",
-                )
-        cs = dataclasses.replace(cs, available_digest=remote.digest)
         return done(
             AVAILABLE,
             f"new image {short(remote.digest)} available (running "
@@ -339,3 +335,13 @@ def _handle(
         )
     state = state.put(cs)
     return upgrade_to(t, ci, running, remote.digest, deps=deps, state=state)
+
+
+def _note_available(
+    cs: ContainerState, action: str, running: str, digest: str, *, now: float, why: str
+) -> tuple[ContainerState, bool]:
+    """Record *digest* as available but not taken; history only the first time (-> True)."""
+    new = cs.available_digest != digest
+    if new:
+        cs = cs.with_history(HistoryEntry(now, action, running, digest, why))
+    return dataclasses.replace(cs, available_digest=digest), new
