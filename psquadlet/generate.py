@@ -37,7 +37,16 @@ from pathlib import Path
 from typing import Any
 
 from psquadlet import config as config_mod
-from psquadlet import dropin, fsutil, quadlet_keys, registrymove, render, watchunits
+from psquadlet import (
+    dropin,
+    fsutil,
+    marker,
+    ownhooks,
+    quadlet_keys,
+    registrymove,
+    render,
+    watchunits,
+)
 from psquadlet import plan as plan_mod
 from psquadlet.errors import (
     ConfigError,
@@ -219,7 +228,7 @@ def _own_units(
     (an operator's own copy) unless ``--force``.
     """
     watch = config.watch
-    if not watch.enabled or not any(render.watcher_wants(config, s) for s in config.containers):
+    if not watch.enabled or not any(ownhooks.watcher_wants(config, s) for s in config.containers):
         return [], []
     command = options.watch_command or watchunits.installed_command()
     vendor = options.vendor_unit_dirs or watchunits.VENDOR_UNIT_DIRS
@@ -236,10 +245,10 @@ def _own_units(
             notes.append(f"using the package's {packaged}")
             continue
         old = _read_text(path)
-        if old is not None and not render.is_generated(old) and not options.force:
+        if old is not None and not marker.is_generated(old) and not options.force:
             notes.append(f"keeping {path} (not written by psquadlet)")
             continue
-        text = f"{render.marker(config.source)}\n{unit.body}"
+        text = f"{marker.marker(config.source)}\n{unit.body}"
         targets.append(plan_mod.Target(path, text, plan_mod.UNIT))
     return targets, notes
 
@@ -268,7 +277,7 @@ def _files(
         for u in units
     ]
     folders = [unit_dir]
-    header = render.marker(config.source)
+    header = marker.marker(config.source)
     for spec in config.containers:
         for ext in config_mod.CONTAINER_EXTENSIONS:
             value: Any = getattr(spec, ext.key)

@@ -28,7 +28,7 @@ from typing import Any
 
 from psquadlet import fsutil, watchunits
 from psquadlet.errors import PsquadletError, RefusedError
-from psquadlet.render import is_generated, same_source
+from psquadlet.marker import is_generated, same_source
 
 CREATE = "create"
 CHANGE = "change"

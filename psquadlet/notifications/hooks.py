@@ -1,7 +1,7 @@
 """Health events from systemd's own hooks, so that the daemon and the timer mode see them.
 
 When ``[notifications]`` has channels or ``[metrics]`` is set, ``generate`` adds two lines to
-each container unit (``render._health_hooks``)::
+each container unit (``ownhooks.health_hooks``)::
 
     ExecStopPost=-PYTHON -m psquadlet notify -c CONFIG --hook --event unhealthy --unit %n
     ExecStartPost=-PYTHON -m psquadlet notify -c CONFIG --hook --event restarted --unit %n

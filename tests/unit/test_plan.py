@@ -9,7 +9,8 @@ import pytest
 
 from psquadlet import fsutil, plan
 from psquadlet.errors import RefusedError
-from psquadlet.render import UnitFile, marker
+from psquadlet.marker import marker
+from psquadlet.render import UnitFile
 
 M = marker("c.toml") + "\n"
 
