@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 from psquadlet.config import parse_config
 from psquadlet.errors import ConfigError, ConfigErrors
 from psquadlet.render import render_units
-from psquadlet.unitfile import unescape_specifiers
 from tests.support.oracle import UnitText, quadlet_version, run_quadlet
+from tests.support.unitread import unescape_specifiers
 
 pytestmark = pytest.mark.oracle
 

@@ -16,8 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from psquadlet.quadlet_keys import KEYS, QuadletKey
-from psquadlet.unitfile import UnitValueError, render_value, unescape_specifiers
+from psquadlet.unitfile import UnitValueError, render_value
 from tests.support.oracle import QuadletResult, UnitText, run_quadlet
+from tests.support.unitread import unescape_specifiers
 
 pytestmark = pytest.mark.oracle
 

@@ -4,7 +4,7 @@ A test hands unit texts (or a folder) to :func:`run_quadlet`, which runs
 ``QUADLET_UNIT_DIRS=DIR quadlet -dryrun`` once for all of them and parses every generated
 .service the way systemd reads it (sections, keys, line continuations, and Exec lines split
 into argv with quotes, C escapes, ``%%`` and ``$$`` resolved; see
-``psquadlet.unitfile.split_exec``). Failures are attributed to the file Quadlet names.
+``psquadlet.unitread.split_exec``). Failures are attributed to the file Quadlet names.
 
 Binary: env ``PSQUADLET_QUADLET``, default the Podman 5.4.2 generator that scripts/test-deps
 extracts from Debian 13's podman .deb. Missing: a failure in CI, a skip locally.
@@ -21,8 +21,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from psquadlet.unitfile import split_exec
 from tests.support import unavailable
+from tests.support.unitread import split_exec
 
 DEFAULT_QUADLET = "/var/cache/psquadlet-tests/quadlet/usr/libexec/podman/quadlet"
 

@@ -20,11 +20,8 @@ from psquadlet.unitfile import (
     join_words,
     quote_word,
     render_value,
-    split_exec,
-    split_words,
-    unescape_dollars,
-    unescape_specifiers,
 )
+from tests.support.unitread import split_exec, split_words, unescape_dollars, unescape_specifiers
 
 HOSTNAME = KEYS[("Container", "HostName")]
 TMPFS = KEYS[("Container", "Tmpfs")]

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from psquadlet import config, generate, plan, unitfile, watchunits
+from psquadlet import config, generate, plan, watchunits
 from psquadlet.errors import ConfigError, ConfigErrors
+from tests.support import unitread
 from tests.unit.test_cli_generate import run
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,7 +40,7 @@ def planned(gplan: generate.GeneratePlan) -> dict[str, plan.Action]:
 
 def exec_starts(text: str) -> list[list[str]]:
     line = next(ln for ln in text.splitlines() if ln.startswith("ExecStart="))
-    return unitfile.split_exec(line.removeprefix("ExecStart="))
+    return unitread.split_exec(line.removeprefix("ExecStart="))
 
 
 # --------------------------------------------------------------------------- one source
