@@ -117,6 +117,7 @@ def test_unhealthy_testpoint_restarted_and_reported(
 cmd = "test ! -e {SICK}"
 interval = "2s"
 retries = 1
+start_period = "0s"  # the preset's 5m would not count the failures this test provokes
 on_failure = "kill"
 
 [containers.{UNIT}.service]
@@ -162,7 +163,10 @@ def test_broken_upgrade_rolled_back_notified_and_measured(
             standins.registry.host,
             hook,
             smtp,
-            f'[containers.{UNIT}.update]\nhealth_timeout = "20s"\n',
+            f'[containers.{UNIT}.update]\nhealth_timeout = "20s"\n'
+            # The preset's health check with test-sized times: a broken image's start job
+            # would otherwise wait out the preset's 5m start period for Podman's verdict.
+            f'[containers.{UNIT}.health]\ninterval = "2s"\ntimeout = "2s"\nstart_period = "10s"\n',
         )
         good = start(tb, standins, text)
         bad = standins.push("systemd", "3.0", TAG, broken=True)
