@@ -29,19 +29,11 @@ from psquadlet.watch import core  # noqa: E402
 from psquadlet.watch.registry import HttpRegistry  # noqa: E402
 from psquadlet.watch.targets import Target  # noqa: E402
 from tests.support import images  # noqa: E402
-from tests.support.registry import PagingProxy, Registry  # noqa: E402
+from tests.support.registry import UPSTREAM_TAGS, PagingProxy, Registry  # noqa: E402
 
 REPO = "perfsonar/testpoint"
 TAGS = [
-    "v5.1.4",
-    "v5.2.0",
-    "v5.2.1",
-    "v5.2.1-systemd",
-    "v5.3.0-rc1-systemd",
-    "v5.3.0-systemd",
-    "v6.0.0-systemd",
-    "latest",
-    "systemd",
+    *UPSTREAM_TAGS,
     *(f"v4.{i}.0-systemd" for i in range(300)),
 ]
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.support.images import StandIns
-from tests.support.testbed import TestBed
+from tests.support.testbed import TestBed, short_health_toml
 
 UNIT = "perfsonar-testpoint"
 CONFIG = "/etc/psquadlet/psquadlet.toml"
@@ -48,11 +48,7 @@ variant = "{case.variant}"
 image = "{registry_host}/perfsonar/testpoint:{case.tag}"
 
 # The preset's health check with test-sized times (its minutes would only be slow here).
-[containers.{UNIT}.health]
-interval = "2s"
-timeout = "2s"
-start_period = "30s"
-"""
+{short_health_toml(UNIT)}"""
 
 
 def inspect(tb: TestBed, name: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 from tests.support.images import StandIns
-from tests.support.testbed import TestBed
+from tests.support.testbed import TestBed, short_health_toml
 
 UNIT = "perfsonar-testpoint"
 SERVICE = f"{UNIT}.service"
@@ -42,11 +42,7 @@ image = "{registry_host}/{TAG}"
 health_timeout = "30s"
 
 # The preset's health check with test-sized times (issue 11: its minutes would only be slow).
-[containers.{UNIT}.health]
-interval = "2s"
-timeout = "2s"
-start_period = "30s"
-
+{short_health_toml(UNIT)}
 [containers.{UNIT}.perfsonar.lookup_service]
 site_name = "E2E Lab"
 administrator_name = "Erin Example"

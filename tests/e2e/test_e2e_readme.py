@@ -25,7 +25,7 @@ import pytest
 from tests.operator.test_packages import deb  # noqa: F401 - the module-scoped .deb fixture
 from tests.support.images import StandIns
 from tests.support.registry import Registry
-from tests.support.testbed import GIT_LS, TestBed
+from tests.support.testbed import GIT_LS, TestBed, short_health_toml
 
 pytestmark = pytest.mark.e2e
 
@@ -94,11 +94,7 @@ interval = "5s"
 randomized_delay = "0s"
 health_timeout = "60s"
 # The preset's health check with test-sized times (its minutes would only be slow here).
-[containers.{UNIT}.health]
-interval = "2s"
-timeout = "2s"
-start_period = "30s"
-"""
+{short_health_toml(UNIT)}"""
 
 
 def active(tb: TestBed, unit: str) -> bool:

@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from tests.support.images import StandIns
-from tests.support.testbed import TestBed
+from tests.support.testbed import TestBed, short_health_toml
 
 UNIT = "perfsonar-testpoint"
 SERVICE = f"{UNIT}.service"
@@ -64,11 +64,7 @@ interval = "3s"
 randomized_delay = "0s"
 health_timeout = "60s"
 # The preset's health check with test-sized times (its minutes would only be slow here).
-[containers.{UNIT}.health]
-interval = "2s"
-timeout = "2s"
-start_period = "30s"
-""",
+{short_health_toml(UNIT)}""",
     )
     tb.run(["psquadlet", "generate", "-c", CONFIG])
     tb.systemctl("daemon-reload")

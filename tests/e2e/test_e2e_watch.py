@@ -13,7 +13,7 @@ from typing import Any
 
 from tests.support.images import StandIns
 from tests.support.registry import Registry
-from tests.support.testbed import TestBed
+from tests.support.testbed import TestBed, short_health_toml
 
 UNIT = "perfsonar-testpoint"
 SERVICE = f"{UNIT}.service"
@@ -36,11 +36,7 @@ image = "{registry_host}/{TAG}"
 [containers.{UNIT}.update]
 {update}
 # The preset's health check with test-sized times (issue 11: its minutes would only be slow).
-[containers.{UNIT}.health]
-interval = "2s"
-timeout = "2s"
-start_period = "30s"
-"""
+{short_health_toml(UNIT)}"""
 
 
 def healthy(tb: TestBed) -> bool:

@@ -86,6 +86,21 @@ def parse_access_log(text: str) -> list[RegistryRequest]:
     return out
 
 
+# The realistic tag set of issue 13: upstream's release tags of both variants, a pre-release,
+# the next minor and major, and the moving tags (shared by the tests and bench/).
+UPSTREAM_TAGS = (
+    "v5.1.4",
+    "v5.2.0",
+    "v5.2.1",
+    "v5.2.1-systemd",
+    "v5.3.0-rc1-systemd",
+    "v5.3.0-systemd",
+    "v6.0.0-systemd",
+    "latest",
+    "systemd",
+)
+
+
 class Registry:
     """A `docker-registry serve` process of our own on 127.0.0.1.
 

@@ -16,20 +16,11 @@ from psquadlet.watch.releases import (
     check_template,
     decide,
 )
+from tests.support.registry import UPSTREAM_TAGS
 
 # The tag set of issue 13, plus what upstream also pushes (arch suffixes, branch builds, an
 # odd pre-release).
-UPSTREAM = [
-    "v5.1.4",
-    "v5.2.0",
-    "v5.2.1",
-    "v5.2.1-systemd",
-    "v5.3.0-rc1-systemd",
-    "v5.3.0-systemd",
-    "v6.0.0-systemd",
-    "latest",
-    "systemd",
-]
+UPSTREAM = list(UPSTREAM_TAGS)
 NOISE = [
     "v5.2.1-systemd-amd64",
     "v5.2.1-systemd-arm64",

@@ -20,19 +20,9 @@ from psquadlet.watch.interfaces import RegistryError
 from psquadlet.watch.registry import HttpRegistry, next_page
 from psquadlet.watch.schedule import Schedule
 from psquadlet.watch.targets import Target
-from tests.support.registry import PagingProxy, Registry
+from tests.support.registry import UPSTREAM_TAGS, PagingProxy, Registry
 
-UPSTREAM = [
-    "v5.1.4",
-    "v5.2.0",
-    "v5.2.1",
-    "v5.2.1-systemd",
-    "v5.3.0-rc1-systemd",
-    "v5.3.0-systemd",
-    "v6.0.0-systemd",
-    "latest",
-    "systemd",
-]
+UPSTREAM = list(UPSTREAM_TAGS)
 REPO = "releases/testpoint"
 
 
