@@ -116,8 +116,12 @@ def remove_psquadlet_units(tb: TestBed) -> None:
 def clean_testbed(testbed: TestBed) -> Iterator[TestBed]:
     """The session test bed with no psquadlet units, before and after the test."""
     remove_psquadlet_units(testbed)
+    # The test reads only its own journal: an earlier test's lines can neither satisfy nor
+    # fail its assertions.
+    testbed.journal_from = testbed.journal_cursor()
     try:
         yield testbed
     finally:
+        testbed.journal_from = None
         if testbed.pid is not None:
             remove_psquadlet_units(testbed)

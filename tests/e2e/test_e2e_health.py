@@ -67,10 +67,11 @@ def healthy(tb: TestBed) -> bool:
     return res.returncode == 0 and res.stdout.strip() == "healthy"
 
 
-def given_up(tb: TestBed, since: str) -> bool:
-    """The start limit was hit since ``since``. systemd 257 keeps the last start's Result
-    (exit-code) when it refuses the next automatic restart; the journal says that it did."""
-    return show(tb, "ActiveState") == "failed" and LIMIT_HIT in tb.journal(SERVICE, since)
+def given_up(tb: TestBed, cursor: str) -> bool:
+    """The start limit was hit after the journal cursor ``cursor``. systemd 257 keeps the last
+    start's Result (exit-code) when it refuses the next automatic restart; the journal says
+    that it did."""
+    return show(tb, "ActiveState") == "failed" and LIMIT_HIT in tb.journal(SERVICE, cursor)
 
 
 def upgrade_pass(tb: TestBed) -> dict[str, Any]:
@@ -115,12 +116,12 @@ def test_unhealthy_testpoint_is_restarted_and_a_broken_one_stays_down(
         # Unhealthy for good (the file is on a bind mount): BURST starts, then it stays down.
         tb.systemctl("reset-failed", SERVICE)  # a fresh start-limit window for the count
         restarts_before = int(show(tb, "NRestarts"))
-        since = tb.sh("date '+%Y-%m-%d %H:%M:%S'").strip()
+        cursor = tb.journal_cursor()
         tb.sh(f"touch {SICK_DIR}/sick")
-        tb.wait_for(lambda: given_up(tb, since), 240, "the start limit")
+        tb.wait_for(lambda: given_up(tb, cursor), 240, "the start limit")
         # BURST starts, then the next automatic restart is refused (NRestarts counts it too).
-        starts = tb.journal(SERVICE, since).count(f"Starting {SERVICE}")
-        assert starts == BURST, tb.journal(SERVICE, since)[-4000:]
+        starts = tb.journal(SERVICE, cursor).count(f"Starting {SERVICE}")
+        assert starts == BURST, tb.journal(SERVICE, cursor)[-4000:]
         restarts = int(show(tb, "NRestarts")) - restarts_before
         time.sleep(10)  # no loop: still down, no new start
         assert show(tb, "ActiveState") == "failed"
@@ -129,12 +130,12 @@ def test_unhealthy_testpoint_is_restarted_and_a_broken_one_stays_down(
 
         # The watcher's pass finds the unit failed: one reset-failed (over D-Bus) + start.
         # Still sick: the pass reports it and leaves it (systemd retries within its limit).
-        since = tb.sh("date '+%Y-%m-%d %H:%M:%S'").strip()
+        cursor = tb.journal_cursor()
         outcome = upgrade_pass(tb)
         assert outcome["action"] == "error", outcome
         assert "did not start again" in outcome["message"], outcome
         assert "left failed until the next pass" in outcome["message"], outcome
-        tb.wait_for(lambda: given_up(tb, since), 300, "systemd to give up again")
+        tb.wait_for(lambda: given_up(tb, cursor), 300, "systemd to give up again")
 
         # Repaired: the next pass starts it, and goes on with its check as usual.
         tb.sh(f"rm -f {SICK_DIR}/sick")

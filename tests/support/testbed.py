@@ -12,6 +12,7 @@ import atexit
 import contextlib
 import fcntl
 import hashlib
+import json
 import os
 import secrets
 import shutil
@@ -311,6 +312,7 @@ class TestBed:
     ) -> None:
         """`lower` gives the cached root to boot (default: Debian 13; `bookworm_root`)."""
         self.name = name or f"psq-e2e-{os.getpid()}"
+        self.journal_from: str | None = None  # a journal cursor: journal() reads after it
         self._lower = lower
         self.registries = tuple(registries)
         self.scratch = scratch or Path(
@@ -508,12 +510,31 @@ class TestBed:
     def systemctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return self.run(["systemctl", "--no-pager", *args], check=check)
 
-    def journal(self, unit: str | None = None, since: str | None = None) -> str:
+    def journal_cursor(self) -> str:
+        """The journal's end as a cursor, for ``journal(after=...)``.
+
+        ``--sync`` first: every message logged before this call is in the journal, so none of
+        them can land after the cursor. A cursor, not a time: ``--since`` has one-second
+        resolution and would count a start from just before the window (issue 17 item 1).
+        """
+        self.run(["journalctl", "--sync"], check=False)
+        res = self.run(["journalctl", "--no-pager", "-n", "1", "-o", "json"], check=False)
+        lines = res.stdout.strip().splitlines()
+        if not lines:
+            return ""
+        return str(json.loads(lines[-1])["__CURSOR"])
+
+    def journal(self, unit: str | None = None, after: str | None = None) -> str:
+        """The journal (of ``unit``): what came after the cursor ``after``, else after
+        ``journal_from`` (set per test by the e2e ``clean_testbed`` fixture), else all."""
+        after = after or self.journal_from
+        if after:
+            self.run(["journalctl", "--sync"], check=False)
         cmd = ["journalctl", "--no-pager", "-o", "short-precise"]
         if unit:
             cmd += ["-u", unit]
-        if since:
-            cmd += ["--since", since]
+        if after:
+            cmd += ["--after-cursor", after]
         return self.run(cmd, check=False).stdout
 
     def podman(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
