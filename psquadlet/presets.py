@@ -165,6 +165,30 @@ _UPDATE_COMMENTS = """\
 # prerelease = false             # also follow -alpha/-beta/-rc releases
 """
 
+# Alerts and metrics are off until configured; the template shows one working example of
+# each, commented out (issue 21 item 5), so an operator who starts from `init` learns that
+# they exist. `_SINK_EXAMPLES` with the leading "# " removed parses (a test checks that).
+_SINK_EXAMPLES = """\
+# Alerts (optional; needs the "notify" extra, Apprise): every event to one e-mail channel.
+# The channel's URL, with its password, goes into the URLs file (root, mode 0600), e.g.
+#   ops-mail = "mailtos://alerts:PASSWORD@smtp.example.org?to=ops@example.org"
+# [notifications]
+# urls_file = "/etc/psquadlet/notification-urls.toml"
+# quiet_period = "1d"            # a repeat of the same event at most once a day
+#
+# [notifications.channels.ops-mail]  # every event; or events = ["rolled-back", ...]
+
+# Metrics (optional; needs the "metrics" extra, prometheus_client): a textfile for
+# prometheus-node-exporter's textfile collector (Debian's folder shown).
+# [metrics]
+# textfile_dir = "/var/lib/prometheus/node-exporter"
+"""
+
+
+def sink_examples() -> str:
+    """The commented `[notifications]` and `[metrics]` examples at the end of `init`'s file."""
+    return _SINK_EXAMPLES
+
 
 def init_text(variant: str | None = None, container: str = PERFSONAR_TESTPOINT) -> str:
     """The file ``psquadlet init`` writes: every preset value spelled out, with comments.
@@ -209,4 +233,6 @@ def init_text(variant: str | None = None, container: str = PERFSONAR_TESTPOINT) 
             lines.append(f"{key(setting)} = {inline(value)}")
         if name == "update":
             lines.extend(_UPDATE_COMMENTS.splitlines())
+    lines.append("")
+    lines.extend(_SINK_EXAMPLES.splitlines())
     return "\n".join(lines) + "\n"

@@ -134,6 +134,32 @@ def test_init_files_parse_to_the_preset() -> None:
         assert from_init.volumes == from_preset.volumes
 
 
+def test_init_files_show_working_alert_and_metrics_examples() -> None:
+    """Issue 21 item 5: `init` tells an operator that alerts and metrics exist, commented out,
+    and each example parses to a configured sink once uncommented."""
+    from psquadlet import presets
+
+    for variant in ("systemd", "supervisord"):
+        text = presets.init_text(variant)
+        plain = config.parse_config(text, "x.toml")
+        assert plain.notifications is None or not plain.notifications.channels
+        assert plain.metrics is None
+        assert "# [notifications]" in text
+        assert "# [metrics]" in text
+        uncommented = "\n".join(
+            line[2:] if line.startswith("# [") or (line[2:3].isalpha() and "=" in line) else line
+            for line in presets.sink_examples().splitlines()
+            if not line.startswith("#   ")
+        )
+        example = text.replace(presets.sink_examples(), uncommented + "\n")
+        cfg = config.parse_config(example, "x.toml")
+        assert cfg.notifications is not None
+        assert [c.name for c in cfg.notifications.channels] == ["ops-mail"]
+        assert cfg.notifications.urls_file == "/etc/psquadlet/notification-urls.toml"
+        assert cfg.metrics is not None
+        assert cfg.metrics.textfile_dir == "/var/lib/prometheus/node-exporter"
+
+
 # --------------------------------------------------------------------------- errors
 
 
