@@ -24,10 +24,11 @@ from pathlib import Path
 from typing import Protocol
 
 from psquadlet.notifications.message import CLEARS, Message, quiet_key, render
-from psquadlet.notifications.outbox import Outbox, Pending
+from psquadlet.notifications.outbox import BACKOFF_MAX, Outbox, Pending
 from psquadlet.notifications.redact import Redactor
 from psquadlet.notifications.settings import Channel, NotificationSettings
 from psquadlet.watch.events import Event
+from psquadlet.watch.schedule import not_future
 
 OUTBOX_FOLDER = "notifications"
 
@@ -140,8 +141,10 @@ class Notifier:
                     if not box.pending:
                         results.append(ChannelResult(channel.name, note="nothing queued"))
                         continue
-                    if not force and now < box.next_try:
-                        wait = int(box.next_try - now)
+                    # a retry time past the longest back-off was set by a clock then ahead
+                    next_try = not_future(box.next_try, now, BACKOFF_MAX)
+                    if not force and now < next_try:
+                        wait = int(next_try - now)
                         results.append(
                             ChannelResult(
                                 channel.name,

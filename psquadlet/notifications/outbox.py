@@ -21,6 +21,7 @@ from typing import Any
 
 from psquadlet.fsutil import atomic_write
 from psquadlet.notifications.message import Message
+from psquadlet.watch.schedule import not_future
 
 BACKOFF_FIRST = 60  # seconds before the first retry; doubles per failure
 BACKOFF_MAX = 3600
@@ -128,7 +129,9 @@ class Outbox:
         """Queue a message; False when it repeats one queued within the quiet period."""
         now = message.time
         with self.edit() as box:
-            box.recent = {k: t for k, t in box.recent.items() if now - t < quiet_period}
+            # a repeat recorded "in the future" (the clock was ahead then) was queued now
+            recent = {k: not_future(t, now) for k, t in box.recent.items()}
+            box.recent = {k: t for k, t in recent.items() if now - t < quiet_period}
             for key in clears:
                 box.recent.pop(key, None)
                 box.held.pop(key, None)

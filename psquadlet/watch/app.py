@@ -21,6 +21,7 @@ from psquadlet.errors import PsquadletError, UsageError
 from psquadlet.model import Config
 from psquadlet.watch import core, manual
 from psquadlet.watch.interfaces import LockedError, SystemClock, WatchError
+from psquadlet.watch.liveconfig import LiveConfig
 from psquadlet.watch.log import Logger
 from psquadlet.watch.schedule import read_machine_id
 from psquadlet.watch.sinks import reporting
@@ -284,9 +285,21 @@ def watch(config_path: Path | None, endpoints: Endpoints) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    # the state folder is the one read at start (liveconfig.py); the rest follows the file
+    endpoints = dataclasses.replace(endpoints, state_dir=_state_dir(config, endpoints))
+    runner = ForkedRunner(config, endpoints, log)
+    live = LiveConfig(config_path, config, log)
+
+    def reload() -> tuple[Target, ...] | None:
+        new = live.changed()
+        if new is None:
+            return None
+        runner.config = new  # each pass's child builds its adapters and sinks from it
+        return targets_from_config(new)
+
     Daemon(
         targets_from_config(config),
-        ForkedRunner(config, endpoints, log),
+        runner,
         Notifier(),
         store=FileStateStore(_state_dir(config, endpoints)),
         log=log,
@@ -294,5 +307,6 @@ def watch(config_path: Path | None, endpoints: Endpoints) -> int:
         machine_id=read_machine_id(),
         watchdog=watchdog_interval(),
         stop=stop,
+        reload=reload,
     ).run()
     return 0

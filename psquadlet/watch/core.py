@@ -65,6 +65,7 @@ from psquadlet.watch.outcome import (
     short,
 )
 from psquadlet.watch.recovery import recover, recover_now
+from psquadlet.watch.schedule import not_future
 from psquadlet.watch.state import (
     ContainerState,
     HistoryEntry,
@@ -291,6 +292,8 @@ def _handle(
         # not the image's build date, which a re-tag or a reproducible build would defeat.
         if cs.seen_digest != remote.digest or cs.seen_since is None:
             cs = dataclasses.replace(cs, seen_digest=remote.digest, seen_since=now)
+        # first seen "in the future" (the clock was ahead then): seen now, and so recorded
+        cs = dataclasses.replace(cs, seen_since=not_future(cs.seen_since or now, now))
         age = now - (cs.seen_since or now)
         if age < t.min_age:
             cs, _ = _note_available(

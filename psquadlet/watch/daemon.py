@@ -33,6 +33,7 @@ STATE_RETRY = 3600.0  # the state file cannot be used (e.g. a newer version): re
 MAX_PASS = 6 * 3600.0  # a pass longer than this is considered hung: stop feeding the watchdog
 STARTUP_PING = 20.0  # while recovering before READY=1: ask for more start time this often
 STARTUP_GRACE = 3  # ... each time for this many intervals, so one late ping does not kill us
+CONFIG_POLL = 300.0  # with a reload: look at the configuration at least this often while idle
 
 
 def _when(t: float) -> str:
@@ -140,9 +141,10 @@ class Daemon:
         stop: threading.Event | None = None,
         on_pass: Callable[[core.PassReport], None] | None = None,
         startup_ping: float = STARTUP_PING,
+        reload: Callable[[], Sequence[Target] | None] | None = None,
     ) -> None:
-        self.targets = tuple(targets)
-        self.scheduled = tuple(t for t in targets if t.policy != "off" and not t.pinned)
+        self._set_targets(targets)
+        self.reload = reload
         self.runner = runner
         self.store = store
         self.log = log
@@ -154,6 +156,22 @@ class Daemon:
         self.on_pass = on_pass
         self.startup_ping = startup_ping
         self.last_summary = "no pass yet"
+
+    def _set_targets(self, targets: Sequence[Target]) -> None:
+        self.targets = tuple(targets)
+        self.scheduled = tuple(t for t in targets if t.policy != "off" and not t.pinned)
+
+    def _reloaded(self) -> bool:
+        """Take a changed configuration's targets (``reload``); True when they changed."""
+        if self.reload is None:
+            return False
+        targets = self.reload()
+        if targets is None:
+            return False
+        self._set_targets(targets)
+        names = ", ".join(t.name for t in self.scheduled) or "nothing"
+        self.log.info(f"psquadlet watch: now watching {names}")
+        return True
 
     @classmethod
     def in_process(
@@ -173,17 +191,24 @@ class Daemon:
         self.notifier.status(text)
 
     def _wait(self, seconds: float) -> bool:
-        """Sleep up to *seconds*, feeding the watchdog; True when asked to stop."""
+        """Sleep up to *seconds*, feeding the watchdog; True when asked to stop.
+
+        With a ``reload``, each wake-up looks at the configuration, and a change ends the
+        wait early (False) so that the caller schedules from the new one."""
         deadline = time.monotonic() + max(seconds, 0.0)
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
                 return self.stop.is_set()
             step = min(left, self.watchdog) if self.watchdog else left
+            if self.reload is not None:
+                step = min(step, CONFIG_POLL)
             if self.stop.wait(step):
                 return True
             if self.watchdog:
                 self.notifier.watchdog()
+            if self._reloaded():
+                return False
 
     def schedule(self) -> dict[str, float]:
         state = self.store.load()
@@ -223,6 +248,7 @@ class Daemon:
         self.notifier.ready(f"watching {names}")
         log.info(f"psquadlet watch: watching {names}")
         while not self.stop.is_set():
+            self._reloaded()  # a pass runs on the configuration as it is now
             try:
                 due_at = self.schedule()
             except WatchError as e:

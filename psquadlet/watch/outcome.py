@@ -16,6 +16,7 @@ from psquadlet.watch.interfaces import (
     Registry,
     StateStore,
     Units,
+    WatchError,
 )
 from psquadlet.watch.state import (
     ContainerState,
@@ -133,6 +134,19 @@ def short(digest: str) -> str:
 def save(deps: Deps, state: WatchState, cs: ContainerState) -> WatchState:
     state = state.put(cs)
     deps.store.save(state)
+    return state
+
+
+def keep_going(deps: Deps, state: WatchState, cs: ContainerState) -> WatchState:
+    """``save`` once the unit may run the new image: a state that cannot be written (a disk
+    the pull filled) must not stop a switch half-way, with the unit on an image the health
+    gate never passed. The error is logged and the switch goes on; the phase already on disk
+    (restarting or later) has recovery gate the new image or roll back."""
+    state = state.put(cs)
+    try:
+        deps.store.save(state)
+    except WatchError as e:
+        deps.log.error(f"{cs.name}: {e}; going on without it")
     return state
 
 

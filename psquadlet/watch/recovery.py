@@ -22,7 +22,7 @@ from psquadlet.watch.state import (
     HistoryEntry,
     WatchState,
 )
-from psquadlet.watch.switch import gate_and_commit, rollback
+from psquadlet.watch.switch import gate_and_commit, point_at, rollback
 from psquadlet.watch.targets import Target
 
 
@@ -62,8 +62,9 @@ def recover(targets: Sequence[Target], deps: Deps, state: WatchState) -> WatchSt
 def _recover_one(t: Target, cs: ContainerState, deps: Deps, state: WatchState) -> WatchState:
     now = deps.clock.now()
     if cs.phase == PHASE_PULLING:
-        # The running unit was never touched; only make sure it runs.
-        _ensure_started(t, deps)
+        # The unit was not pointed at the new image yet (an older psquadlet tagged it in
+        # this phase: tag the previous image again); only make sure it runs that one.
+        _back_on_previous(t, cs, deps)
         cs = dataclasses.replace(
             cs.with_history(
                 HistoryEntry(
@@ -80,6 +81,17 @@ def _recover_one(t: Target, cs: ContainerState, deps: Deps, state: WatchState) -
             phase_started=None,
         )
         return save(deps, state, cs)
+    if cs.phase == PHASE_RESTARTING and cs.phase_image_id:
+        # Saved before the unit is pointed at the new image: point it (again), so that the
+        # restart below or the next boot starts the image the gate is about to judge.
+        try:
+            how = point_at(t, cs.phase_release, cs.phase_image_id, deps)
+        except WatchError as e:
+            out, state = rollback(t, cs, f"cannot point {t.unit} at it: {e}", deps, state)
+            report_outcome(deps, out)
+            return state
+        if cs.phase_release:
+            cs = dataclasses.replace(cs, release_how=how)
     if cs.phase == PHASE_RESTARTING and _still_on_previous(t, cs, deps):
         # Killed after recording the phase but before systemd had the restart job: the old
         # container still runs. Gating it would wait out health_timeout for an image it
@@ -125,6 +137,24 @@ def _still_on_previous(t: Target, cs: ContainerState, deps: Deps) -> bool:
 
 def _ensure_started(t: Target, deps: Deps) -> None:
     start_unit(t, deps)
+
+
+def _back_on_previous(t: Target, cs: ContainerState, deps: Deps) -> None:
+    """An upgrade interrupted before the unit was pointed at the new image: the configured
+    tag names the previous image, and the unit runs it (restarted if it runs another)."""
+    if not cs.phase_release and cs.previous_image_id:
+        try:
+            deps.images.tag(cs.previous_image_id, t.image)
+        except ImagesError as e:
+            deps.log.warning(f"{t.name}: cannot tag the previous image again: {e}")
+    _ensure_started(t, deps)
+    try:
+        ci = deps.images.container_image(t.container)
+    except ImagesError:
+        return
+    if ci is not None and cs.previous_image_id and ci.image_id != cs.previous_image_id:
+        deps.log.warning(f"{t.name}: {t.unit} runs an untested image; restarting it")
+        restart_unit(t, deps)
 
 
 def recover_now(targets: Sequence[Target], deps: Deps) -> WatchState:

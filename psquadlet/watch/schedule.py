@@ -112,6 +112,15 @@ def next_slot(schedule: Schedule, now: float, offset: int, tz: dt.tzinfo | None 
     return now + DAY  # not reached for any real zone
 
 
+def not_future(when: float, now: float, slack: float = 0.0) -> float:
+    """*when*, a time this host recorded, as a comparison with *now* may use it: a time later
+    than *now* + *slack* (recorded while the clock was ahead, since corrected) or NaN counts as
+    *now*. The one rule for every recorded time the watcher and the notifications compare with
+    the clock (last run, ``min_age``'s first sighting, quiet periods, retry times): a clock
+    set a year ahead and then back never holds anything back for a year."""
+    return when if when <= now + slack else now
+
+
 def next_run(
     schedule: Schedule,
     last_run: float | None,
@@ -126,8 +135,8 @@ def next_run(
     A *last_run* after *now* (the clock was set back) counts as *now*, so checks never stall
     until that date.
     """
-    if last_run is not None and not last_run <= now:  # in the future, or NaN
-        last_run = now
+    if last_run is not None:
+        last_run = not_future(last_run, now)
     if schedule.interval:
         base = now if last_run is None else last_run
         return base + schedule.period

@@ -1,6 +1,9 @@
 """Moving a unit between images: pull first, point the unit, restart, health gate, commit;
 or roll back to the previous image and remember the bad one. Each step saves its phase first,
-so ``recovery`` can finish or undo it after a crash."""
+so ``recovery`` can finish or undo it after a crash: ``restarting`` is saved before the unit is
+pointed at the new image (tag or drop-in), so no crash leaves it pointed there unrecorded; once
+it may be, a save that fails (a full disk) is logged and the switch goes on to the gate and a
+commit or rollback (``keep_going``) rather than stopping on an untested image."""
 
 from __future__ import annotations
 
@@ -17,7 +20,17 @@ from psquadlet.watch.interfaces import (
     UnitError,
     WatchError,
 )
-from psquadlet.watch.outcome import ERROR, ROLLED_BACK, UPGRADED, Deps, Outcome, emit, save, short
+from psquadlet.watch.outcome import (
+    ERROR,
+    ROLLED_BACK,
+    UPGRADED,
+    Deps,
+    Outcome,
+    emit,
+    keep_going,
+    save,
+    short,
+)
 from psquadlet.watch.state import (
     PHASE_CHECKING,
     PHASE_PULLING,
@@ -69,15 +82,18 @@ def upgrade_to(
         msg = f"pull of {short(digest)} failed, container left as it is: {e}"
         cs = dataclasses.replace(cs, last_result=f"{ERROR}: {msg}")
         return Outcome(t.name, t.unit, str(t.image), ERROR, msg, running, digest), state.put(cs)
+    # Recorded before the unit is pointed at the new image (the tag or drop-in it starts
+    # from): a save that fails (a disk the pull filled) stops here with nothing touched, and
+    # a crash after it is recovered by gating the new image or rolling back (recovery.py).
+    cs = dataclasses.replace(cs, phase=PHASE_RESTARTING, phase_image_id=new_id)
+    state = save(deps, state, cs)
     try:
         deps.images.tag(new_id, run_ref(t, release))
     except ImagesError as e:
-        cs = dataclasses.replace(cs, phase="", phase_digest="", phase_started=None)
+        cs = dataclasses.replace(cs, phase="", phase_digest="", phase_image_id="")
         msg = f"cannot tag the new image, container left as it is: {e}"
-        cs = dataclasses.replace(cs, last_result=f"{ERROR}: {msg}")
+        cs = dataclasses.replace(cs, phase_started=None, last_result=f"{ERROR}: {msg}")
         return Outcome(t.name, t.unit, str(t.image), ERROR, msg, running, digest), state.put(cs)
-    cs = dataclasses.replace(cs, phase=PHASE_RESTARTING, phase_image_id=new_id)
-    state = save(deps, state, cs)
     try:
         # a release drop-in, or one keeping a Docker Hub install until now (registrymove)
         how = point_unit(t, release, new_id, deps)
@@ -85,7 +101,7 @@ def upgrade_to(
         return rollback(t, cs, f"cannot point {t.unit} at {release or t.image}: {e}", deps, state)
     if release:
         cs = dataclasses.replace(cs, release_how=how)
-        state = save(deps, state, cs)
+        state = keep_going(deps, state, cs)
     deps.set_status(f"restarting {t.unit}")
     log.info(f"{t.name}: restarting {t.unit} on {short(digest)}")
     try:
@@ -99,7 +115,7 @@ def gate_and_commit(
     t: Target, cs: ContainerState, deps: Deps, state: WatchState, recovered: bool = False
 ) -> tuple[Outcome, WatchState]:
     cs = dataclasses.replace(cs, phase=PHASE_CHECKING)
-    state = save(deps, state, cs)
+    state = keep_going(deps, state, cs)
     deps.set_status(f"health check of {t.unit}")
     failure = health_gate(t, cs.phase_image_id, deps)
     if failure:
@@ -136,7 +152,7 @@ def _commit(
         kept_image_ids=keep,
         last_result=f"{UPGRADED}: {msg}",
     )
-    state = save(deps, state, cs)
+    state = keep_going(deps, state, cs)
     emit(deps, t, EventKind.UPGRADED, old=cs.previous_digest, new=digest, detail=msg)
     _prune(t, new_id, keep, deps)
     out = Outcome(
@@ -178,7 +194,7 @@ def rollback(
         f"{t.name}: {short(digest)} failed: {reason}; rolling back to {short(cs.previous_digest)}"
     )
     cs = dataclasses.replace(cs, phase=PHASE_ROLLING_BACK)
-    state = save(deps, state, cs)
+    state = keep_going(deps, state, cs)
     deps.set_status(f"rolling back {t.unit}")
     problem = _restore_previous(t, cs, deps)
     cs = dataclasses.replace(
@@ -196,7 +212,7 @@ def rollback(
         # Stay in the rolling-back phase: the next start retries the rollback.
         msg = f"{short(digest)} failed ({reason}) and the rollback failed too: {problem}"
         cs = dataclasses.replace(cs, last_result=f"{ERROR}: {msg}")
-        state = save(deps, state, cs)
+        state = keep_going(deps, state, cs)
         emit(
             deps,
             t,
@@ -217,7 +233,7 @@ def rollback(
         running_image_id=cs.previous_image_id,
         last_result=f"{ROLLED_BACK}: {msg}",
     )
-    state = save(deps, state, cs)
+    state = keep_going(deps, state, cs)
     emit(deps, t, EventKind.ROLLED_BACK, old=digest, new=cs.previous_digest, detail=reason)
     return Outcome(
         t.name, t.unit, str(t.image), ROLLED_BACK, msg, cs.previous_digest, digest
@@ -260,6 +276,13 @@ def _restore_previous(t: Target, cs: ContainerState, deps: Deps) -> str:
 def run_ref(t: Target, release: str) -> ImageRef:
     """The reference the unit runs: the configured image, or its release tag *release*."""
     return t.image.with_tag(release) if release else t.image
+
+
+def point_at(t: Target, release: str, image_id: str, deps: Deps) -> str:
+    """Tag *image_id* as the reference the unit runs and point the unit at it (again):
+    recovery's redo of ``upgrade_to``'s step, idempotent. Returns ``point_unit``'s how."""
+    deps.images.tag(image_id, run_ref(t, release))
+    return point_unit(t, release, image_id, deps)
 
 
 def point_unit(t: Target, release: str, image_id: str, deps: Deps) -> str:
