@@ -20,7 +20,7 @@ _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 def _unquote(text: str) -> str:
     inner = text[1:-1] if len(text) >= 2 and text.endswith('"') else text[1:]
-    return _QUOTED_PAIR.sub(r"\1", inner)
+    return _QUOTED_PAIR.sub(r"\1", inner) if "\\" in inner else inner
 
 
 def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
@@ -55,6 +55,8 @@ def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
 
 def next_page(header: str) -> str:
     """The ``rel="next"`` target of a ``Link`` header (RFC 8288), or ""."""
+    if "next" not in header.lower():
+        return ""
     pos = 0
     while True:
         start = header.find("<", pos)
