@@ -426,5 +426,13 @@ def registry_from_config(config: Any, timeout: float = DEFAULT_TIMEOUT) -> HttpR
     settings = {r.host: r.tls_verify for r in config.registries}
     creds = Credentials(auth_file_candidates(config.watch.auth_file))
     return HttpRegistry(
-        tls_verify=lambda host: settings.get(host, True), credentials=creds, timeout=timeout
+        tls_verify=lambda host: settings.get(host, True),
+        credentials=creds,
+        timeout=timeout,
+        listing_timeout=listing_timeout_for(timeout),
     )
+
+
+def listing_timeout_for(timeout: float) -> float:
+    """A tag listing's deadline for a request deadline: a few pages' worth at least."""
+    return max(DEFAULT_LISTING_TIMEOUT, 4 * timeout)

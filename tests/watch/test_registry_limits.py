@@ -257,3 +257,10 @@ def test_parallel_calls_count_once_and_time_outside_calls_not_at_all() -> None:
     with pytest.raises(RegistryError, match="spent its 10s"):
         budget.head(parse("registry.test/a:b"))
     assert len(slow.calls) == 2
+
+
+def test_longer_request_deadlines_lengthen_the_listings_and_the_passes() -> None:
+    from psquadlet.watch.registry import DEFAULT_LISTING_TIMEOUT, listing_timeout_for
+
+    assert listing_timeout_for(30.0) == DEFAULT_LISTING_TIMEOUT == 120.0
+    assert listing_timeout_for(60.0) == 240.0
