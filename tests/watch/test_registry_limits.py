@@ -10,8 +10,13 @@ code took.
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
+import shutil
+import socket
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -264,3 +269,117 @@ def test_longer_request_deadlines_lengthen_the_listings_and_the_passes() -> None
 
     assert listing_timeout_for(30.0) == DEFAULT_LISTING_TIMEOUT == 120.0
     assert listing_timeout_for(60.0) == 240.0
+
+
+# --------------------------------------------------------------------------- over TLS
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("no openssl to make a test certificate")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = str(folder / "cert.pem"), str(folder / "key.pem")
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return cert, key
+
+
+class TlsServer:
+    """One handler over HTTPS (a self-signed certificate: the client runs with tls_verify
+    off), optionally behind a relay that drips the server's bytes, handshake included."""
+
+    def __init__(self, handler: Handler, files: tuple[str, str], drip: float = 0.0) -> None:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(*files)
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                handler(self)
+
+            do_HEAD = do_GET
+
+        class Server(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+
+            def get_request(self) -> tuple[Any, Any]:
+                sock, addr = super().get_request()
+                sock.settimeout(30)
+                return ctx.wrap_socket(sock, server_side=True), addr
+
+        self.httpd = Server(("127.0.0.1", 0), H)
+        self.stop = threading.Event()
+        port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.host = f"127.0.0.1:{port}"
+        if drip:
+            self.relay = socket.create_server(("127.0.0.1", 0))
+            self.host = f"127.0.0.1:{self.relay.getsockname()[1]}"
+            threading.Thread(target=self._relay, args=(port, drip), daemon=True).start()
+
+    def _relay(self, port: int, every: float) -> None:
+        client, _ = self.relay.accept()
+        upstream = socket.create_connection(("127.0.0.1", port))
+
+        def up() -> None:
+            with contextlib.suppress(OSError):
+                while data := client.recv(65536):
+                    upstream.sendall(data)
+
+        threading.Thread(target=up, daemon=True).start()
+        with contextlib.suppress(OSError):
+            while (data := upstream.recv(65536)) and not self.stop.is_set():
+                for byte in data:
+                    if self.stop.wait(every):
+                        return
+                    client.sendall(bytes([byte]))
+
+    def close(self) -> None:
+        self.stop.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_over_tls_a_dripping_body_after_connection_close_is_cut(
+    tls_files: tuple[str, str], stop: threading.Event
+) -> None:
+    srv = TlsServer(close_and_drip(b"", b"x" * 400, 0.05, stop), tls_files)
+    try:
+        start = time.monotonic()
+        with pytest.raises(RegistryError, match=r"no answer within 2s"):
+            HttpRegistry(tls_verify=insecure, timeout=2.0).head(parse(f"{srv.host}/a/b:c"))
+        assert time.monotonic() - start < 8  # the drip lasts 20 s
+    finally:
+        srv.close()
+
+
+def test_a_dripping_tls_handshake_is_cut(tls_files: tuple[str, str]) -> None:
+    # the server's half of the handshake (about a kilobyte) one byte per 20 ms: 20 s or more;
+    # ssl's own handshake timeout (the socket's, set to what is left) and the cut both bound it
+    ok = reply(200, {"Docker-Content-Digest": DIGEST, "Content-Type": OCI})
+    srv = TlsServer(ok, tls_files, drip=0.02)
+    try:
+        start = time.monotonic()
+        with pytest.raises(RegistryError, match=r"no answer within 2s"):
+            HttpRegistry(tls_verify=insecure, timeout=2.0).head(parse(f"{srv.host}/a/b:c"))
+        assert time.monotonic() - start < 8
+    finally:
+        srv.close()
+
+
+def test_a_registry_over_tls_answers(tls_files: tuple[str, str]) -> None:
+    ok = reply(200, {"Docker-Content-Digest": DIGEST, "Content-Type": OCI})
+    srv = TlsServer(ok, tls_files)
+    try:
+        reg = HttpRegistry(tls_verify=insecure, timeout=10.0)
+        assert reg.head(parse(f"{srv.host}/a/b:c")).digest == DIGEST
+        assert reg.transport.scheme(srv.host) == "https"
+    finally:
+        srv.close()
