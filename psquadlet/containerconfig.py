@@ -23,7 +23,7 @@ from psquadlet.extension import ContainerExtension
 from psquadlet.tomltable import Context as _Context
 from psquadlet.tomltable import Table as _Table
 from psquadlet.tomltable import type_name as _type_name
-from psquadlet.watch.releases import TRACKS, TemplateError, check_template
+from psquadlet.watch.releases import TRACKS, TemplateError, check_template, conflict
 
 # Tables inside [containers.NAME] owned by extensions (psquadlet.extension): each parses its
 # table through the error context below into the ContainerSpec field named like the table.
@@ -334,6 +334,7 @@ def parse_container(ctx: _Context, name: str, raw: Mapping[str, Any]) -> model.C
             f"track = {spec.update.track!r} needs update.tag_pattern (which tags are releases)",
             'e.g. tag_pattern = "v{version}-systemd"',
         )
+    _check_release_pattern(ctx, path, spec)
     if spec.update.policy != "off" and spec.image_ref.digest and not spec.image_ref.tag:
         ctx.error(
             (*path, "image"),
@@ -341,3 +342,18 @@ def parse_container(ctx: _Context, name: str, raw: Mapping[str, Any]) -> model.C
             'add a tag, or set update.policy = "off"',
         )
     return spec
+
+
+def _check_release_pattern(
+    ctx: _Context, path: tuple[str | int, ...], spec: model.ContainerSpec
+) -> None:
+    """A release track whose tag_pattern contradicts the image (``releases.conflict``)."""
+    upd = spec.update
+    if upd.track == "digest" or not upd.tag_pattern:
+        return
+    try:
+        found = conflict(upd.tag_pattern, spec.image_ref)
+    except TemplateError:
+        return  # reported as the key's own error
+    if found is not None:
+        ctx.error((*path, "update", "tag_pattern"), *found)

@@ -20,12 +20,15 @@ _DOCKER_HUB_ALIASES = ("docker.io", "index.docker.io", "registry-1.docker.io")
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _DOMAIN = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?"
 _PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_TAG = r"[\w][\w.-]{0,127}"
+# OCI distribution spec v1.1.1, spec.md "Pulling manifests": a tag "MUST be at most 128
+# characters in length and MUST match ... [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}" (ASCII only:
+# Python's \w would also take any Unicode letter)
+_TAG = r"[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}"
 _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
 
 _DOMAIN_RE = re.compile(rf"^{_DOMAIN}$")
 _PATH_RE = re.compile(rf"^{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*$")
-_TAG_RE = re.compile(rf"^{_TAG}$")
+_TAG_RE = re.compile(_TAG)
 _DIGEST_RE = re.compile(rf"^{_DIGEST}$")
 _NAME_MAX = 255
 
@@ -69,7 +72,7 @@ class ImageRef:
         return self.registry
 
     def with_tag(self, tag: str) -> ImageRef:
-        if not _TAG_RE.match(tag):
+        if not is_tag(tag):
             raise ImageRefError(tag, f"invalid tag {tag!r}")
         return ImageRef(self.registry, self.repository, tag, None)
 
@@ -85,6 +88,11 @@ class ImageRef:
         if self.digest:
             text += f"@{self.digest}"
         return text
+
+
+def is_tag(text: object) -> bool:
+    """Whether *text* is a tag by the distribution spec (the whole string: no trailing newline)."""
+    return isinstance(text, str) and _TAG_RE.fullmatch(text) is not None
 
 
 def _split_domain(name: str) -> tuple[str | None, str]:
@@ -117,7 +125,7 @@ def _parse(text: str) -> tuple[str | None, str, str | None, str | None]:
     colon = remainder.rfind(":")
     if colon > last_slash:
         remainder, tag = remainder[:colon], remainder[colon + 1 :]
-        if not _TAG_RE.match(tag):
+        if not is_tag(tag):
             raise ImageRefError(text, f"invalid image reference {text!r}: bad tag {tag!r}")
     domain, path = _split_domain(remainder)
     if domain is not None and not _DOMAIN_RE.match(domain):

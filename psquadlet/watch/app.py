@@ -65,6 +65,8 @@ def build_deps(config: Config, endpoints: Endpoints, log: Logger) -> core.Deps:
         log=log,
         parallel=config.watch.parallel,
         health_interval=endpoints.health_interval,
+        # registry time per pass: 300 s, or ten requests' worth of a longer --registry-timeout
+        registry_budget=max(300.0, 10 * endpoints.registry_timeout),
     )
 
 

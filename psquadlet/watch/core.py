@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from psquadlet.imageref import ImageRef
+from psquadlet.watch.budget import PassRegistry
 from psquadlet.watch.events import EventKind
 from psquadlet.watch.health import start_if_failed
 from psquadlet.watch.interfaces import (
@@ -179,6 +180,10 @@ def _pass(
     outcomes: list[Outcome] = []
     from psquadlet.watch import track  # noqa: PLC0415 - release tracking builds on this module
 
+    # one budget of registry time for the whole pass: a slow registry cannot stall it
+    deps = dataclasses.replace(
+        deps, registry=PassRegistry(deps.registry, deps.clock, deps.registry_budget)
+    )
     to_check = [t for t in targets if t.policy != "off" and not pinned(t, state)]
     deps.set_status(f"checking {len({str(t.image) for t in to_check})} image(s)")
     remote = check_images([t for t in to_check if not t.tracks_releases], deps)

@@ -16,7 +16,7 @@ from psquadlet.errors import UsageError
 from psquadlet.watch import core
 from psquadlet.watch.digests import describe, is_digest
 from psquadlet.watch.interfaces import ImagesError, StateStore, WatchError
-from psquadlet.watch.releases import TagPattern
+from psquadlet.watch.releases import TagPattern, same_variant
 from psquadlet.watch.state import SOURCE_OPERATOR, BadDigest, WatchState, with_bad
 from psquadlet.watch.targets import Target
 from psquadlet.watch.track import current_tag
@@ -151,6 +151,8 @@ def adopt_release(
     pattern = TagPattern(t.tag_pattern)
     if pattern.version(tag) is None:
         raise UsageError(f"{t.name}: {tag!r} is not a release tag of the pattern {t.tag_pattern!r}")
+    if not same_variant(t.image, tag):
+        raise UsageError(f"{t.name}: {tag!r} is the other testpoint variant than {t.image}")
     return _by_hand(deps, known, lambda state: _adopt_release(t, tag, deps, state))
 
 

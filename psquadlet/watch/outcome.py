@@ -101,6 +101,7 @@ class Deps:
     events: EventSink = field(default_factory=NullSink)
     overrides: Overrides | None = None  # release tracking: None = retag the configured tag
     behind_check: bool = False  # compare testpoint tags with upstream's other registry daily
+    registry_budget: float = 300.0  # registry time one pass may spend (budget.PassRegistry)
 
     def set_status(self, text: str) -> None:
         if self.status is not None:

@@ -14,35 +14,38 @@ fetch one per check.
 Credentials leave the process only after the registry asked for them (a 401 challenge), only
 over HTTPS or to a registry marked ``tls_verify = false``, and a token realm gets them only
 over HTTPS or on the registry's own host and scheme. Redirects drop them on any change of
-host or scheme. Every request has one overall deadline (a server that drips its answer byte
-by byte is cut off) and reads at most ``MAX_BODY`` bytes whatever its headers claim.
+host or scheme.
+
+Limits (the HTTP side is ``transport.py``): every request ends by its deadline (``timeout``,
+the socket is cut, also against a server that drips its answer), reads at most ``MAX_BODY``
+bytes whatever its headers claim; a tag listing ends by ``listing_timeout`` over all its
+pages and reads at most ``MAX_LISTING_BYTES``; ``within(seconds)`` is the same registry with
+every request also ending by a pass's deadline (``budget.PassRegistry``). Tag names are
+checked against the distribution spec (``imageref.is_tag``).
 """
 
 from __future__ import annotations
 
 import base64
 import calendar
-import contextlib
+import copy
 import hashlib
-import http.client
 import json
 import platform
 import re
-import socket
-import ssl
 import threading
 import time
 import urllib.parse
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Callable
 
-from psquadlet import __version__
 from psquadlet.host import oci_arch
-from psquadlet.imageref import ImageRef
+from psquadlet.imageref import ImageRef, is_tag
 from psquadlet.watch.credentials import Credentials, auth_file_candidates
 from psquadlet.watch.digests import describe, is_digest
+from psquadlet.watch.headers import next_page, parse_challenge
 from psquadlet.watch.interfaces import RegistryError, RemoteImage
+from psquadlet.watch.transport import MAX_BODY, BodyTooLarge, Deadline, Response, Transport
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -51,47 +54,36 @@ DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 MANIFEST_TYPES = (OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST)
 INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
 ACCEPT = ", ".join(MANIFEST_TYPES)
-USER_AGENT = f"psquadlet/{__version__}"
 DEFAULT_TIMEOUT = 30.0
-MAX_BODY = 8 * 1024 * 1024
+DEFAULT_LISTING_TIMEOUT = 120.0  # all the pages of one tag listing
 MAX_TAG_PAGES = 100  # a tags listing of more pages than this is refused, not followed forever
 MAX_TAGS = 100_000
-_READ_CHUNK = 64 * 1024
+# 100,000 tags of the spec's longest (128 characters) in JSON: about 13 MB
+MAX_LISTING_BYTES = 16 * 1024 * 1024
+__all__ = [
+    "MAX_BODY",
+    "Credentials",
+    "HttpRegistry",
+    "Response",
+    "next_page",
+    "parse_challenge",
+    "parse_rfc3339",
+    "registry_from_config",
+]
 
 
 def host_platform() -> tuple[str, str]:
     return "linux", oci_arch(platform.machine())
 
 
-# ---------------------------------------------------------------------------- HTTP
-@dataclass(frozen=True)
-class Response:
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
-
-
-_CHALLENGE_PARAM = re.compile(r'(\w+)=(?:"([^"]*)"|([^\s,]+))')
-
-
-def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
-    """``Bearer realm="...",service="...",scope="..."`` -> ("bearer", {...})."""
-    scheme, _, rest = header.strip().partition(" ")
-    params = {
-        m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3)
-        for m in _CHALLENGE_PARAM.finditer(rest)
-    }
-    return scheme.lower(), params
-
-
 _RFC3339 = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})"
 )
 
 
 def parse_rfc3339(text: str) -> float:
     """Epoch seconds of an RFC 3339 time as Go writes it (nanoseconds, Z or offset)."""
-    m = _RFC3339.match(text.strip())
+    m = _RFC3339.fullmatch(text.strip())
     if not m:
         raise ValueError(f"not an RFC 3339 time: {text!r}")
     y, mo, d, h, mi, s = (int(m.group(i)) for i in range(1, 7))
@@ -118,16 +110,32 @@ class HttpRegistry:
         credentials: Credentials | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         target_platform: tuple[str, str] | None = None,
+        listing_timeout: float = DEFAULT_LISTING_TIMEOUT,
     ) -> None:
         self.tls_verify = tls_verify or (lambda host: True)
         self.credentials = credentials or Credentials([])
         self.timeout = timeout
+        self.listing_timeout = listing_timeout
         self.platform = target_platform or host_platform()
+        self.transport = Transport(self.tls_verify)
         self._lock = threading.Lock()
-        self._scheme: dict[str, str] = {}
         self._tokens: dict[tuple[str, str], tuple[str, float]] = {}
         self._basic_hosts: set[str] = set()
-        self.requests = 0  # HTTP requests answered (the bench and tests count them)
+        self._limit: Deadline | None = None  # a pass's deadline (``within``)
+
+    @property
+    def requests(self) -> int:
+        """HTTP requests answered (the bench and tests count them)."""
+        return self.transport.requests
+
+    def within(self, seconds: float) -> HttpRegistry:
+        """This registry (same tokens, schemes and counters) with every request also ending
+        within *seconds*: what is left of a pass's time for registry checks."""
+        view = copy.copy(self)
+        view._limit = Deadline.after(
+            seconds, "not done: the pass's time for registry checks ran out"
+        ).sooner(self._limit)
+        return view
 
     # -- public ------------------------------------------------------------------------
     def head(self, repo: ImageRef) -> RemoteImage:
@@ -150,15 +158,34 @@ class HttpRegistry:
     def tags(self, repo: ImageRef) -> list[str]:
         """Every tag of the repository: ``GET /v2/NAME/tags/list``, following ``Link`` pages.
 
-        Same auth, TLS, deadline and size limits as the HEAD; at most MAX_TAG_PAGES pages and
-        MAX_TAGS tags, a page link to another host or a repeated page is a RegistryError.
+        Same auth, TLS and per-request limits as the HEAD; the whole listing ends by
+        ``listing_timeout`` and reads at most MAX_LISTING_BYTES over at most MAX_TAG_PAGES
+        pages and MAX_TAGS tags; a page link to another host or a repeated page is a
+        RegistryError. Names that are not tags by the distribution spec are left out.
         """
         path = f"/v2/{repo.repository}/tags/list"
+        limit = Deadline.after(
+            self.listing_timeout,
+            f"the tag listing took longer than {self.listing_timeout:g}s (timed out)",
+        ).sooner(self._limit)
+        budget = MAX_LISTING_BYTES
         seen: set[str] = set()
         out: list[str] = []
         for _ in range(MAX_TAG_PAGES):
             seen.add(path)
-            resp = self._authed(repo, "GET", path, {"Accept": "application/json"})
+            cap = min(MAX_BODY, budget)
+            try:
+                resp = self._authed(
+                    repo, "GET", path, {"Accept": "application/json"}, limit=limit, max_body=cap
+                )
+            except BodyTooLarge as e:
+                if cap < MAX_BODY:
+                    raise RegistryError(
+                        f"{repo}: the tag listing is larger than {MAX_LISTING_BYTES} bytes; "
+                        "not listed"
+                    ) from e
+                raise
+            budget -= len(resp.body)
             try:
                 data = json.loads(resp.body)
             except (ValueError, RecursionError) as e:
@@ -168,7 +195,7 @@ class HttpRegistry:
                 tags = []
             if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
                 raise RegistryError(f"{repo.registry}: {path}: 'tags' is not a list of strings")
-            out.extend(tags)
+            out.extend(t for t in tags if is_tag(t))
             if len(out) > MAX_TAGS:
                 raise RegistryError(f"{repo}: more than {MAX_TAGS} tags; not listed")
             nxt = next_page(resp.headers.get("link", ""))
@@ -226,22 +253,32 @@ class HttpRegistry:
             raise RegistryError(f"{repo.registry}: {path}: not a JSON object")
         return data
 
-    def _authed(self, repo: ImageRef, method: str, path: str, headers: dict[str, str]) -> Response:
+    def _authed(
+        self,
+        repo: ImageRef,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        *,
+        limit: Deadline | None = None,
+        max_body: int = MAX_BODY,
+    ) -> Response:
         host = repo.api_host
+        limit = self._limit if limit is None else limit.sooner(self._limit)
         scope = f"repository:{repo.repository}:pull"
         creds = self.credentials.lookup(repo)
         hdrs = dict(headers)
         auth = self._cached_auth(host, scope, creds)
         if auth:
             hdrs["Authorization"] = auth
-        resp = self._request(host, method, path, hdrs)
+        resp = self._request(host, method, path, hdrs, limit, max_body=max_body)
         if resp.status == 401:
             challenge = resp.headers.get("www-authenticate", "")
             scheme, params = parse_challenge(challenge)
             if scheme == "bearer" and params.get("realm"):
-                token = self._fetch_token(host, params, scope, creds)
+                token = self._fetch_token(host, params, scope, creds, limit)
                 hdrs["Authorization"] = f"Bearer {token}"
-                resp = self._request(host, method, path, hdrs)
+                resp = self._request(host, method, path, hdrs, limit, max_body=max_body)
             elif (
                 scheme == "basic"
                 and creds
@@ -251,7 +288,7 @@ class HttpRegistry:
                 with self._lock:
                     self._basic_hosts.add(host)
                 hdrs["Authorization"] = _basic(creds[0], creds[1])
-                resp = self._request(host, method, path, hdrs)
+                resp = self._request(host, method, path, hdrs, limit, max_body=max_body)
         return self._check(repo, method, path, resp, creds)
 
     def _cached_auth(self, host: str, scope: str, creds: tuple[str, str, str] | None) -> str:
@@ -266,12 +303,15 @@ class HttpRegistry:
 
     def _may_send_basic(self, host: str) -> bool:
         """Credentials go to the registry over HTTPS, or in clear only where allowed."""
-        with self._lock:
-            scheme = self._scheme.get(host, "https")
-        return scheme == "https" or not self.tls_verify(host)
+        return self.transport.scheme(host) == "https" or not self.tls_verify(host)
 
     def _fetch_token(
-        self, host: str, params: dict[str, str], scope: str, creds: tuple[str, str, str] | None
+        self,
+        host: str,
+        params: dict[str, str],
+        scope: str,
+        creds: tuple[str, str, str] | None,
+        limit: Deadline | None,
     ) -> str:
         realm = urllib.parse.urlsplit(params["realm"])
         if realm.scheme not in ("http", "https") or not realm.netloc:
@@ -286,7 +326,9 @@ class HttpRegistry:
         hdrs = {}
         if creds and self._may_send_to_realm(host, realm):
             hdrs["Authorization"] = _basic(creds[0], creds[1])
-        resp = self._request(realm.netloc, "GET", path, hdrs, scheme=realm.scheme, tls_host=host)
+        resp = self._request(
+            realm.netloc, "GET", path, hdrs, limit, scheme=realm.scheme, tls_host=host
+        )
         if resp.status == 401:
             where = f" (credentials from {creds[2]})" if creds else " (anonymous)"
             raise RegistryError(f"{host}: token request refused, HTTP 401{where}")
@@ -312,8 +354,7 @@ class HttpRegistry:
         """HTTPS anywhere; plain HTTP only on the registry's own host and scheme, if allowed."""
         if realm.scheme == "https":
             return True
-        with self._lock:
-            scheme = self._scheme.get(host, "https")
+        scheme = self.transport.scheme(host)
         return realm.netloc == host and realm.scheme == scheme and self._may_send_basic(host)
 
     def _check(
@@ -344,186 +385,26 @@ class HttpRegistry:
         method: str,
         path: str,
         headers: dict[str, str],
+        limit: Deadline | None,
         *,
+        max_body: int = MAX_BODY,
         scheme: str | None = None,
         tls_host: str | None = None,
-        redirects: int = 5,
     ) -> Response:
-        """One request; follows redirects (blob storage) without leaking Authorization."""
-        verify = self.tls_verify(tls_host or host)
-        if scheme is None:
-            with self._lock:
-                scheme = self._scheme.get(host)
-            if scheme is None:
-                if verify:
-                    scheme = "https"
-                else:
-                    try:
-                        resp = self._send("https", host, method, path, headers, verify=verify)
-                    except _TlsFailed:
-                        scheme = "http"
-                    else:
-                        with self._lock:
-                            self._scheme[host] = "https"
-                        return self._follow(
-                            resp, "https", host, method, headers=headers, redirects=redirects
-                        )
-                with self._lock:
-                    self._scheme[host] = scheme
-        try:
-            resp = self._send(scheme, host, method, path, headers, verify=verify)
-        except _TlsFailed as e:  # https was asked for (a redirect, a realm): no fallback
-            raise RegistryError(f"{host}: HTTPS asked for, but the server speaks plain HTTP") from e
-        return self._follow(resp, scheme, host, method, headers=headers, redirects=redirects)
-
-    def _follow(
-        self,
-        resp: Response,
-        scheme: str,
-        host: str,
-        method: str,
-        *,
-        headers: dict[str, str],
-        redirects: int,
-    ) -> Response:
-        if resp.status not in (301, 302, 303, 307, 308) or "location" not in resp.headers:
-            return resp
-        if redirects <= 0:
-            raise RegistryError(f"{host}: too many redirects")
-        loc = urllib.parse.urlsplit(resp.headers["location"])
-        new_host = loc.netloc or host
-        new_scheme = loc.scheme or scheme
-        if new_scheme not in ("http", "https"):
-            raise RegistryError(f"{host}: redirect to an unusable URL scheme {new_scheme!r}")
-        hdrs = dict(headers)
-        if new_host != host or new_scheme != scheme:
-            # pre-signed storage URLs carry their own auth; a downgrade to http gets none
-            hdrs.pop("Authorization", None)
-        path = (loc.path or "/") + (f"?{loc.query}" if loc.query else "")
-        return self._request(
-            new_host,
-            "GET" if resp.status == 303 else method,
+        """One request (and its redirects), ending by ``timeout`` or *limit*, the sooner."""
+        deadline = Deadline.after(
+            self.timeout, f"no answer within {self.timeout:g}s (timed out)"
+        ).sooner(limit)
+        return self.transport.request(
+            host,
+            method,
             path,
-            hdrs,
-            scheme=new_scheme,
-            tls_host=host,
-            redirects=redirects - 1,
+            headers,
+            deadline,
+            max_body=max_body,
+            scheme=scheme,
+            tls_host=tls_host,
         )
-
-    def _send(
-        self,
-        scheme: str,
-        host: str,
-        method: str,
-        path: str,
-        headers: dict[str, str],
-        *,
-        verify: bool,
-    ) -> Response:
-        conn: http.client.HTTPConnection
-        if scheme == "https":
-            ctx = ssl.create_default_context()
-            if not verify:
-                ctx.check_hostname = False
-                ctx.verify_mode = ssl.CERT_NONE
-            conn = http.client.HTTPSConnection(host, timeout=self.timeout, context=ctx)
-        else:
-            conn = http.client.HTTPConnection(host, timeout=self.timeout)
-        hdrs = {"User-Agent": USER_AGENT, **headers}
-        # One deadline for the whole request: the socket timeout applies to each read only,
-        # so a server dripping a byte at a time would hold the check for ever. The timer
-        # shuts the socket down; whatever was read by then is discarded.
-        expired = threading.Event()
-        timer = threading.Timer(self.timeout, _cut, (conn, expired))
-        timer.daemon = True
-        timer.start()
-        try:
-            conn.request(method, path, headers=hdrs)
-            raw = conn.getresponse()
-            with self._lock:
-                self.requests += 1  # answered ones (not the HTTPS probe of a plain registry)
-            length = raw.getheader("content-length") or ""
-            if length.isdigit() and int(length) > MAX_BODY:
-                raise RegistryError(f"{host}: {path}: answer of {length} bytes is too large")
-            body = b"" if method == "HEAD" else _read_body(raw, host, path)
-            if expired.is_set():
-                raise socket.timeout()
-            return Response(raw.status, {k.lower(): v for k, v in raw.getheaders()}, body)
-        except RegistryError:
-            if expired.is_set():
-                raise RegistryError(
-                    f"{host}: no answer within {self.timeout:g}s (timed out)"
-                ) from None
-            raise
-        except ssl.SSLError as e:
-            if not verify and scheme == "https" and _looks_plain_http(e):
-                raise _TlsFailed() from e
-            raise RegistryError(f"{host}: TLS error: {e.reason or e}") from e
-        except (socket.timeout, TimeoutError) as e:
-            raise RegistryError(f"{host}: no answer within {self.timeout:g}s (timed out)") from e
-        except ConnectionRefusedError as e:
-            raise RegistryError(f"{host}: connection refused (registry down?)") from e
-        except (http.client.HTTPException, OSError, ValueError) as e:
-            if expired.is_set():
-                raise RegistryError(
-                    f"{host}: no answer within {self.timeout:g}s (timed out)"
-                ) from e
-            detail = getattr(e, "strerror", None) or str(e) or type(e).__name__
-            raise RegistryError(f"{host}: connection failed: {detail}") from e
-        finally:
-            timer.cancel()
-            conn.close()
-
-
-_LINK = re.compile(r"<([^>]*)>\s*((?:;\s*[^;,]*)*)")
-
-
-def next_page(header: str) -> str:
-    """The ``rel="next"`` target of a ``Link`` header (RFC 8288), or ""."""
-    for m in _LINK.finditer(header):
-        params = m.group(2).replace(" ", "").lower()
-        if 'rel="next"' in params or "rel=next" in params.split(";"):
-            return m.group(1)
-    return ""
-
-
-def _cut(conn: http.client.HTTPConnection, expired: threading.Event) -> None:
-    """The request's deadline passed: unblock any read in progress."""
-    expired.set()
-    sock = conn.sock
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
-
-
-def _read_body(raw: http.client.HTTPResponse, host: str, path: str) -> bytes:
-    """At most MAX_BODY bytes, whatever Content-Length or chunking claim; more is an error.
-
-    With a Content-Length, a short body raises IncompleteRead instead of passing as data.
-    """
-    parts: list[bytes] = []
-    size = 0
-    while True:
-        chunk = raw.read1(_READ_CHUNK)
-        if not chunk:
-            if raw.length:  # closed before the announced length: not data
-                raise http.client.IncompleteRead(b"".join(parts), raw.length)
-            return b"".join(parts)
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise RegistryError(f"{host}: {path}: answer larger than {MAX_BODY} bytes")
-        parts.append(chunk)
-
-
-class _TlsFailed(Exception):
-    """HTTPS was tried on an insecure registry that speaks plain HTTP."""
-
-
-def _looks_plain_http(e: ssl.SSLError) -> bool:
-    return any(
-        s in str(e).upper()
-        for s in ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "UNEXPECTED_EOF", "HTTP_REQUEST")
-    )
 
 
 def _checked_digest(repo: ImageRef, value: object, what: str) -> str:
@@ -545,5 +426,13 @@ def registry_from_config(config: Any, timeout: float = DEFAULT_TIMEOUT) -> HttpR
     settings = {r.host: r.tls_verify for r in config.registries}
     creds = Credentials(auth_file_candidates(config.watch.auth_file))
     return HttpRegistry(
-        tls_verify=lambda host: settings.get(host, True), credentials=creds, timeout=timeout
+        tls_verify=lambda host: settings.get(host, True),
+        credentials=creds,
+        timeout=timeout,
+        listing_timeout=listing_timeout_for(timeout),
     )
+
+
+def listing_timeout_for(timeout: float) -> float:
+    """A tag listing's deadline for a request deadline: a few pages' worth at least."""
+    return max(DEFAULT_LISTING_TIMEOUT, 4 * timeout)

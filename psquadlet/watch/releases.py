@@ -21,15 +21,22 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from psquadlet.host import testpoint_variant
+from psquadlet.imageref import ImageRef, is_tag
+
 TRACKS = ("digest", "patch", "minor", "major")
 VERSION_FIELD = "{version}"
 MAX_TEMPLATE = 100
-_TAG_CHARS = re.compile(r"^[A-Za-z0-9_.-]*$")
+_TAG_CHARS = re.compile(r"[A-Za-z0-9_.-]*")
 _PRE_WORDS = ("alpha", "beta", "rc")  # in semver order: alpha < beta < rc
 _VERSION_RE = (
     r"(?P<major>0|[1-9][0-9]{0,8})\.(?P<minor>0|[1-9][0-9]{0,8})\.(?P<patch>0|[1-9][0-9]{0,8})"
     r"(?:-(?P<pre>alpha|beta|rc)(?:\.?(?P<pren>0|[1-9][0-9]{0,8}))?)?"
 )
+
+
+_VERSION_IN_TAG = re.compile(_VERSION_RE)
+_VERSIONED = re.compile(r"[0-9]+\.[0-9]+")  # a tag naming a version (v5.2.1, 5.2, 1.0-x)
 
 
 class TemplateError(ValueError):
@@ -68,7 +75,7 @@ def check_template(template: str) -> str:
     if len(template) > MAX_TEMPLATE:
         raise TemplateError(f"longer than {MAX_TEMPLATE} characters")
     prefix, _, suffix = template.partition(VERSION_FIELD)
-    if not _TAG_CHARS.match(prefix + suffix):
+    if not _TAG_CHARS.fullmatch(prefix + suffix):
         raise TemplateError(
             "outside '{version}' only letters, digits, '_', '.' and '-' can appear in a tag"
         )
@@ -83,10 +90,12 @@ class TagPattern:
     def __init__(self, template: str) -> None:
         self.template = check_template(template)
         prefix, _, suffix = template.partition(VERSION_FIELD)
-        self._re = re.compile("^" + re.escape(prefix) + _VERSION_RE + re.escape(suffix) + "$")
+        self._re = re.compile(re.escape(prefix) + _VERSION_RE + re.escape(suffix))
 
     def version(self, tag: str) -> Version | None:
-        m = self._re.match(tag)
+        """The version *tag* is a release of; the whole tag must match (``fullmatch``: a
+        pattern ending in ``$`` would also take ``v5.2.2-systemd\n``), and be a tag."""
+        m = self._re.fullmatch(tag) if is_tag(tag) else None
         if m is None:
             return None
         pre: tuple[int, ...] = (1,)
@@ -149,3 +158,59 @@ def decide(
     same_major = [r for r in outside if r.version.major == current.major]
     available = {r.tag: r for r in (*same_major[-1:], *outside[-1:])}
     return Decision(inside[-1] if inside else None, tuple(available.values()))
+
+
+def suggest_template(tag: str) -> str:
+    """A template of which *tag* is a release (``v5.2.1-systemd`` -> ``v{version}-systemd``),
+    or "" when there is none."""
+    m = _VERSION_IN_TAG.search(tag)
+    if m is None:
+        return ""
+    template = tag[: m.start()] + VERSION_FIELD + tag[m.end() :]
+    try:
+        return template if TagPattern(template).version(tag) is not None else ""
+    except TemplateError:
+        return ""
+
+
+def conflict(template: str, image: ImageRef) -> tuple[str, str] | None:
+    """Why following the releases of *template* from *image* is unsound, as (message, hint),
+    or None.
+
+    - The image's tag names a version but is not a release of the template: the watcher
+      would know no current version and take the newest release, whatever the track.
+    - For ``perfsonar/testpoint``: the template's releases are the other variant
+      (``host.testpoint_variant``), e.g. ``v{version}`` from ``systemd``.
+    A moving tag (``systemd``, ``latest``) names no version: nothing but the variant can be
+    checked, and the first pass adopts the newest release of the template.
+    """
+    pattern = TagPattern(template)
+    tag = image.tag or ""
+    if tag and _VERSIONED.search(tag) and pattern.version(tag) is None:
+        fits = suggest_template(tag)
+        return (
+            f"the image's tag {tag!r} is not a release of {template!r}: the watcher would "
+            "take the newest release whatever the track",
+            f'tag_pattern = "{fits}"' if fits else "configure a release tag of the pattern",
+        )
+    mine = testpoint_variant(image)
+    if mine is None:
+        return None
+    for sample in (Version(1, 0, 0), Version(1, 0, 0, (0, 2, 1))):
+        sample_tag = pattern.tag(sample)
+        theirs = testpoint_variant(image.with_tag(sample_tag))
+        if theirs != mine:
+            other = "v{version}-systemd" if mine == "systemd" else "v{version}"
+            return (
+                f"{template!r} names {theirs} tags (like {sample_tag}) but {image} is the "
+                f"{mine} variant: the watcher would switch the variant",
+                f'tag_pattern = "{other}"',
+            )
+    return None
+
+
+def same_variant(image: ImageRef, tag: str) -> bool:
+    """Whether release *tag* of *image*'s repository is the same testpoint variant (always
+    true for other images): the watcher never adopts the other variant."""
+    mine = testpoint_variant(image)
+    return mine is None or testpoint_variant(image.with_tag(tag)) == mine

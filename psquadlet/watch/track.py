@@ -21,7 +21,15 @@ from psquadlet.imageref import ImageRef
 from psquadlet.watch import core
 from psquadlet.watch.events import EventKind
 from psquadlet.watch.interfaces import ImagesError, RegistryError, RemoteImage
-from psquadlet.watch.releases import Decision, Release, TagPattern, Version, decide
+from psquadlet.watch.releases import (
+    Decision,
+    Release,
+    TagPattern,
+    Version,
+    conflict,
+    decide,
+    same_variant,
+)
 from psquadlet.watch.state import ContainerState, HistoryEntry, WatchState
 from psquadlet.watch.targets import Target
 
@@ -79,8 +87,10 @@ def current_version(t: Target, cs: ContainerState) -> Version | None:
 
 
 def plan(t: Target, cs: ContainerState, tags: Sequence[str]) -> Decision:
+    """What the track does; a release of the other testpoint variant is never a candidate
+    (config validation refuses such a pattern; this holds whatever the configuration)."""
     pattern = TagPattern(t.tag_pattern)
-    releases = pattern.releases(tags, t.prerelease)
+    releases = [r for r in pattern.releases(tags, t.prerelease) if same_variant(t.image, r.tag)]
     return decide(t.track, current_version(t, cs), releases, skip=cs.rejected_tags)
 
 
@@ -114,6 +124,9 @@ def handle(
             core.emit(deps, t, EventKind.CHECK_FAILING, detail=str(tags))
         return done(core.ERROR, f"cannot list the tags of {t.image.name}: {tags}", cs)
     cs = dataclasses.replace(cs, check_failures=0)
+    unsound = conflict(t.tag_pattern, t.image)
+    if unsound is not None:  # validation refuses it; never act on such a pattern
+        return done(core.ERROR, f"update.tag_pattern: {unsound[0]} ({unsound[1]})", cs)
     decision = plan(t, cs, tags)
     for rel in decision.available:
         cs = _announce(t, cs, rel, running_tag=running_tag, deps=deps, dry_run=dry_run)

@@ -21,6 +21,7 @@ from psquadlet.imageref import parse
 from psquadlet.watch.digests import is_digest
 from psquadlet.watch.interfaces import RegistryError
 from psquadlet.watch.registry import MAX_BODY, Credentials, HttpRegistry, Response
+from psquadlet.watch.transport import Deadline, Transport
 
 DIGEST = "sha256:" + "e" * 64
 OCI = "application/vnd.oci.image.manifest.v1+json"
@@ -48,6 +49,10 @@ def stop() -> Iterator[threading.Event]:
     event = threading.Event()
     yield event
     event.set()
+
+
+def _soon() -> Deadline:
+    return Deadline.after(10, "timed out")
 
 
 def _auth_file(tmp_path: Path, host: str, user: str = "u", password: str = "p") -> Credentials:
@@ -170,7 +175,7 @@ def test_basic_is_not_sent_in_clear_to_a_registry_that_requires_tls(
 ) -> None:
     srv = fake({"/v2/": needs_basic(reply(200, {"Docker-Content-Digest": DIGEST}))})
     reg = HttpRegistry(tls_verify=lambda h: True, credentials=_auth_file(tmp_path, srv.host))
-    reg._scheme[srv.host] = "http"  # as if plain http had been reached some other way
+    reg.transport._scheme[srv.host] = "http"  # as if plain http had been reached some other way
     with pytest.raises(RegistryError, match="401"):
         reg.head(parse(f"{srv.host}/a/b:c"))
     assert all("Authorization" not in h for _, _, h in srv.seen)
@@ -178,10 +183,17 @@ def test_basic_is_not_sent_in_clear_to_a_registry_that_requires_tls(
 
 def test_a_redirect_from_https_to_http_on_the_same_host_drops_credentials(fake: Any) -> None:
     srv = fake({"/x": reply(200, {}, b"{}")})
-    reg = HttpRegistry(tls_verify=insecure)
+    transport = Transport(insecure)
     moved = Response(307, {"location": f"http://{srv.host}/x"}, b"")
-    resp = reg._follow(
-        moved, "https", srv.host, "GET", headers={"Authorization": "Basic dTpw"}, redirects=3
+    resp = transport._follow(
+        moved,
+        "https",
+        srv.host,
+        "GET",
+        {"Authorization": "Basic dTpw"},
+        deadline=_soon(),
+        max_body=MAX_BODY,
+        redirects=3,
     )
     assert resp.status == 200
     assert srv.seen
@@ -190,10 +202,17 @@ def test_a_redirect_from_https_to_http_on_the_same_host_drops_credentials(fake: 
 
 def test_a_redirect_on_the_same_host_and_scheme_keeps_credentials(fake: Any) -> None:
     srv = fake({"/x": reply(200, {}, b"{}")})
-    reg = HttpRegistry(tls_verify=insecure)
+    transport = Transport(insecure)
     moved = Response(307, {"location": "/x"}, b"")
-    reg._follow(
-        moved, "http", srv.host, "GET", headers={"Authorization": "Basic dTpw"}, redirects=3
+    transport._follow(
+        moved,
+        "http",
+        srv.host,
+        "GET",
+        {"Authorization": "Basic dTpw"},
+        deadline=_soon(),
+        max_body=MAX_BODY,
+        redirects=3,
     )
     assert srv.seen[0][2].get("Authorization") == "Basic dTpw"
 

@@ -283,3 +283,54 @@ def test_upgrade_to_usage_errors(tmp_path: Path, args: list[str], message: str) 
     res = CliRunner().invoke(main, ["upgrade", "-c", str(cfg), *args])
     assert res.exit_code == 2
     assert message in res.output
+
+
+# issue 17 item 8: the systemd preset, a supervisord pattern; with track = "patch" the watcher
+# moved the systemd unit to the supervisord image v6.0.0
+@pytest.mark.parametrize(
+    ("image", "pattern", "message"),
+    [
+        (
+            "v5.2.1-systemd",
+            "v{version}",
+            "the image's tag 'v5.2.1-systemd' is not a release of 'v{version}'",
+        ),
+        ("systemd", "v{version}", "'v{version}' names supervisord tags"),
+        ("latest", "v{version}-systemd", "'v{version}-systemd' names systemd tags"),
+    ],
+)
+def test_a_release_pattern_that_contradicts_the_image_is_a_located_error(
+    tmp_path: Path, image: str, pattern: str, message: str
+) -> None:
+    text = _config(
+        tmp_path,
+        image=f"ghcr.io/perfsonar/testpoint:{image}",
+        extra=f'track = "patch"\ntag_pattern = "{pattern}"\n',
+    ).read_text()
+    with pytest.raises((ConfigError, ConfigErrors)) as info:
+        parse_config(text, "t.toml")
+    assert f"t.toml:6: containers.tp.update.tag_pattern: {message}" in str(info.value)
+    assert "tag_pattern = " in str(info.value)  # the hint names the pattern that fits
+
+
+@pytest.mark.parametrize(
+    ("image", "extra"),
+    [
+        ("v5.2.1-systemd", 'track = "patch"\n'),  # the preset's pattern
+        ("systemd", 'track = "minor"\n'),
+        ("latest", 'track = "minor"\nvariant = "supervisord"\n'),
+        ("v5.2.1-systemd", 'tag_pattern = "v{version}"\n'),  # track digest: not followed
+    ],
+)
+def test_patterns_that_fit_the_image_are_accepted(tmp_path: Path, image: str, extra: str) -> None:
+    if "variant" in extra:
+        cfg = tmp_path / "psquadlet.toml"
+        cfg.write_text(
+            '[containers.tp]\npreset = "perfsonar-testpoint"\nvariant = "supervisord"\n'
+            f'image = "ghcr.io/perfsonar/testpoint:{image}"\n'
+            '[containers.tp.update]\ntrack = "minor"\n'
+        )
+    else:
+        cfg = _config(tmp_path, image=f"ghcr.io/perfsonar/testpoint:{image}", extra=extra)
+    (spec,) = parse_config(cfg.read_text(), "t.toml").containers
+    assert spec.update.tag_pattern

@@ -8,13 +8,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from psquadlet.imageref import parse
 from psquadlet.watch.releases import (
     Release,
     TagPattern,
     TemplateError,
     Version,
     check_template,
+    conflict,
     decide,
+    suggest_template,
 )
 from tests.support.registry import UPSTREAM_TAGS
 
@@ -172,3 +175,63 @@ def test_a_match_is_anchored_and_is_the_template_filled_in(tag: str) -> None:
             assert pattern.version(pattern.tag(v)) == v
             assert re.fullmatch(r"v[0-9.]+(-(alpha|beta|rc)\.?[0-9]*)?(-systemd)?", tag)
             assert not (pattern is SUPERVISORD and tag.endswith("-systemd"))
+
+
+# --------------------------------------------------------------------------- issue 17
+@pytest.mark.parametrize("tag", ["v5.2.2-systemd\n", "v5.2.2-systemd\r\n", "v5.2.2-systemd "])
+def test_the_whole_tag_must_match_not_a_line_of_it(tag: str) -> None:
+    # `$` matched before a trailing newline: v5.2.2-systemd\n counted as a release
+    assert SYSTEMD.version(tag) is None
+    assert tags_of(SYSTEMD, [tag, "v5.2.1-systemd"]) == ["v5.2.1-systemd"]
+
+
+@pytest.mark.parametrize("template", ["v{version}\n", "v{version}-systemd\n", "\nv{version}"])
+def test_a_template_with_a_newline_is_refused(template: str) -> None:
+    with pytest.raises(TemplateError):
+        check_template(template)
+
+
+@pytest.mark.parametrize(
+    ("tag", "template"),
+    [
+        ("v5.2.1-systemd", "v{version}-systemd"),
+        ("v5.2.1", "v{version}"),
+        ("v5.3.0-rc1-systemd", "v{version}-systemd"),
+        ("release-1.2.3", "release-{version}"),
+        ("systemd", ""),
+        ("v5.2", ""),
+    ],
+)
+def test_suggest_template(tag: str, template: str) -> None:
+    assert suggest_template(tag) == template
+
+
+TP = "ghcr.io/perfsonar/testpoint"
+
+
+@pytest.mark.parametrize(
+    ("template", "image", "problem"),
+    [
+        # issue 17 item 8: the systemd image and the supervisord pattern
+        ("v{version}", f"{TP}:v5.2.1-systemd", "is not a release of 'v{version}'"),
+        ("v{version}", f"{TP}:systemd", "names supervisord tags"),
+        ("v{version}-systemd", f"{TP}:latest", "names systemd tags"),
+        ("v{version}-systemd", f"{TP}:v5.2.1", "is not a release of"),
+        ("systemd-v{version}", f"{TP}:systemd", None),
+        ("{version}", "registry.test/app:1.4.2", None),
+        ("v{version}", "registry.test/app:1.4.2", "is not a release of 'v{version}'"),
+        ("v{version}", "registry.test/app:stable", None),  # moving: nothing to check
+        ("v{version}-systemd", f"{TP}:v5.2.1-systemd", None),
+        ("v{version}", f"{TP}:latest", None),
+        ("v{version}", f"{TP}:v5.2.1", None),
+    ],
+)
+def test_a_pattern_that_contradicts_the_image(
+    template: str, image: str, problem: str | None
+) -> None:
+    found = conflict(template, parse(image))
+    if problem is None:
+        assert found is None
+    else:
+        assert found is not None
+        assert problem in found[0]

@@ -8,11 +8,11 @@ import pytest
 from watchfakes import NAME, NEW, NEWER, OLD, FakeRegistry, World, world
 
 from psquadlet.imageref import ImageRef, parse
-from psquadlet.watch import core, manual
+from psquadlet.watch import core, manual, track
 from psquadlet.watch.events import Event, EventKind
 from psquadlet.watch.interfaces import RegistryError
 from psquadlet.watch.schedule import Schedule
-from psquadlet.watch.state import PHASE_RESTARTING
+from psquadlet.watch.state import PHASE_RESTARTING, ContainerState
 from psquadlet.watch.targets import Target
 
 UNIT = "perfsonar-testpoint.service"
@@ -311,3 +311,27 @@ def test_a_pending_registry_move_is_taken_through_the_gate_and_rolled_back_on_fa
         else:
             assert o.action == core.UPGRADED
             assert w.images.containers["pt0"].image_id == "new0"
+
+
+def test_the_watcher_never_follows_a_pattern_of_the_other_variant() -> None:
+    # what validation refuses, held by the watcher too: from the systemd variant's moving
+    # tag, the supervisord pattern would adopt the newest supervisord release
+    w, ov, _ = setup(image=f"{NAME}:systemd")
+    w.registry.tag_lists[NAME] = [*TAGS, "v6.0.0"]
+    t = dataclasses.replace(target(image=f"{NAME}:systemd"), tag_pattern="v{version}")
+    (o,) = core.run_pass((t,), w.deps).outcomes
+    assert o.action == core.ERROR
+    assert "names supervisord tags" in o.message
+    assert ov.calls == []
+    assert not any(c[0] == "pull" for c in w.images.calls)
+    with pytest.raises(Exception, match="other testpoint variant"):
+        manual.adopt_release(t, "v6.0.0", w.deps, (t,))
+
+
+def test_a_release_of_the_other_variant_is_never_a_candidate() -> None:
+    t = target(track="major", image=f"{NAME}:v5.2.0-systemd")
+    odd = dataclasses.replace(t, tag_pattern="{version}")  # reads neither variant's tags
+    assert track.plan(odd, ContainerState("x"), ["5.3.0", "5.3.0-systemd"]).adopt is None
+    decision = track.plan(t, ContainerState("x"), [*TAGS, "v6.0.0"])
+    assert decision.adopt is not None
+    assert decision.adopt.tag == "v5.3.0-systemd"
