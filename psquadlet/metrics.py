@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from psquadlet.errors import ConfigError, raise_collected
-from psquadlet.fsutil import atomic_write, read_text
+from psquadlet.errors import ConfigError, PsquadletError, raise_collected
+from psquadlet.fsutil import atomic_write, open_lock, read_text, safe_folder
 from psquadlet.watch.events import Event, EventKind
 from psquadlet.watch.state import STATE_FILE, ContainerState, WatchState, from_json
 
@@ -335,15 +336,18 @@ class MetricsWriter:
     def emit(self, event: Event) -> None:
         """Fold the event into the facts file and rewrite the metrics."""
         try:
-            self.facts_path.parent.mkdir(parents=True, exist_ok=True)
+            safe_folder(self.facts_path.parent, "state folder")
             # The watcher and a `notify --event` hook may both count: one at a time.
-            with open(f"{self.facts_path}.lock", "a") as lock:
+            lock = open_lock(f"{self.facts_path}.lock", 0o644)
+            try:
                 fcntl.flock(lock, fcntl.LOCK_EX)
                 facts = _load_facts(self.facts_path)
                 record_event(facts, event)
                 body = json.dumps({"version": 1, "containers": facts}, indent=1, sort_keys=True)
                 atomic_write(self.facts_path, body + "\n")
-        except (OSError, ValueError) as exc:
+            finally:
+                os.close(lock)
+        except (OSError, ValueError, PsquadletError) as exc:
             self.last_error = f"cannot record {event.kind.value} for metrics: {exc}"
             return
         self.write()
@@ -360,6 +364,9 @@ class MetricsWriter:
         try:
             snapshot = state if state is not None else self.load_state()
             text = exposition(snapshot, _load_facts(self.facts_path), self.clock())
+            # Only the folder itself: Debian's /var/lib/prometheus belongs to the prometheus
+            # account; the temp file (O_EXCL, no links) and rename never follow a link there.
+            safe_folder(self.path.parent, "metrics folder", parents=False, mode=None)
             atomic_write(self.path, text)
         except Exception as exc:  # metrics never break a pass
             self.last_error = f"cannot write {self.path}: {exc}"
