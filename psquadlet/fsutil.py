@@ -178,6 +178,20 @@ def folder_problem(folder: Path | str, parents: bool = True, uid: int | None = N
     return ""
 
 
+def unwritable(folder: Path | str, create: bool = True) -> str:
+    """Why this process could not write files in ``folder`` (or, with ``create``, create it
+    first), or ""."""
+    path = Path(os.path.abspath(folder))
+    existing = next((p for p in (path, *path.parents) if p.exists()), Path("/"))
+    if existing != path and not create:
+        return f"{path} does not exist"
+    if not existing.is_dir():
+        return f"{existing} is not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{existing} is not writable" + ("" if existing == path else " (to create it)")
+    return ""
+
+
 def safe_folder(
     folder: Path | str, what: str, parents: bool = True, mode: int | None = 0o755
 ) -> Path:

@@ -439,6 +439,22 @@ def daemon_reload(user: bool) -> None:
         raise PsquadletError(f"{' '.join(argv)} failed: {detail}")
 
 
+def folder_warnings(config: Config) -> list[str]:
+    """The configured folders this user (who runs the watcher and the hooks of units written
+    for this user or, as root, the system's) cannot use: unwritable, or others can write."""
+    uid = os.geteuid()
+    who = "root" if uid == 0 else f"uid {uid}"
+    folders = [("watch.state_dir", config.watch.state_dir, True)]
+    if config.metrics is not None:
+        folders.append(("metrics.textfile_dir", config.metrics.textfile_dir, False))
+    warnings = []
+    for key, folder, parents in folders:
+        problem = fsutil.folder_problem(folder, parents) or fsutil.unwritable(folder, parents)
+        if problem:
+            warnings.append(f"{key} {folder}: {problem}: psquadlet run as {who} cannot use it")
+    return warnings
+
+
 def validate(config_path: Path | None) -> Config:
     """Load a configuration and render it in both formats; raises located errors."""
     config = config_mod.load_config(config_path)

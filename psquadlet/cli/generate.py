@@ -120,6 +120,8 @@ def generate(  # noqa: PLR0917 (one parameter per click option)
         result = generate_mod.run(options, dry_run=dry_run, reload=reload_)
         if result.plan.note and not as_json:
             click.echo(f"psquadlet: note: {result.plan.note}", err=True)
+        for warning in generate_mod.folder_warnings(result.plan.config):
+            click.echo(f"psquadlet: warning: {result.plan.config.source}: {warning}", err=True)
         if as_json:
             result.plan.plan.check()
             click.echo(json.dumps(_json(result, show_diff), indent=2))
@@ -174,4 +176,6 @@ def validate(config_path: Path | None) -> None:
             spec.environment, f"containers.{spec.name}.environment"
         ):
             click.echo(f"psquadlet: warning: {cfg.source}: {warning}", err=True)
+    for warning in generate_mod.folder_warnings(cfg):
+        click.echo(f"psquadlet: warning: {cfg.source}: {warning}", err=True)
     click.echo(f"OK: {len(cfg.containers)} containers ({cfg.source})")
