@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from psquadlet.errors import ConfigError, PsquadletError, raise_collected
 from psquadlet.fsutil import atomic_write, open_lock, read_text, safe_folder
 from psquadlet.watch.events import Event, EventKind
-from psquadlet.watch.state import STATE_FILE, ContainerState, WatchState, from_json
+from psquadlet.watch.state import MAX_TIME, STATE_FILE, ContainerState, WatchState, from_json
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
@@ -135,7 +135,15 @@ def _running_since(cs: ContainerState) -> float | None:
 
 def _count(fact: Mapping[str, Any], key: str) -> int:
     value = fact.get(key, 0)
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+    ok = isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**53
+    return value if ok else 0
+
+
+def _time(value: object) -> float | None:
+    """A recorded time read from the facts: None unless a Unix time up to year 9999."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if 0 < value <= MAX_TIME else None
 
 
 @dataclass(frozen=True)
@@ -173,7 +181,7 @@ def container_facts(cs: ContainerState, fact: Mapping[str, Any]) -> ContainerFac
         rollbacks=max(_count(fact, "rollbacks"), _history_count(cs, "rolled-back")),
         restarts=_count(fact, "restarts"),
         running_since=_running_since(cs),
-        image_created=float(built) if isinstance(built, (int, float)) and built > 0 else None,
+        image_created=_time(built),
         update_available=bool(cs.available_digest) and cs.available_digest != cs.running_digest,
         available_digest=cs.available_digest,
         health=health if health in HEALTH_STATES else "unknown",

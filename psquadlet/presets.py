@@ -183,7 +183,7 @@ def init_text(variant: str | None = None, container: str = PERFSONAR_TESTPOINT) 
         "",
         "# The upgrade watcher (psquadlet watch):",
         "# [watch]",
-        '# state_dir = "/var/lib/psquadlet"   # default: root; others ~/.local/state/psquadlet',
+        '# state_dir = "/var/lib/psquadlet"',
         "",
         f"[{key_path(('containers', container))}]",
         f'preset = "{PERFSONAR_TESTPOINT}"   # defaults for every key not set here',

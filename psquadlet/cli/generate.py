@@ -15,7 +15,7 @@ from psquadlet import config as config_mod
 from psquadlet import generate as generate_mod
 from psquadlet import plan as plan_mod
 from psquadlet import presets, quadlet_keys, schema
-from psquadlet.cli.common import config_option, fail, json_option
+from psquadlet.cli.common import config_option, fail, json_option, reported
 from psquadlet.errors import PsquadletError, RefusedError, UsageError
 from psquadlet.fsutil import atomic_write
 
@@ -116,7 +116,7 @@ def generate(  # noqa: PLR0917 (one parameter per click option)
 ) -> None:
     """Write the units for every configured container (and the volumes they use)."""
     options = generate_mod.Options(config_path, outdir, fmt, version_text, user, force)
-    try:
+    with reported(GENERATE_SCHEMA if as_json else None):
         result = generate_mod.run(options, dry_run=dry_run, reload=reload_)
         if result.plan.note and not as_json:
             click.echo(f"psquadlet: note: {result.plan.note}", err=True)
@@ -128,8 +128,6 @@ def generate(  # noqa: PLR0917 (one parameter per click option)
         else:
             _echo_plan(result, show_diff)
             result.plan.plan.check()
-    except PsquadletError as exc:
-        fail(exc, GENERATE_SCHEMA if as_json else None)
 
 
 @click.command()

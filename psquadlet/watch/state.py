@@ -41,6 +41,7 @@ LOCK_FILE = "lock"
 HISTORY_LIMIT = 50
 BAD_LIMIT = 20  # known-bad digests kept from rollbacks (operator blocks are always kept)
 MAX_STATE_BYTES = 16 * 1024 * 1024
+MAX_TIME = 253402300799.0  # 9999-12-31T23:59:59Z: every recorded time is a Unix time up to it
 
 # Phases of an upgrade in flight, in order. Recovery looks at the last one recorded.
 PHASE_PULLING = "pulling"
@@ -241,6 +242,8 @@ def _float(v: object, where: str) -> float:
         value = math.inf
     if not math.isfinite(value):
         raise StateFormatError(f"{where}: not a finite number")
+    if not 0 <= value <= MAX_TIME:
+        raise StateFormatError(f"{where}: not a time between 1970 and 9999 ({value:.0f})")
     return value
 
 
