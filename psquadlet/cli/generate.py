@@ -14,7 +14,7 @@ import click
 from psquadlet import config as config_mod
 from psquadlet import generate as generate_mod
 from psquadlet import plan as plan_mod
-from psquadlet import presets, quadlet_keys, schema
+from psquadlet import presets, quadlet_keys
 from psquadlet.cli.common import config_option, fail, json_option, reported
 from psquadlet.errors import PsquadletError, RefusedError, UsageError
 from psquadlet.fsutil import atomic_write
@@ -169,11 +169,6 @@ def validate(config_path: Path | None) -> None:
         cfg = generate_mod.validate(config_path)
     except PsquadletError as exc:
         fail(exc)
-    for spec in cfg.containers:
-        for warning in schema.secret_warnings(
-            spec.environment, f"containers.{spec.name}.environment"
-        ):
-            click.echo(f"psquadlet: warning: {cfg.source}: {warning}", err=True)
-    for warning in generate_mod.folder_warnings(cfg):
+    for warning in generate_mod.config_warnings(cfg):
         click.echo(f"psquadlet: warning: {cfg.source}: {warning}", err=True)
     click.echo(f"OK: {len(cfg.containers)} containers ({cfg.source})")
