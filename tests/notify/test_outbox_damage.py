@@ -12,9 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from psquadlet.cli import main
+from psquadlet.notifications import hooks
 from psquadlet.notifications.message import Message
 from psquadlet.notifications.outbox import Box, Outbox
 
@@ -151,3 +154,23 @@ def test_a_queue_on_a_full_disk_fails_loudly(tmp_path: Path, full_tmpfs: Path) -
     assert "Traceback" not in hook.stderr, hook.stderr
     assert hook.returncode == 1
     assert "psquadlet: error: cannot leave the restart mark" in hook.stderr
+
+
+def test_a_hook_never_prints_a_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever breaks inside a hook is one line in the unit's journal and exit status 1."""
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("unforeseen")
+
+    monkeypatch.setattr(hooks, "run_hook", broken)
+    config = tmp_path / "psquadlet.toml"
+    config.write_text(
+        f'[watch]\nstate_dir = "{tmp_path / "state"}"\n\n'
+        '[containers.perfsonar-testpoint]\npreset = "perfsonar-testpoint"\n\n'
+        '[notifications.channels.hook]\nurl = "json://127.0.0.1:9/"\n'
+    )
+    args = ["notify", "-c", str(config), "--hook", "--event", "unhealthy", "--unit", "x.service"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1
+    assert "psquadlet: error: the unhealthy hook failed: RuntimeError: unforeseen" in result.output
+    assert "Traceback" not in result.output
