@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from psquadlet import model
+from tests.support import require_programs
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or not os.access("/usr/bin/python3", os.X_OK),
@@ -66,6 +67,7 @@ class User:
 
 @pytest.fixture(scope="module")
 def user() -> Iterator[User]:
+    require_programs("useradd", "userdel", "runuser")
     name = f"psq{uuid.uuid4().hex[:8]}"
     subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", name], check=True, timeout=60)
     try:
