@@ -195,14 +195,11 @@ def unwritable(folder: Path | str, create: bool = True) -> str:
 def safe_folder(
     folder: Path | str, what: str, parents: bool = True, mode: int | None = 0o755
 ) -> Path:
-    """``folder``, created with ``mode`` when missing (None: never created); UnsafeFolderError
-    when ``folder_problem`` finds one."""
+    """``folder``, created with ``mode`` when missing (None: never created; OSError when it
+    cannot be); UnsafeFolderError when ``folder_problem`` finds one."""
     path = Path(folder)
-    try:
-        if mode is not None:
-            path.mkdir(mode=mode, parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UnsafeFolderError(f"cannot create the {what} {path}: {exc.strerror or exc}") from None
+    if mode is not None:
+        path.mkdir(mode=mode, parents=True, exist_ok=True)  # OSError: the caller says what for
     problem = folder_problem(path, parents)
     if problem:
         raise UnsafeFolderError(
