@@ -31,6 +31,7 @@ pytestmark = pytest.mark.skipif(
 
 DIGEST = "sha256:" + "d" * 64
 CONTAINER = "perfsonar-testpoint"
+IMAGE = "127.0.0.1:9/perfsonar/testpoint:systemd"  # loopback, nothing listens: no traffic out
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = "/usr/bin/python3"
 """The system's Python (the test venv's may live below root's 0700 home); the tree and the
@@ -80,7 +81,9 @@ def user() -> Iterator[User]:
 def _config(user: User, extra: str = "") -> str:
     """A configuration in the user's home, readable by them."""
     path = user.home / f"psquadlet-{uuid.uuid4().hex[:6]}.toml"
-    path.write_text(f'[containers.{CONTAINER}]\npreset = "perfsonar-testpoint"\n{extra}')
+    path.write_text(
+        f'[containers.{CONTAINER}]\npreset = "perfsonar-testpoint"\nimage = "{IMAGE}"\n{extra}'
+    )
     os.chown(path, user.uid, -1)
     return str(path)
 
@@ -175,3 +178,18 @@ def test_the_stop_hook_queues_in_the_users_outbox(user: User) -> None:
     assert (user.state / "hooks" / f"{CONTAINER}.service.stopped").is_file()
     box = json.loads((user.state / "notifications" / "hook.json").read_text())
     assert len(box["pending"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "schema"),
+    [
+        (["doctor", "--json"], "psquadlet-doctor/1"),
+        (["upgrade", "--dry-run", "--json"], "psquadlet-upgrade/1"),
+    ],
+)
+def test_json_commands_as_a_user_answer_in_json(user: User, args: list[str], schema: str) -> None:
+    """No Podman socket of the user's here: whatever the verdict, JSON and no traceback."""
+    config = _config(user)
+    result = user.run(*args, "-c", config)
+    assert "Traceback" not in result.stderr, result.stderr
+    assert json.loads(result.stdout)["schema"] == schema
