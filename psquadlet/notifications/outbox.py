@@ -190,7 +190,8 @@ class Outbox:
 
     def _aside(self, why: str) -> Box:
         aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
-        os.replace(self.path, aside)
+        with contextlib.suppress(FileNotFoundError):  # another reader moved it first
+            os.replace(self.path, aside)
         return Box(last_error=f"the outbox file was unreadable ({why:.200}); moved to {aside}")
 
     def sending(self) -> contextlib.AbstractContextManager[bool]:
