@@ -9,9 +9,12 @@ and the user's units follow. Runs as root (it creates the account); no test bed,
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
+import shutil
+import signal
 import subprocess
 import sysconfig
 import uuid
@@ -71,11 +74,25 @@ def user() -> Iterator[User]:
     require_programs("useradd", "userdel", "runuser")
     name = f"psq{uuid.uuid4().hex[:8]}"
     subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", name], check=True, timeout=60)
+    entry = pwd.getpwnam(name)
     try:
-        entry = pwd.getpwnam(name)
         yield User(name, Path(entry.pw_dir), entry.pw_uid)
     finally:
+        _end_processes_of(name)
         subprocess.run(["userdel", "--remove", name], check=False, timeout=60, capture_output=True)
+        for left in (f"/tmp/podman-run-{entry.pw_uid}", f"/tmp/containers-user-{entry.pw_uid}"):
+            shutil.rmtree(left, ignore_errors=True)  # rootless Podman's, without a runtime dir
+
+
+def _end_processes_of(name: str) -> None:
+    """What the tests left running as the account (rootless Podman's pause process, started
+    by status/doctor/upgrade), ended by pid: userdel refuses a user with processes."""
+    listed = subprocess.run(
+        ["ps", "-u", name, "-o", "pid="], capture_output=True, text=True, check=False, timeout=60
+    )
+    for pid in listed.stdout.split():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(pid), signal.SIGKILL)
 
 
 def _config(user: User, extra: str = "") -> str:
