@@ -118,7 +118,7 @@ def _parse_watch(table: _Table | None) -> model.WatchSettings:
     if table is None:
         return model.WatchSettings()
     return model.WatchSettings(
-        state_dir=table.text("state_dir", model.DEFAULT_STATE_DIR, check_abs_path),
+        state_dir=table.text("state_dir", model.default_state_dir(), check_abs_path),
         auth_file=table.text("auth_file", "", check_abs_path),
         parallel=table.integer("parallel", 4, minimum=1, maximum=schema.bound("watch.parallel")),
         enabled=table.flag("enabled", True),

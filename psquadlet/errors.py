@@ -29,6 +29,12 @@ class RefusedError(PsquadletError):
     exit_code = 1
 
 
+class UnsafeFolderError(PsquadletError):
+    """A folder psquadlet would write in (as root) can be written by someone else."""
+
+    exit_code = 1
+
+
 def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
     """The hint for a misspelt name, or None when nothing is close enough to help."""
     matches = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)

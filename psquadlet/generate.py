@@ -45,6 +45,7 @@ from psquadlet import (
     quadlet_keys,
     registrymove,
     render,
+    schema,
     watchunits,
 )
 from psquadlet import plan as plan_mod
@@ -437,6 +438,41 @@ def daemon_reload(user: bool) -> None:
     if result.returncode != 0:
         detail = (result.stderr or result.stdout).strip()
         raise PsquadletError(f"{' '.join(argv)} failed: {detail}")
+
+
+def folder_warnings(config: Config) -> list[str]:
+    """The configured folders this user (who runs the watcher and the hooks of units written
+    for this user or, as root, the system's) cannot use: unwritable, or others can write."""
+    uid = os.geteuid()
+    who = "root" if uid == 0 else f"uid {uid}"
+    folders = [("watch.state_dir", config.watch.state_dir, True)]
+    if config.metrics is not None:
+        folders.append(("metrics.textfile_dir", config.metrics.textfile_dir, False))
+    warnings = []
+    for key, folder, parents in folders:
+        problem = fsutil.folder_problem(folder, parents) or fsutil.unwritable(folder, parents)
+        if problem:
+            warnings.append(f"{key} {folder}: {problem}: psquadlet run as {who} cannot use it")
+    return warnings
+
+
+def config_warnings(config: Config) -> list[str]:
+    """What ``validate`` warns about: secret-looking environment names, channel URLs with a
+    password in a configuration others can read, and ``folder_warnings``."""
+    warnings = [
+        w
+        for spec in config.containers
+        for w in schema.secret_warnings(spec.environment, f"containers.{spec.name}.environment")
+    ]
+    channels = config.notifications.channels if config.notifications else ()
+    try:
+        readable = os.stat(config.source).st_mode & 0o044 != 0
+    except OSError:  # the built-in default, stdin
+        readable = False
+    if readable:
+        urls = ((c.name, c.url) for c in channels)
+        warnings += schema.url_secret_warnings(urls, "notifications.channels")
+    return warnings + folder_warnings(config)
 
 
 def validate(config_path: Path | None) -> Config:

@@ -16,16 +16,17 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from psquadlet.errors import ConfigError, raise_collected
-from psquadlet.fsutil import atomic_write, read_text
+from psquadlet.errors import ConfigError, PsquadletError, raise_collected
+from psquadlet.fsutil import atomic_write, open_lock, read_text, safe_folder
 from psquadlet.watch.events import Event, EventKind
-from psquadlet.watch.state import STATE_FILE, ContainerState, WatchState, from_json
+from psquadlet.watch.state import MAX_TIME, STATE_FILE, ContainerState, WatchState, from_json
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
@@ -134,7 +135,15 @@ def _running_since(cs: ContainerState) -> float | None:
 
 def _count(fact: Mapping[str, Any], key: str) -> int:
     value = fact.get(key, 0)
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+    ok = isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**53
+    return value if ok else 0
+
+
+def _time(value: object) -> float | None:
+    """A recorded time read from the facts: None unless a Unix time up to year 9999."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if 0 < value <= MAX_TIME else None
 
 
 @dataclass(frozen=True)
@@ -172,7 +181,7 @@ def container_facts(cs: ContainerState, fact: Mapping[str, Any]) -> ContainerFac
         rollbacks=max(_count(fact, "rollbacks"), _history_count(cs, "rolled-back")),
         restarts=_count(fact, "restarts"),
         running_since=_running_since(cs),
-        image_created=float(built) if isinstance(built, (int, float)) and built > 0 else None,
+        image_created=_time(built),
         update_available=bool(cs.available_digest) and cs.available_digest != cs.running_digest,
         available_digest=cs.available_digest,
         health=health if health in HEALTH_STATES else "unknown",
@@ -335,15 +344,18 @@ class MetricsWriter:
     def emit(self, event: Event) -> None:
         """Fold the event into the facts file and rewrite the metrics."""
         try:
-            self.facts_path.parent.mkdir(parents=True, exist_ok=True)
+            safe_folder(self.facts_path.parent, "state folder")
             # The watcher and a `notify --event` hook may both count: one at a time.
-            with open(f"{self.facts_path}.lock", "a") as lock:
+            lock = open_lock(f"{self.facts_path}.lock", 0o644)
+            try:
                 fcntl.flock(lock, fcntl.LOCK_EX)
                 facts = _load_facts(self.facts_path)
                 record_event(facts, event)
                 body = json.dumps({"version": 1, "containers": facts}, indent=1, sort_keys=True)
                 atomic_write(self.facts_path, body + "\n")
-        except (OSError, ValueError) as exc:
+            finally:
+                os.close(lock)
+        except (OSError, ValueError, PsquadletError) as exc:
             self.last_error = f"cannot record {event.kind.value} for metrics: {exc}"
             return
         self.write()
@@ -360,6 +372,9 @@ class MetricsWriter:
         try:
             snapshot = state if state is not None else self.load_state()
             text = exposition(snapshot, _load_facts(self.facts_path), self.clock())
+            # Only the folder itself: Debian's /var/lib/prometheus belongs to the prometheus
+            # account; the temp file (O_EXCL, no links) and rename never follow a link there.
+            safe_folder(self.path.parent, "metrics folder", parents=False, mode=None)
             atomic_write(self.path, text)
         except Exception as exc:  # metrics never break a pass
             self.last_error = f"cannot write {self.path}: {exc}"

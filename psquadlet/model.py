@@ -9,6 +9,9 @@ seconds.
 
 from __future__ import annotations
 
+import os
+import pwd
+from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
@@ -26,8 +29,33 @@ Extra = tuple[tuple[str, tuple[str, ...]], ...]
 """Raw unit-file keys: sorted (Key, (value, value...)); each value becomes one ``Key=`` line."""
 
 DEFAULT_STATE_DIR = "/var/lib/psquadlet"
+"""root's state folder (the watcher's unit: ``StateDirectory=psquadlet``)."""
 BUILTIN_SOURCE = "<built-in default>"
 """``Config.source`` of the built-in default configuration."""
+
+
+def default_state_dir(uid: int | None = None, environ: Mapping[str, str] | None = None) -> str:
+    """``[watch] state_dir`` when the configuration sets none: the one rule for everyone.
+
+    root: ``/var/lib/psquadlet``. Anyone else (the ``--user`` watcher, hooks, ``block``/``pin``
+    run by that user): ``$XDG_STATE_HOME/psquadlet``, by the XDG Base Directory spec
+    ``~/.local/state`` when the variable is unset, empty or not absolute. ``HOME`` comes from
+    the password database when the environment has none (``runuser``, cron).
+    """
+    uid = os.geteuid() if uid is None else uid
+    if uid == 0:
+        return DEFAULT_STATE_DIR
+    env = os.environ if environ is None else environ
+    xdg = env.get("XDG_STATE_HOME", "")
+    if xdg.startswith("/"):
+        return os.path.join(xdg, "psquadlet")
+    home = env.get("HOME", "")
+    if not home.startswith("/"):
+        try:
+            home = pwd.getpwuid(uid).pw_dir
+        except KeyError:  # a uid without an entry: nowhere of its own
+            return DEFAULT_STATE_DIR
+    return os.path.join(home, ".local", "state", "psquadlet")
 
 
 def pairs(mapping: dict[str, str]) -> Pairs:
@@ -50,7 +78,7 @@ def field_defaults(cls: type) -> dict[str, Any]:
 class WatchSettings:
     """Settings of the upgrade watcher as a whole (``[watch]``)."""
 
-    state_dir: str = DEFAULT_STATE_DIR
+    state_dir: str = field(default_factory=default_state_dir)
     auth_file: str = ""
     parallel: int = 4
     enabled: bool = True

@@ -255,6 +255,10 @@ BOUNDS: Mapping[str, int] = MappingProxyType({
     "update.health_timeout": DAY,
     "update.keep_images": 100,
     "watch.parallel": 64,
+    "notifications.quiet_period": MAX_DURATION,
+    # A flush delays a pass and a unit's ExecStopPost= hook (systemd's TimeoutStopSec= is
+    # 90s by default; the watcher's WatchdogSec= 5min).
+    "notifications.timeout": 300,
 })  # fmt: skip
 
 
@@ -282,6 +286,29 @@ def secret_warnings(environment: Iterable[tuple[str, str]], base: str) -> list[s
         "'environment_files' file with mode 0600"
         for name, _value in environment
         if looks_secret(name)
+    ]
+
+
+_URL_PASSWORD = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#@]*:[^/?#@]*@")
+
+
+def url_has_secret(url: str) -> bool:
+    """A password in the URL's user part (``scheme://user:password@host``), or a query
+    parameter whose name ``looks_secret`` (``?token=...``)."""
+    if _URL_PASSWORD.match(url):
+        return True
+    query = url.partition("?")[2].partition("#")[0]
+    return any(looks_secret(part.partition("=")[0]) for part in query.split("&") if part)
+
+
+def url_secret_warnings(urls: Iterable[tuple[str, str]], base: str) -> list[str]:
+    """One warning per (name, url) whose URL carries a secret, for a configuration that others
+    can read, at key path ``base``."""
+    return [
+        f"{base}.{name}.url: carries a password or token and the configuration is readable by "
+        "others; move the URL to 'urls_file' (a file with mode 0600)"
+        for name, url in urls
+        if url_has_secret(url)
     ]
 
 

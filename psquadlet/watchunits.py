@@ -149,7 +149,8 @@ _SYSTEM = {
     "target": "multi-user.target",
 }
 # The user manager: the user's Podman socket and bus (%t: $XDG_RUNTIME_DIR); the state folder
-# is [watch] state_dir, which the user must be able to write.
+# is [watch] state_dir, by default the user's $XDG_STATE_HOME/psquadlet
+# (model.default_state_dir, the rule every command the user runs follows).
 _USER = {
     "unit": "Wants=podman.socket\nAfter=podman.socket\n",
     "env": (

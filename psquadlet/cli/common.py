@@ -6,8 +6,10 @@ print the same located errors the same way and exit with the same code.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
 
@@ -56,3 +58,19 @@ def fail(exc: PsquadletError, json_schema: str | None = None) -> NoReturn:
     for line in str(exc).splitlines() or [""]:
         click.echo(f"psquadlet: error: {line}", err=True)
     sys.exit(exc.exit_code)
+
+
+@contextlib.contextmanager
+def reported(json_schema: str | None = None) -> Iterator[None]:
+    """Around a command's work: a psquadlet error is printed and exits (``fail``). With
+    ``json_schema`` (``--json``) every other failure still prints the command's JSON error
+    object on stdout first, then its traceback on stderr: a script always gets JSON."""
+    try:
+        yield
+    except PsquadletError as exc:
+        fail(exc, json_schema)
+    except Exception as exc:
+        if json_schema is not None:
+            internal = PsquadletError(f"internal error: {type(exc).__name__}: {exc}")
+            click.echo(json.dumps(error_json(json_schema, internal), indent=2))
+        raise

@@ -14,8 +14,8 @@ import click
 from psquadlet import config as config_mod
 from psquadlet import generate as generate_mod
 from psquadlet import plan as plan_mod
-from psquadlet import presets, quadlet_keys, schema
-from psquadlet.cli.common import config_option, fail, json_option
+from psquadlet import presets, quadlet_keys
+from psquadlet.cli.common import config_option, fail, json_option, reported
 from psquadlet.errors import PsquadletError, RefusedError, UsageError
 from psquadlet.fsutil import atomic_write
 
@@ -116,18 +116,18 @@ def generate(  # noqa: PLR0917 (one parameter per click option)
 ) -> None:
     """Write the units for every configured container (and the volumes they use)."""
     options = generate_mod.Options(config_path, outdir, fmt, version_text, user, force)
-    try:
+    with reported(GENERATE_SCHEMA if as_json else None):
         result = generate_mod.run(options, dry_run=dry_run, reload=reload_)
         if result.plan.note and not as_json:
             click.echo(f"psquadlet: note: {result.plan.note}", err=True)
+        for warning in generate_mod.folder_warnings(result.plan.config):
+            click.echo(f"psquadlet: warning: {result.plan.config.source}: {warning}", err=True)
         if as_json:
             result.plan.plan.check()
             click.echo(json.dumps(_json(result, show_diff), indent=2))
         else:
             _echo_plan(result, show_diff)
             result.plan.plan.check()
-    except PsquadletError as exc:
-        fail(exc, GENERATE_SCHEMA if as_json else None)
 
 
 @click.command()
@@ -169,9 +169,6 @@ def validate(config_path: Path | None) -> None:
         cfg = generate_mod.validate(config_path)
     except PsquadletError as exc:
         fail(exc)
-    for spec in cfg.containers:
-        for warning in schema.secret_warnings(
-            spec.environment, f"containers.{spec.name}.environment"
-        ):
-            click.echo(f"psquadlet: warning: {cfg.source}: {warning}", err=True)
+    for warning in generate_mod.config_warnings(cfg):
+        click.echo(f"psquadlet: warning: {cfg.source}: {warning}", err=True)
     click.echo(f"OK: {len(cfg.containers)} containers ({cfg.source})")

@@ -59,6 +59,14 @@ def notify(
                 results = commands.send_event(config, EventKind(kind), unit, detail)
     except PsquadletError as exc:
         fail(exc)
+    except OSError as exc:  # a hook never prints a traceback (full disk, no permission)
+        where = f"{exc.filename}: " if exc.filename else ""
+        fail(PsquadletError(f"{where}{exc.strerror or exc}"))
+    except Exception as exc:
+        if not hook:
+            raise
+        # One line in the unit's journal, never a traceback between the unit's own lines.
+        fail(PsquadletError(f"the {kind} hook failed: {type(exc).__name__}: {exc}"))
     for result in results:
         click.echo(result.text())
     sys.exit(0 if all(r.ok for r in results) else 1)

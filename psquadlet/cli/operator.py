@@ -13,9 +13,10 @@ from click.shell_completion import get_completion_class
 
 from psquadlet import status as status_module
 from psquadlet.cli import main
-from psquadlet.cli.common import config_option, fail
+from psquadlet.cli.common import config_option, fail, reported
 from psquadlet.cli.manpage import render
 from psquadlet.config import load_config
+from psquadlet.doctor import JSON_SCHEMA as DOCTOR_SCHEMA
 from psquadlet.doctor import diagnose as doctor_module
 from psquadlet.errors import PsquadletError, UsageError
 
@@ -58,8 +59,10 @@ def doctor(config_path: Path | None, as_json: bool) -> None:
     check ids: config, podman, cgroup, selinux, arch, time-sync, capabilities, ports,
     short-names, perfsonar-files. Keys are only added within schema version 1.
     """
-    report = doctor_module.diagnose(config_path)
-    click.echo(report.dumps() if as_json else report.text(), nl=False)
+    with reported(DOCTOR_SCHEMA if as_json else None):
+        report = doctor_module.diagnose(config_path)
+        text = report.dumps() if as_json else report.text()
+    click.echo(text, nl=False)
     sys.exit(report.exit_code)
 
 
@@ -79,19 +82,15 @@ def status(config_path: Path | None, as_json: bool, names: tuple[str, ...]) -> N
     when every unit shown is active; on an error, {"schema", "ok": false, "error":
     {"message", "problems": [{"file", "line", "key_path", "message", "hint"}]}}.
     """
-    try:
+    with reported(status_module.JSON_SCHEMA if as_json else None):
         config = load_config(config_path)
         known = {c.name for c in config.containers}
         unknown = [n for n in names if n not in known]
         if unknown:
             raise UsageError(f"no container {unknown[0]!r} in {config.source}")
         statuses = status_module.collect(config, names)
-    except PsquadletError as exc:
-        fail(exc, json_schema=status_module.JSON_SCHEMA if as_json else None)
-    if as_json:
-        click.echo(status_module.dumps(statuses), nl=False)
-    else:
-        click.echo("\n".join(s.text() for s in statuses), nl=False)
+        text = status_module.dumps(statuses) if as_json else "\n".join(s.text() for s in statuses)
+    click.echo(text, nl=False)
     sys.exit(0 if status_module.all_active(statuses) else 3)
 
 

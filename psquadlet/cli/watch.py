@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 import click
 
-from psquadlet.cli.common import config_option, fail
+from psquadlet.cli.common import config_option, fail, reported
 from psquadlet.errors import PsquadletError, UsageError
 
 # (flag, keyword arguments) of the options every watcher command takes, innermost last.
@@ -81,7 +81,7 @@ def upgrade(  # noqa: PLR0917 - one parameter per click option
     """
     from psquadlet.watch import app  # noqa: PLC0415 - keeps podman-py out of other commands
 
-    try:
+    with reported(app.UPGRADE_SCHEMA if as_json else None):
         if name and unit and name != unit:
             raise UsageError("give the container as NAME or --unit, not both")
         code = app.upgrade(
@@ -93,8 +93,6 @@ def upgrade(  # noqa: PLR0917 - one parameter per click option
             digest=digest,
             to=to,
         )
-    except PsquadletError as e:
-        fail(e, json_schema=app.UPGRADE_SCHEMA if as_json else None)
     sys.exit(code)
 
 

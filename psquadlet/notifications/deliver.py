@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from psquadlet.errors import PsquadletError
 from psquadlet.notifications.message import CLEARS, Message, quiet_key, render
 from psquadlet.notifications.outbox import BACKOFF_MAX, Outbox, Pending
 from psquadlet.notifications.redact import Redactor
@@ -45,6 +46,12 @@ class _Quiet:
 
     def warning(self, msg: str) -> None:
         return None
+
+
+def _why(exc: Exception) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
+    return str(exc)
 
 
 @dataclass(frozen=True)
@@ -98,6 +105,8 @@ class Notifier:
         self.clock = clock
         self.python = python
         self.host = settings.hostname or socket.gethostname()
+        self.unqueued: dict[str, str] = {}
+        """Channel -> why the last message could not be queued (``flush`` reports it)."""
 
     def outbox(self, channel: Channel) -> Outbox:
         return Outbox(self.folder, channel.name, self.settings.outbox_limit)
@@ -116,7 +125,14 @@ class Notifier:
             self.log.warning(self.redact(f"notifications: cannot queue {event.kind.value}: {exc}"))
 
     def _add(self, channel: Channel, message: Message, clears: tuple[str, ...]) -> None:
-        if self.outbox(channel).add(message, self.settings.quiet_period, clears):
+        try:
+            added = self.outbox(channel).add(message, self.settings.quiet_period, clears)
+        except (OSError, PsquadletError) as exc:  # a full disk, an unsafe folder
+            error = self.redact(f"cannot queue {message.kind}: {_why(exc)}")
+            self.unqueued[channel.name] = error
+            self.log.warning(f"notifications: channel {channel.name}: {error}")
+            return
+        if added:
             self.log.info(f"notifications: queued {message.kind} for channel {channel.name}")
         else:
             self.log.info(
@@ -128,7 +144,15 @@ class Notifier:
     def flush(self, *, force: bool = False, only: Iterable[str] = ()) -> list[ChannelResult]:
         """Send what is queued; ``force`` ignores the back-off. Never raises, never blocks
         longer than ``timeout`` seconds (all channels are sent in parallel)."""
-        wanted = set(only)
+        results = self._flush(force, set(only))
+        # A message that never reached the queue is a failure, never "nothing queued".
+        for i, result in enumerate(results):
+            lost = self.unqueued.pop(result.channel, "")
+            if lost and not result.error:
+                results[i] = ChannelResult(result.channel, result.sent, result.pending, lost)
+        return results
+
+    def _flush(self, force: bool, wanted: set[str]) -> list[ChannelResult]:
         channels = [c for c in self.settings.channels if not wanted or c.name in wanted]
         now = self.clock()
         results: list[ChannelResult] = []
@@ -156,8 +180,8 @@ class Notifier:
                     if not stack.enter_context(outbox.sending()):
                         results.append(ChannelResult(channel.name, note="another flush is sending"))
                         continue
-                except OSError as exc:
-                    results.append(ChannelResult(channel.name, error=f"outbox: {exc}"))
+                except (OSError, PsquadletError) as exc:
+                    results.append(ChannelResult(channel.name, error=f"outbox: {_why(exc)}"))
                     continue
                 batch = list(box.pending)
                 if box.dropped:
@@ -257,8 +281,8 @@ class Notifier:
                 else:
                     box.attempts, box.next_try, box.last_error = 0, 0.0, ""
                 pending = len(box.pending)
-        except OSError as exc:
-            return ChannelResult(channel.name, sent=len(sent), error=f"outbox: {exc}")
+        except (OSError, PsquadletError) as exc:
+            return ChannelResult(channel.name, sent=len(sent), error=f"outbox: {_why(exc)}")
         if error:
             self.log.warning(
                 f"notifications: channel {channel.name}: {error}; "

@@ -36,8 +36,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from psquadlet import model
-from psquadlet.errors import UsageError
-from psquadlet.fsutil import atomic_write, read_text
+from psquadlet.errors import PsquadletError, UsageError
+from psquadlet.fsutil import atomic_write, read_text, safe_folder
 from psquadlet.notifications.commands import container_for, send_event
 from psquadlet.notifications.deliver import ChannelResult
 from psquadlet.watch.events import EventKind
@@ -64,9 +64,16 @@ def stopped(config: model.Config, unit: str, env: Mapping[str, str]) -> list[Cha
         "HealthOnFailure=kill ends this way."
     )
     mark = _mark(config, spec.unit_name)
-    mark.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(mark, json.dumps({"time": time.time(), "detail": detail}) + "\n")
-    return send_event(config, EventKind.UNHEALTHY, spec.unit_name, detail)
+    try:
+        safe_folder(mark.parent, "hooks folder")
+        atomic_write(mark, json.dumps({"time": time.time(), "detail": detail}) + "\n")
+        unmarked = ""
+    except (OSError, PsquadletError) as exc:  # reported after the event went out
+        unmarked = f"cannot leave the restart mark {mark} ({getattr(exc, 'strerror', '') or exc})"
+    results = send_event(config, EventKind.UNHEALTHY, spec.unit_name, detail)
+    if unmarked:
+        raise PsquadletError(f"{unmarked}: the next start will not be reported as a restart")
+    return results
 
 
 def started(config: model.Config, unit: str, python: str = sys.executable) -> list[ChannelResult]:

@@ -13,18 +13,22 @@ import contextlib
 import errno
 import fcntl
 import json
+import math
 import os
+import stat
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from psquadlet.fsutil import atomic_write
+from psquadlet.fsutil import atomic_write, open_lock, safe_folder
 from psquadlet.notifications.message import Message
 from psquadlet.watch.schedule import not_future
 
 BACKOFF_FIRST = 60  # seconds before the first retry; doubles per failure
 BACKOFF_MAX = 3600
+MAX_OUTBOX_BYTES = 16 * 1024 * 1024  # a full box of the largest limit is far smaller
 
 
 @dataclass
@@ -52,17 +56,25 @@ class Box:
 
     @classmethod
     def from_json(cls, text: str) -> Box:
-        raw: dict[str, Any] = json.loads(text)
-        pending = [Pending(**p) for p in raw.get("pending", [])]
+        """Parse an outbox file; ValueError for anything that is not one (any JSON shape)."""
+        try:
+            raw = json.loads(text)
+        except RecursionError:
+            raise ValueError("nested too deeply") from None
+        if not isinstance(raw, dict):
+            raise ValueError("not a JSON object")
+        pending = raw.get("pending", [])
+        if not isinstance(pending, list):
+            raise ValueError("pending: not a list")
         return cls(
-            pending=pending,
-            dropped=int(raw.get("dropped", 0)),
-            attempts=int(raw.get("attempts", 0)),
-            next_try=float(raw.get("next_try", 0.0)),
-            last_error=str(raw.get("last_error", "")),
-            last_sent=float(raw.get("last_sent", 0.0)),
-            recent={str(k): float(v) for k, v in raw.get("recent", {}).items()},
-            held={str(k): int(v) for k, v in raw.get("held", {}).items()},
+            pending=[_pending(p) for p in pending],
+            dropped=_count(raw.get("dropped", 0)),
+            attempts=_count(raw.get("attempts", 0)),
+            next_try=_time(raw.get("next_try", 0.0)),
+            last_error=_text(raw.get("last_error", "")),
+            last_sent=_time(raw.get("last_sent", 0.0)),
+            recent={_text(k): _time(v) for k, v in _object(raw.get("recent", {})).items()},
+            held={_text(k): _count(v) for k, v in _object(raw.get("held", {})).items()},
         )
 
     def to_json(self) -> str:
@@ -70,7 +82,7 @@ class Box:
 
     def failed(self, now: float, error: str) -> None:
         self.attempts += 1
-        delay = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** (self.attempts - 1))
+        delay = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** min(self.attempts - 1, 16))
         self.next_try = now + delay
         self.last_error = error
 
@@ -79,6 +91,48 @@ class Box:
         if ids:
             self.last_sent = now
             self.dropped = 0
+
+
+def _object(v: object) -> dict[str, Any]:
+    if not isinstance(v, dict):
+        raise ValueError(f"expected an object, got {type(v).__name__}")
+    return v
+
+
+def _text(v: object) -> str:
+    if not isinstance(v, str):
+        raise ValueError(f"expected a string, got {type(v).__name__}")
+    return v
+
+
+def _count(v: object) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < 2**31:
+        raise ValueError("expected a count")
+    return v
+
+
+def _time(v: object) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ValueError("expected a number")
+    try:
+        value = float(v)
+    except OverflowError:
+        raise ValueError("not a finite number") from None
+    if not math.isfinite(value):
+        raise ValueError("not a finite number")
+    return value
+
+
+def _pending(raw: object) -> Pending:
+    item = _object(raw)
+    return Pending(
+        _text(item.get("id")),
+        _text(item.get("title")),
+        _text(item.get("body")),
+        _text(item.get("kind")),
+        _text(item.get("key")),
+        _time(item.get("time")),
+    )
 
 
 class Outbox:
@@ -90,8 +144,8 @@ class Outbox:
 
     @contextlib.contextmanager
     def _flock(self, suffix: str, blocking: bool) -> Iterator[bool]:
-        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(self.folder / f"{self.channel}{suffix}", os.O_RDWR | os.O_CREAT, 0o600)
+        safe_folder(self.folder, "outbox folder", mode=0o700)
+        fd = open_lock(self.folder / f"{self.channel}{suffix}", 0o600)
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
@@ -113,13 +167,33 @@ class Outbox:
             atomic_write(self.path, box.to_json(), mode=0o600)
 
     def read(self) -> Box:
+        """The box (empty when there is none). A damaged file, whatever its shape, is moved
+        aside as ``CHANNEL.json.corrupt-TIME`` so that the channel keeps working; OSError
+        when the file cannot be read or moved."""
         try:
-            return Box.from_json(self.path.read_text(encoding="utf-8"))
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         except FileNotFoundError:
             return Box()
-        except (ValueError, TypeError, KeyError):
-            # A foreign or damaged file: start afresh rather than never notifying again.
-            return Box(last_error="the outbox file was unreadable and was reset")
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+            return self._aside("a symbolic link")
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                return self._aside("not a regular file")
+            raw = handle.read(MAX_OUTBOX_BYTES + 1)
+        if len(raw) > MAX_OUTBOX_BYTES:
+            return self._aside(f"larger than {MAX_OUTBOX_BYTES} bytes")
+        try:
+            return Box.from_json(raw.decode("utf-8"))
+        except ValueError as exc:  # UnicodeDecodeError, JSONDecodeError and shapes
+            return self._aside(str(exc))
+
+    def _aside(self, why: str) -> Box:
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
+        with contextlib.suppress(FileNotFoundError):  # another reader moved it first
+            os.replace(self.path, aside)
+        return Box(last_error=f"the outbox file was unreadable ({why:.200}); moved to {aside}")
 
     def sending(self) -> contextlib.AbstractContextManager[bool]:
         """True when this process may send now (no other flush is sending this channel)."""

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
-from psquadlet.checks import FieldError, parse_duration
+from psquadlet import schema
+from psquadlet.checks import FieldError, check_bound, parse_duration
 from psquadlet.errors import ConfigError, did_you_mean, raise_collected
 from psquadlet.tomlpos import KeyPositions, tomllib
 from psquadlet.tomltable import format_path
@@ -95,11 +96,12 @@ def _duration(c: _Collector, table: Mapping[str, Any], key: str, default: int) -
     value = table.get(key)
     if value is None:
         return default
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    if isinstance(value, str):
+    maximum = schema.bound(f"notifications.{key}")
+    if isinstance(value, (int, str)) and not isinstance(value, bool):
         try:
-            return parse_duration(value)
+            if isinstance(value, int):
+                return check_bound(value, maximum)
+            return parse_duration(value, maximum)
         except FieldError as exc:
             c.error((key,), exc.message, exc.hint)
             return default

@@ -23,13 +23,15 @@ import fcntl
 import json
 import math
 import os
+import stat
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from psquadlet.fsutil import atomic_write
+from psquadlet.errors import UnsafeFolderError
+from psquadlet.fsutil import atomic_write, open_lock, safe_folder
 from psquadlet.watch.interfaces import LockedError, WatchError
 
 STATE_VERSION = 2
@@ -39,6 +41,7 @@ LOCK_FILE = "lock"
 HISTORY_LIMIT = 50
 BAD_LIMIT = 20  # known-bad digests kept from rollbacks (operator blocks are always kept)
 MAX_STATE_BYTES = 16 * 1024 * 1024
+MAX_TIME = 253402300799.0  # 9999-12-31T23:59:59Z: every recorded time is a Unix time up to it
 
 # Phases of an upgrade in flight, in order. Recovery looks at the last one recorded.
 PHASE_PULLING = "pulling"
@@ -239,6 +242,8 @@ def _float(v: object, where: str) -> float:
         value = math.inf
     if not math.isfinite(value):
         raise StateFormatError(f"{where}: not a finite number")
+    if not 0 <= value <= MAX_TIME:
+        raise StateFormatError(f"{where}: not a time between 1970 and 9999 ({value:.0f})")
     return value
 
 
@@ -272,6 +277,20 @@ _CONVERT: dict[str, Callable[[object, str], Any]] = {
 }
 
 
+def state_folder(state_dir: str) -> None:
+    """Create the state folder when missing; WatchError when others could write in it."""
+    try:
+        safe_folder(state_dir, "state folder")
+    except UnsafeFolderError as e:
+        raise WatchError(str(e)) from None
+
+
+def open_state_lock(state_dir: str, lock_path: str) -> int:
+    """The lock file's descriptor: in a safe folder, never through a symbolic link."""
+    state_folder(state_dir)
+    return open_lock(lock_path, 0o644)
+
+
 class FileStateStore:
     """``STATE_DIR/state.json`` and ``STATE_DIR/lock``."""
 
@@ -283,10 +302,18 @@ class FileStateStore:
     def _read(self) -> WatchState:
         """The parsed file; StateFormatError when it is not a valid state."""
         try:
-            with open(self.path, "rb") as f:
-                raw = f.read(MAX_STATE_BYTES + 1)
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         except FileNotFoundError:
             return WatchState()
+        except OSError as e:
+            if e.errno == errno.ELOOP:  # never read (or trust) a planted link
+                raise StateFormatError("a symbolic link, not a file") from e
+            raise WatchError(f"cannot read state file {self.path}: {e.strerror}") from e
+        try:
+            with os.fdopen(fd, "rb") as f:
+                if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                    raise StateFormatError("not a regular file")
+                raw = f.read(MAX_STATE_BYTES + 1)
         except OSError as e:
             raise WatchError(f"cannot read state file {self.path}: {e.strerror}") from e
         if len(raw) > MAX_STATE_BYTES:
@@ -336,7 +363,7 @@ class FileStateStore:
 
     def save(self, state: WatchState) -> None:
         try:
-            os.makedirs(self.state_dir, mode=0o755, exist_ok=True)
+            state_folder(self.state_dir)
             atomic_write(Path(self.path), to_json(state), 0o644)
         except OSError as e:
             raise WatchError(f"cannot write state file {self.path}: {e.strerror or e}") from e
@@ -344,8 +371,7 @@ class FileStateStore:
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
         try:
-            os.makedirs(self.state_dir, mode=0o755, exist_ok=True)
-            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = open_state_lock(self.state_dir, self.lock_path)
         except OSError as e:
             raise WatchError(f"cannot open lock file {self.lock_path}: {e.strerror or e}") from e
         try:
