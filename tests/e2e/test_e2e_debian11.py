@@ -184,6 +184,10 @@ def test_upgrade_then_rollback_of_a_broken_image(deb11: TestBed, standins: Stand
     state = json.loads(tb.path("/var/lib/psquadlet/state.json").read_text())
     bad = [b["digest"] for b in state["containers"][UNIT]["bad_digests"]]
     assert broken in bad
+    # status reads the same through Podman 3's API and systemd 247.
+    res = tb.run(["psquadlet", "status", "--json", "-c", CONFIG], check=False)
+    [status] = [c for c in json.loads(res.stdout)["containers"] if c["name"] == UNIT]
+    assert broken in [b["digest"] for b in status["blocked"]]
 
 
 def test_podman_3_health_check_turns_unhealthy(deb11: TestBed, standins: StandIns) -> None:
