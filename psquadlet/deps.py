@@ -63,3 +63,25 @@ def require_watch_deps(vendor_dir: Path = VENDOR_DIR) -> None:
             raise MissingDependencyError(module, package, pip_name, str(e)) from e
         if not found:
             raise MissingDependencyError(module, package, pip_name, "not installed")
+
+
+# The watcher's systemd adapters, most preferred first: (name, the module it needs). The one
+# place that says which adapter applies on this host; doctor reports it (``stack`` check). A
+# second adapter (systemctl/busctl, no compiled module) is added as a row here.
+SYSTEMD_ADAPTERS: tuple[tuple[str, str], ...] = (("pystemd", "pystemd"),)
+
+
+def systemd_adapter(vendor_dir: Path = VENDOR_DIR) -> str | None:
+    """The name of the systemd adapter the watcher would use here, None when none can load.
+
+    Looks the modules up without importing them, like ``require_watch_deps``.
+    """
+    if vendor_dir.is_dir() and str(vendor_dir) not in sys.path:
+        sys.path.append(str(vendor_dir))
+    for name, module in SYSTEMD_ADAPTERS:
+        try:
+            if importlib.util.find_spec(module) is not None:
+                return name
+        except (ImportError, ValueError):
+            continue
+    return None

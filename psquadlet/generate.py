@@ -38,6 +38,7 @@ from typing import Any
 
 from psquadlet import config as config_mod
 from psquadlet import (
+    downgrade,
     dropin,
     fsutil,
     marker,
@@ -322,7 +323,8 @@ def plan_generate(options: Options) -> GeneratePlan:
     targets, folders = _files(config, units, unit_dir, host)
     own_dir = watch_dir(user, options.outdir)
     own, kept = _own_units(config, options, own_dir, user)
-    notes = "; ".join(n for n in (note, fallback, moves.note, *kept) if n)
+    left_out = downgrade.target_notes(config, fmt, version)
+    notes = "; ".join(n for n in (note, fallback, *left_out, moves.note, *kept) if n)
     empty = plan_mod.Plan(())
     draft = GeneratePlan(
         config,

@@ -13,13 +13,13 @@ All quoting and escaping is done by ``psquadlet.unitfile``; a value it refuses b
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from psquadlet import marker, ownhooks, quadlet_keys, schema, unitfile
+from psquadlet.downgrade import for_target
 from psquadlet.errors import ConfigError, PodmanVersionError, UsageError, raise_collected
 from psquadlet.model import Config, ContainerSpec, VolumeSpec
 
@@ -98,7 +98,7 @@ def _simple(row: schema.Setting, spec: ContainerSpec, base: str) -> list[_Option
 
     def option(path: str, text: str) -> _Option:
         quadlet: str | tuple[str, ...] = (text if single else (text,)) if kind else ()
-        return _row_option(row, f"{base}.{path}", quadlet, f"{row.flag}={text}")
+        return _row_option(row, f"{base}.{path}", quadlet, f"{row.flag}={text}", raw=text)
 
     if row.type == schema.FLAG:
         return [_row_option(row, f"{base}.{row.key}", "true" if kind else (), row.flag or "")]
@@ -374,9 +374,21 @@ def _service_run_argv(writer: _Writer, spec: ContainerSpec, config: Config) -> l
     return args
 
 
-def _service_unit(spec: ContainerSpec, config: Config, user: bool) -> _Writer:
+# The fixed part of the service format's podman command lines, and the Podman that has it
+# (RELEASE_NOTES.md of containers/podman: `run --replace` 2.0.0; `run --cgroups=split` and
+# `--sdnotify` 2.1.0; `rm`/`stop` `--cidfile` and `--ignore` 1.7.0; `rm --time` 4.0.0, which
+# podman-rm(1) of v3.0.1 and v3.4.4 lacks). Below RM_TIME_SINCE `rm` runs without `-t`.
+SERVICE_RUN_NEEDS: Needs = (("--replace", (2, 0)), ("--cgroups=split", (2, 1)),
+                            ("--sdnotify", (2, 1)))  # fmt: skip
+RM_TIME_SINCE: Version = (4, 0)
+
+
+def _service_unit(
+    spec: ContainerSpec, config: Config, user: bool, version: tuple[int, int, int] = NEWEST
+) -> _Writer:
     writer = _Writer(config.source)
     base = f"containers.{spec.name}"
+    writer.need(SERVICE_RUN_NEEDS, base)
     _unit_section(writer, spec, own=ownhooks.watcher_wants(config, spec))
     writer.literal("RequiresMountsFor=%t/containers")
     writer.section("Service")
@@ -431,8 +443,9 @@ def _service_unit(spec: ContainerSpec, config: Config, user: bool) -> _Writer:
     _exec_line(writer, "ExecStart", fixed, run_args, base)
     stop = str(spec.stop_timeout or 10)
     writer.literal(f"ExecStop={PODMAN}{fixed_global} stop --ignore -t {stop} --cidfile=%t/%N.cid")
+    rm_time = f" -t {stop}" if version[:2] >= RM_TIME_SINCE else ""
     writer.literal(
-        f"ExecStopPost=-{PODMAN}{fixed_global} rm -f --ignore -t {stop} --cidfile=%t/%N.cid"
+        f"ExecStopPost=-{PODMAN}{fixed_global} rm -f --ignore{rm_time} --cidfile=%t/%N.cid"
     )
     _extra(writer, spec.service.extra, f"{base}.service.extra")
     _install_section(writer, spec, user)
@@ -441,23 +454,6 @@ def _service_unit(spec: ContainerSpec, config: Config, user: bool) -> _Writer:
 
 # ---------------------------------------------------------------------------------------------
 # Entry point
-
-
-def for_target(spec: ContainerSpec, fmt: str, version: tuple[int, int, int]) -> ContainerSpec:
-    """``spec`` with the values that depend on the target resolved (a typed downgrade).
-
-    ``notify = "healthy-when-supported"`` becomes ``healthy`` where the target has it (Quadlet
-    ``Notify=healthy`` from 5.0, ``podman run --sdnotify=healthy`` from 4.7) and a health
-    check is set, else off (``--sdnotify=conmon``): never a refusal, so it never makes
-    ``--format auto`` leave Quadlet either.
-    """
-    if spec.notify != schema.NOTIFY_HEALTHY_WHEN_SUPPORTED:
-        return spec
-    quadlet_since, flag_since = schema.NOTIFY_HEALTHY_SINCE
-    since = quadlet_since if fmt == "quadlet" else flag_since
-    checked = spec.health is not None and spec.health.cmd != "none"
-    healthy = checked and version[:2] >= since
-    return dataclasses.replace(spec, notify=schema.NOTIFY_HEALTHY if healthy else "")
 
 
 def _gate(writer: _Writer, version: tuple[int, int, int], keys: bool) -> list[ConfigError]:
@@ -503,7 +499,7 @@ def render_units(
             writer = _quadlet_container(spec, config, user, version)
             filename = f"{spec.name}.container"
         else:
-            writer = _service_unit(spec, config, user)
+            writer = _service_unit(spec, config, user, version)
             filename = f"{spec.name}.service"
         errors.extend(writer.errors)
         errors.extend(_gate(writer, version, keys=fmt == "quadlet"))

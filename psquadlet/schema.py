@@ -78,6 +78,9 @@ class Setting:
     """Values that came later than their key: value -> (Quadlet version, podman run version)."""
     fallback: bool = False
     """On a Quadlet older than the key, write ``PodmanArgs=FLAG=VALUE`` instead of refusing."""
+    stand_in: str = ""
+    """On a Podman older than ``flag_since``: the setting is left out, never refused, and
+    ``generate`` notes this text as what does its job there (``render.target_notes``)."""
     render: str = SIMPLE
     maximum: int | None = None
     """Largest integer / duration in seconds (durations default to ``MAX_DURATION``)."""
@@ -152,9 +155,11 @@ CONTAINER: Mapping[str, Setting] = _rows(
             flag="--env-file"),
     Setting("environment_host", FLAG, "", "`false`", quadlet="EnvironmentHost",
             flag="--env-host"),
+    # --secret: Podman 3.1.0 (RELEASE_NOTES.md "3.1.0": "the `--secret` option to
+    # `podman run`"); type=env came with 3.2.0, target= for type=mount with 3.4.3.
     Setting("secrets", LIST, "Podman secrets (`podman secret create`): "
             '`"NAME[,type=mount\\|env][,target=T]"`', "`[]`", checks.check_secret,
-            quadlet="Secret", flag="--secret"),
+            quadlet="Secret", flag="--secret", flag_since=(3, 1)),
     Setting("cap_add", LIST, "", "`[]`", checks.check_capability, quadlet="AddCapability",
             flag="--cap-add"),
     Setting("cap_drop", LIST, "", "`[]`", checks.check_capability, quadlet="DropCapability",
@@ -179,6 +184,8 @@ CONTAINER: Mapping[str, Setting] = _rows(
             quadlet="Ulimit", flag="--ulimit"),
     Setting("sysctls", MAP, "", "`{}`", key_check=checks.check_sysctl, quadlet="Sysctl",
             flag="--sysctl"),
+    # --cgroupns: Podman 1.5.0 (RELEASE_NOTES.md "1.5.0": "`--cgroupns=private`"), older
+    # than every target; checked in podman 3.0.1's `podman run --help` (Debian 11).
     Setting("cgroupns", TEXT, "`host` or `private`", "", one_of("host", "private"),
             flag="--cgroupns"),
     Setting("tty", FLAG, "", "`false`", flag="--tty"),
@@ -187,8 +194,9 @@ CONTAINER: Mapping[str, Setting] = _rows(
     Setting("no_new_privileges", FLAG, "", "`false`", quadlet="NoNewPrivileges",
             flag="--security-opt=no-new-privileges"),
     Setting("privileged", FLAG, "", "`false`", flag="--privileged"),
+    # --tz: Podman 2.1.0 (RELEASE_NOTES.md "2.1.0": "a `--tz` option").
     Setting("timezone", TEXT, "e.g. `local`", "", checks.check_word, quadlet="Timezone",
-            flag="--tz"),
+            flag="--tz", flag_since=(2, 1)),
     Setting("log_driver", TEXT, "", "", checks.check_word, quadlet="LogDriver",
             flag="--log-driver"),
     Setting("memory", TEXT, "memory limit, e.g. `512m`",
@@ -197,8 +205,11 @@ CONTAINER: Mapping[str, Setting] = _rows(
             quadlet="StopSignal", flag="--stop-signal"),
     Setting("stop_timeout", INTEGER, "seconds (at most 3600)", "`0` (podman's)",
             quadlet="StopTimeout", flag="--stop-timeout", maximum=3600),
+    # --pull=newer: podman-run(1) of v4.2.0 is the first to list it (v4.1.0 and v3.4.4:
+    # always|missing|never); Quadlet's Pull= (4.6) takes it from the start.
     Setting("pull", TEXT, "`missing`, `always`, `newer`, `never`", "not emitted",
-            one_of("missing", "always", "newer", "never"), quadlet="Pull", flag="--pull"),
+            one_of("missing", "always", "newer", "never"), quadlet="Pull", flag="--pull",
+            values_since={"newer": ((4, 6), (4, 2))}),
     Setting("notify", TEXT, '`true`, `"healthy"`, or `"healthy-when-supported"` (`healthy` '
             "where the target has it, else off; the testpoint preset's)", "`false`",
             quadlet="Notify",
@@ -214,8 +225,12 @@ CONTAINER: Mapping[str, Setting] = _rows(
 CONTAINER_KEYS: tuple[str, ...] = tuple(k for k, row in CONTAINER.items() if row.type != TABLE)
 
 # [containers.NAME.health]: Podman's own health check (rendered by hand: every key but
-# on_failure is always written). Quadlet's Health* keys came with 4.5; podman run's flags are
-# older than every target except --health-on-failure (4.3).
+# on_failure is always written). Quadlet's Health* keys came with 4.5; podman run's
+# --health-cmd/-interval/-timeout/-retries/-start-period came with health checks in Podman
+# 1.2.0 (RELEASE_NOTES.md "1.2.0": "Podman now supports image healthchecks"), older than every
+# target (checked in podman 3.0.1 on Debian 11); --health-on-failure with 4.3.0 (RELEASE_NOTES.md
+# "4.3.0": "a new option, `--on-failure`", the manual's --health-on-failure). Below 4.3 it is
+# left out, never refused: psquadlet's health supervisor (issue 17) does the kill there.
 HEALTH: Mapping[str, Setting] = _rows(
     Setting("cmd", TEXT, "a string runs via `/bin/sh -c`, an array is the exec form; `\"none\"`: "
             "no health check (Podman's; turns off the preset's)",
@@ -230,7 +245,8 @@ HEALTH: Mapping[str, Setting] = _rows(
             flag="--health-start-period", maximum=DAY, render=SPECIAL),
     Setting("on_failure", TEXT, "`none`, `kill`, `restart`, `stop`", "",
             one_of("none", "kill", "restart", "stop"), quadlet="HealthOnFailure",
-            flag="--health-on-failure", flag_since=(4, 3), render=SPECIAL),
+            flag="--health-on-failure", flag_since=(4, 3), render=SPECIAL,
+            stand_in="psquadlet's health supervisor acts on an unhealthy container instead"),
 )  # fmt: skip
 
 # [containers.NAME.unit] keys with a row (the others are read by hand in config): systemd's

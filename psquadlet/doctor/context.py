@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from psquadlet import deps
 from psquadlet import host as host_facts
 from psquadlet.doctor.clock import kernel_clock_synchronized
 from psquadlet.doctor.report import Check
@@ -34,6 +35,7 @@ class Host:
     clock_synchronized: Callable[[], bool | None] = kernel_clock_synchronized
     quadlet_dirs: tuple[Path, ...] = (Path("/etc/containers/systemd"),)
     root: Path = Path("/")  # where host files named by the configuration are looked up
+    systemd_adapter: Callable[[], str | None] = deps.systemd_adapter  # the watcher's adapter
 
     def which(self, program: str) -> str | None:
         return shutil.which(program, path=self.path)

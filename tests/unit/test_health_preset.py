@@ -156,8 +156,10 @@ def test_service_gets_sdnotify_healthy_from_4_7(version: tuple[int, int, int], m
     assert f"--sdnotify={mode} " in text
 
 
-def test_before_4_3_the_health_on_failure_flag_is_refused_by_name() -> None:
-    assert version_errors(preset(), "service", (4, 2, 0)) == ["--health-on-failure"]
+def test_before_4_3_the_health_on_failure_flag_is_left_out_not_refused() -> None:
+    """Issue 18: psquadlet's supervisor stands in (tests/golden/test_targets.py)."""
+    assert version_errors(preset(), "service", (4, 2, 0)) == []
+    assert "--health-on-failure" not in unit_text(preset(), "service", (4, 2, 0))
 
 
 @pytest.mark.parametrize(
