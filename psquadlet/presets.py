@@ -85,10 +85,10 @@ def _perfsonar_testpoint(variant: str, container: str, registry: str | None) -> 
         }
     # From the compose files: TZ, restart on failure; the pSConfig volume is above.
     values["environment"] = {"TZ": "UTC"}
-    # Continuous health (README "Health between upgrades" justifies every number): Podman runs
-    # the check, an unhealthy testpoint is killed and systemd restarts it, at most
-    # START_LIMIT_BURST starts per START_LIMIT_INTERVAL; start jobs end only once healthy
-    # where the target Podman can say so.
+    # Continuous health (docs/operations.md, "Health between upgrades", justifies every
+    # number): Podman runs the check, an unhealthy testpoint is killed and systemd restarts
+    # it, at most START_LIMIT_BURST starts per START_LIMIT_INTERVAL; start jobs end only once
+    # healthy where the target Podman can say so.
     values["notify"] = "healthy-when-supported"
     values["health"] = dict(HEALTH)
     values["unit"] = {
@@ -138,7 +138,7 @@ def preset_values(
 
 
 _OPTIONAL_KEYS = """\
-# Other settings (defaults shown; see "Configuration reference" in the README):
+# Other settings (defaults shown; see CONFIGURATION in psquadlet(1), docs/configuration.md):
 # container_name = ""            # default: the table name
 # command = []                   # arguments after the image
 # hostname = ""

@@ -29,7 +29,10 @@ config_option = click.option(
 
 
 json_option = click.option(
-    "--json", "as_json", is_flag=True, help="Print one JSON object (see README: JSON output)."
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON object (described in docs/operations.md).",
 )
 
 

@@ -1,14 +1,16 @@
-"""A man page written from the click commands' own help, so that it cannot drift from them."""
+"""A man page written from the click commands' own help and the configuration schema's rows, so
+that it cannot drift from either (docs/configuration.md's tables come from the same rows)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import inspect
 import os
+import re
 
 import click
 
-from psquadlet import __version__
+from psquadlet import __version__, schema
 
 
 def _escape(text: str) -> str:
@@ -46,6 +48,51 @@ def _options(command: click.Command, ctx: click.Context) -> list[str]:
         names, help_text = record
         lines += [".TP", f"\\fB{_escape(names)}\\fR", _escape(help_text or "")]
     return lines
+
+
+def _markdown(cell: str) -> str:
+    """One Markdown table cell as roff: code spans and strong text bold, the rest escaped."""
+    out = []
+    for part in re.split(r"(`[^`]*`|\*\*[^*]*\*\*)", cell.replace("\\|", "|")):
+        if len(part) >= 2 and part[0] == part[-1] == "`":
+            out.append(f"\\fB{_escape(part[1:-1])}\\fR")
+        elif len(part) >= 4 and part.startswith("**") and part.endswith("**"):
+            out.append(f"\\fB{_escape(part[2:-2])}\\fR")
+        else:
+            out.append(_escape(part))
+    return "".join(out)
+
+
+def configuration() -> list[str]:
+    """The CONFIGURATION section: the schema's reference rows, cell for cell."""
+    out = [
+        ".SH CONFIGURATION",
+        ".PP",
+        _escape(
+            "The keys of these tables of /etc/psquadlet/psquadlet.toml, written from the same "
+            "rows as the tables of the project's docs/configuration.md, which describes the "
+            "other tables too (update, service, install, volumes, watch, registries; "
+            "notifications and metrics: docs/operations.md). All keys are optional unless "
+            "marked required. (N.N) is the Podman version that added the Quadlet key or the "
+            "podman run flag; an older target refuses it unless the entry says what is "
+            "written below that version."
+        ),
+    ]
+    _key, *labels = schema.REFERENCE_HEADER
+    for name, rows in schema.DOC_TABLES.items():
+        out.append(f".SS {_escape(schema.DOC_TITLES[name])}")
+        for row in rows.values():
+            key, *cells = schema.reference_cells(row)
+            facts = [
+                f"{_markdown(label)}: {_markdown(cell)}"
+                for label, cell in zip(labels[:-1], cells[:-1])
+                if cell.strip() not in ("", "-")
+            ]
+            out += [".TP", f"{_markdown(key)} ({_escape(row.type)})"]
+            if cells[-1]:
+                out += [_markdown(cells[-1]), ".br"]
+            out.append("; ".join(facts) if facts else "\\(em")
+    return out
 
 
 def _date() -> str:
@@ -88,6 +135,7 @@ def render(group: click.Group, name: str) -> str:
         options = _options(command, ctx)
         if options:
             out += [".PP", "Options:", ".RS", *options, ".RE"]
+    out += configuration()
     out += [
         ".SH FILES",
         ".TP",

@@ -1,5 +1,6 @@
-"""The schema rows: they agree with the model, the README and the renderer, and they carry the
-Podman versions of keys, values and flags (facts from Podman's git tags, issue 11)."""
+"""The schema rows: they agree with the model, the configuration reference (docs/configuration.md
+and the man page) and the renderer, and they carry the Podman versions of keys, values and flags
+(facts from Podman's git tags, issue 11)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from psquadlet import config, containerconfig, model, render, schema
 from psquadlet.errors import ConfigError, ConfigErrors, PodmanVersionError
 from psquadlet.quadlet_keys import KEYS, key
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+REFERENCE = Path(__file__).resolve().parents[2] / schema.DOC_FILE
 HEAD = '[containers.tp]\nimage = "docker.io/library/busybox:1"\n'
 
 
@@ -34,11 +35,40 @@ def version_errors(body: str, fmt: str, version: tuple[int, int, int]) -> list[P
 # --------------------------------------------------------------------------- one source
 
 
-def test_readme_tables_are_the_generated_ones() -> None:
-    text = README.read_text(encoding="utf-8")
-    for name in schema.README_TABLES:
-        assert schema.readme_table(name) in text, f"run: python -m psquadlet.schema readme ({name})"
-    assert schema.update_readme(text) == text
+def test_reference_tables_are_the_generated_ones() -> None:
+    text = REFERENCE.read_text(encoding="utf-8")
+    for name in schema.DOC_TABLES:
+        assert schema.doc_table(name) in text, f"run: python -m psquadlet.schema docs ({name})"
+    assert schema.update_doc(text) == text
+
+
+def test_the_docs_command_rewrites_only_the_generated_tables(tmp_path: Path) -> None:
+    stale = REFERENCE.read_text(encoding="utf-8").replace("| `hostname` |", "| `hostnme` |")
+    target = tmp_path / "configuration.md"
+    target.write_text(stale, encoding="utf-8")
+    assert schema.main(["docs", str(target)]) == 0
+    assert target.read_text(encoding="utf-8") == REFERENCE.read_text(encoding="utf-8")
+    assert schema.main(["bogus"]) == 2
+
+
+def test_the_man_page_carries_every_row_of_the_reference() -> None:
+    """The man page's CONFIGURATION section is written from the same cells as the tables."""
+    from psquadlet.cli import main
+    from psquadlet.cli.manpage import _escape, _markdown, render
+
+    page = render(main, "psquadlet")
+    section = page.split("\n.SH CONFIGURATION\n", 1)[1].split("\n.SH ", 1)[0]
+    for name, rows in schema.DOC_TABLES.items():
+        assert f"\n.SS {_escape(schema.DOC_TITLES[name])}\n" in section, name
+        for row in rows.values():
+            key, default, quadlet, flag, meaning = schema.reference_cells(row)
+            assert f".TP\n{_markdown(key)} ({row.type})\n" in section, row.key
+            for cell in (default, quadlet, flag, meaning):
+                if cell.strip() not in ("", "-"):
+                    assert _markdown(cell) in section, (row.key, cell)
+    assert "\\fBHostName=\\fR (4.6)" in section
+    assert "`" not in section
+    assert "**" not in section
 
 
 def test_every_row_is_a_model_field_whose_default_the_parser_keeps() -> None:
@@ -67,9 +97,9 @@ def test_every_quadlet_key_of_a_row_is_in_the_key_table() -> None:
             assert row.flag is not None, row.key
 
 
-def test_readme_states_the_versions_of_the_key_table() -> None:
-    """Issue 10 'Also': the README disagreed with the code for these keys."""
-    text = README.read_text(encoding="utf-8")
+def test_reference_states_the_versions_of_the_key_table() -> None:
+    """Issue 10 'Also': the README (now docs/configuration.md) disagreed with the code."""
+    text = REFERENCE.read_text(encoding="utf-8")
     for setting, quadlet in (
         ("hostname", "HostName"), ("add_hosts", "AddHost"), ("userns", "UserNS"),
         ("ulimits", "Ulimit"), ("stop_signal", "StopSignal"), ("pull", "Pull"),

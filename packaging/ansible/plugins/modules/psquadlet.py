@@ -54,8 +54,8 @@ options:
     default: /etc/psquadlet/psquadlet.toml
   config:
     description:
-      - The configuration as a dictionary, written to O(path) as TOML (see psquadlet's README
-        for the keys). Mutually exclusive with O(src).
+      - The configuration as a dictionary, written to O(path) as TOML (see psquadlet's
+        docs/configuration.md for the keys). Mutually exclusive with O(src).
       - Neither O(config) nor O(src) keeps the file at O(path), or psquadlet's built-in
         default when there is none.
     type: dict
