@@ -142,8 +142,11 @@ class Notifier:
     # -------------------------------------------------------------------------- sending
 
     def flush(self, *, force: bool = False, only: Iterable[str] = ()) -> list[ChannelResult]:
-        """Send what is queued; ``force`` ignores the back-off. Never raises, never blocks
-        longer than ``timeout`` seconds (all channels are sent in parallel)."""
+        """Send what is queued; ``force`` ignores the back-off. Never raises. Blocks at most
+        twice ``timeout`` seconds: while another process (a unit's hook, a pass) is sending a
+        channel, this one waits for it, up to ``timeout``, and then sends what is left (a
+        message queued meanwhile is not left behind until the next pass); then all channels
+        are sent in parallel within ``timeout``."""
         results = self._flush(force, set(only))
         # A message that never reached the queue is a failure, never "nothing queued".
         for i, result in enumerate(results):
@@ -156,12 +159,27 @@ class Notifier:
         channels = [c for c in self.settings.channels if not wanted or c.name in wanted]
         now = self.clock()
         results: list[ChannelResult] = []
+        waiting_ends = time.monotonic() + self.settings.timeout
         with contextlib.ExitStack() as stack:
             jobs: list[tuple[_Job, list[Pending]]] = []
             for channel in channels:
                 outbox = self.outbox(channel)
                 try:
                     box = outbox.read()
+                    if box.pending:
+                        # Another flush may be sending this channel: wait for it, then read
+                        # again under the send lock (it may have sent some or all of it).
+                        wait = max(0.0, waiting_ends - time.monotonic())
+                        if not stack.enter_context(outbox.sending(wait)):
+                            results.append(
+                                ChannelResult(
+                                    channel.name,
+                                    pending=len(box.pending),
+                                    note="another flush is sending",
+                                )
+                            )
+                            continue
+                        box = outbox.read()
                     if not box.pending:
                         results.append(ChannelResult(channel.name, note="nothing queued"))
                         continue
@@ -176,9 +194,6 @@ class Notifier:
                                 note=f"{len(box.pending)} queued, next try in {wait} s",
                             )
                         )
-                        continue
-                    if not stack.enter_context(outbox.sending()):
-                        results.append(ChannelResult(channel.name, note="another flush is sending"))
                         continue
                 except (OSError, PsquadletError) as exc:
                     results.append(ChannelResult(channel.name, error=f"outbox: {_why(exc)}"))

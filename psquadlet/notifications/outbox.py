@@ -143,17 +143,24 @@ class Outbox:
         self.path = folder / f"{channel}.json"
 
     @contextlib.contextmanager
-    def _flock(self, suffix: str, blocking: bool) -> Iterator[bool]:
+    def _flock(self, suffix: str, blocking: bool, wait: float = 0.0) -> Iterator[bool]:
+        """The lock ``suffix``: taken (True), or False when another process holds it and
+        ``blocking`` is off, after polling for at most ``wait`` seconds."""
         safe_folder(self.folder, "outbox folder", mode=0o700)
         fd = open_lock(self.folder / f"{self.channel}{suffix}", 0o600)
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                    raise
-                yield False
-                return
+            deadline = time.monotonic() + wait
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+                    break
+                except OSError as exc:
+                    if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                        raise
+                    if time.monotonic() >= deadline:
+                        yield False
+                        return
+                    time.sleep(0.1)
             yield True
         finally:
             os.close(fd)
@@ -195,9 +202,10 @@ class Outbox:
             os.replace(self.path, aside)
         return Box(last_error=f"the outbox file was unreadable ({why:.200}); moved to {aside}")
 
-    def sending(self) -> contextlib.AbstractContextManager[bool]:
-        """True when this process may send now (no other flush is sending this channel)."""
-        return self._flock(".send.lock", blocking=False)
+    def sending(self, wait: float = 0.0) -> contextlib.AbstractContextManager[bool]:
+        """True when this process may send now: no other flush is sending this channel, or it
+        finished within ``wait`` seconds."""
+        return self._flock(".send.lock", blocking=False, wait=wait)
 
     def add(self, message: Message, quiet_period: int, clears: tuple[str, ...] = ()) -> bool:
         """Queue a message; False when it repeats one queued within the quiet period."""

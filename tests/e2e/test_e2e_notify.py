@@ -65,7 +65,7 @@ def config_text(registry: str, hook: Webhook, smtp: SmtpSink | None, extra: str)
 tls_verify = false
 
 [notifications]
-timeout = "60s"  # a fresh Python importing Apprise in the test bed: slow on a loaded host
+timeout = "5m"  # a fresh Python importing Apprise in the test bed: slow on a loaded host
 
 [notifications.channels.hook]
 url = "{hook.url()}"
@@ -177,7 +177,13 @@ def test_broken_upgrade_rolled_back_notified_and_measured(
         assert running_digest(tb) == good
         assert time.monotonic() - started < 180
 
-        rolled = [m for m in hook.received if "rolled back" in str(m.get("title", "")).lower()]
+        def rolled_back() -> list[dict[str, Any]]:
+            return [m for m in hook.received if "rolled back" in str(m.get("title", "")).lower()]
+
+        # The pass sends it before it returns, waiting for a hook's flush that is sending
+        # the same channel (the broken image's start ran the unit's hooks meanwhile).
+        tb.wait_for(lambda: bool(rolled_back()), 30, "the rolled-back notification")
+        rolled = rolled_back()
         assert len(rolled) == 1, titles(hook)
         body = str(rolled[0].get("message"))
         assert good in body

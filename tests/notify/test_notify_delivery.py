@@ -8,9 +8,11 @@ the fault cases a short one, which is what they measure.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -304,3 +306,56 @@ def test_a_broken_sender_is_reported(tmp_path: Path) -> None:
     assert result.error == (
         "the sender exited with status 1: ModuleNotFoundError: No module named 'psquadlet'"
     )
+
+
+def _hold_send_lock(n: Notifier, channel: str) -> int:
+    """Hold the channel's send lock as another process's flush would (flock on an open file
+    description of our own conflicts with the notifier's)."""
+    folder = n.outbox(Channel(channel)).folder
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(folder / f"{channel}.send.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def test_a_message_queued_while_another_flush_sends_is_sent_once_that_one_ends(
+    tmp_path: Path, webhook: Webhook
+) -> None:
+    """A hook's flush is sending while the pass queues `rolled-back`: the pass waits for it
+    and sends the message then, instead of leaving it queued until the next day's pass."""
+    clock = Clock()
+    n = _notifier(tmp_path, {"hook": webhook.url()}, clock, timeout=60)
+    n.emit(_event(EventKind.ROLLED_BACK, clock.now, old_digest=OLD, new_digest=NEW))
+    fd = _hold_send_lock(n, "hook")
+    release = threading.Timer(1.0, os.close, (fd,))
+    release.start()
+    try:
+        (result,) = n.flush()
+    finally:
+        release.join()
+    assert result.sent == 1, result
+    assert [m["title"] for m in webhook.received] == [
+        "[lab1] perfsonar-testpoint.service: rolled back"
+    ]
+
+
+def test_a_flush_that_never_ends_elsewhere_is_waited_for_at_most_the_timeout(
+    tmp_path: Path, webhook: Webhook
+) -> None:
+    clock = Clock()
+    n = _notifier(tmp_path, {"hook": webhook.url()}, clock, timeout=2)
+    n.emit(_event(EventKind.ROLLED_BACK, clock.now, old_digest=OLD, new_digest=NEW))
+    fd = _hold_send_lock(n, "hook")
+    try:
+        started = time.monotonic()
+        (result,) = n.flush()
+        waited = time.monotonic() - started
+    finally:
+        os.close(fd)
+    assert result.note == "another flush is sending", result
+    assert result.pending == 1
+    assert 2 <= waited < 30, waited  # bounded by the timeout (generous: a busy CI host)
+    assert webhook.received == []
+    # the message is still queued, and goes out next time (a sending timeout for a busy host)
+    (later,) = _notifier(tmp_path, {"hook": webhook.url()}, clock, timeout=60).flush()
+    assert later.sent == 1, later
