@@ -91,38 +91,38 @@ def run_line(data: Mapping[str, Any], where: str) -> tuple[list[str], list[tuple
     if name:
         argv.append(f"--name={name}")
     host = _get(data, "HostConfig", dict, where)
-    mode = _get(host, "NetworkMode", str, where)
+    mode = _get(data, "HostConfig.NetworkMode", str, where)
     if mode and mode not in ("default", "bridge"):
         argv.append(f"--network={mode}")
-    for cap in _strings(host, "CapAdd", where):
+    for cap in _strings(data, "HostConfig.CapAdd", where):
         argv.append(f"--cap-add={cap}")
-    for cap in _strings(host, "CapDrop", where):
+    for cap in _strings(data, "HostConfig.CapDrop", where):
         argv.append(f"--cap-drop={cap}")
-    if _get(host, "Privileged", bool, where):
+    if _get(data, "HostConfig.Privileged", bool, where):
         argv.append("--privileged")
-    cgroupns = _get(host, "CgroupnsMode", str, where)
+    cgroupns = _get(data, "HostConfig.CgroupnsMode", str, where)
     if cgroupns in ("host", "private"):
         argv.append(f"--cgroupns={cgroupns}")
-    for bind in _strings(host, "Binds", where):
+    for bind in _strings(data, "HostConfig.Binds", where):
         argv.append(f"--volume={bind}")
-    tmpfs = _get(host, "Tmpfs", dict, where)
+    tmpfs = _get(data, "HostConfig.Tmpfs", dict, where)
     for path, options in sorted(tmpfs.items()):
         argv.append(f"--tmpfs={path}:{options}" if options else f"--tmpfs={path}")
-    policy = _get(host, "RestartPolicy.Name", str, where)
+    policy = _get(data, "HostConfig.RestartPolicy.Name", str, where)
     if policy and policy != "no":
         argv.append(f"--restart={policy}")
     config = _get(data, "Config", dict, where)
-    for env in _strings(config, "Env", where):
+    for env in _strings(data, "Config.Env", where):
         if not env.startswith(("PATH=", "container=", "HOSTNAME=", "HOME=", "TERM=")):
             argv.append(f"--env={env}")
-    labels = _get(config, "Labels", dict, where)
+    labels = _get(data, "Config.Labels", dict, where)
     for key, value in sorted(labels.items()):
         if isinstance(value, str) and not key.startswith(("io.podman.", "com.docker.compose.")):
             argv.append(f"--label={key}={value}")
-    if _get(config, "Tty", bool, where):
+    if _get(data, "Config.Tty", bool, where):
         argv.append("--tty")
     entrypoint = (
-        _get(config, "Entrypoint", list, where)
+        _strings(data, "Config.Entrypoint", where)
         if isinstance(config.get("Entrypoint"), list)
         else []
     )
@@ -139,5 +139,5 @@ def run_line(data: Mapping[str, Any], where: str) -> tuple[list[str], list[tuple
         if host.get(field):
             lost.append((f"HostConfig.{field}", "not read back from inspect: add it by hand"))
     argv.append(_image(data, where))
-    argv.extend(_strings(config, "Cmd", where))
+    argv.extend(_strings(data, "Config.Cmd", where))
     return argv, lost
