@@ -10,6 +10,7 @@ watcher's health gate, then the dependents that were running. Any failure undoes
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
@@ -160,6 +161,10 @@ def restore(rec: Record, ops: HostOps, state_dir: Path) -> list[str]:
     unit = f"{rec.name}.service"
     if rec.begun("generate"):
         _attempt(problems, lambda: ops.systemctl("stop", "--", unit))
+        for path in rec.created:  # the watcher's units the new one started, if created now
+            if path.endswith((".service", ".timer")) and Path(path).name != unit:
+                with contextlib.suppress(PsquadletError):
+                    ops.systemctl("stop", "--", Path(path).name)
         for path in rec.created:
             _attempt(problems, functools.partial(_remove_created, path))
     if rec.begun("config") and rec.config_created:
