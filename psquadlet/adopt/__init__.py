@@ -63,6 +63,16 @@ def prepare(
 ) -> Prepared:
     """What ``adopt NAME`` would take over and write; raises UsageError/ImportInputError."""
     ops = ops or SystemHost()
+    if unit_file is not None:
+        stem = unit_file.name.removesuffix(".service")
+        if name is not None and name != stem:
+            raise UsageError(f"--unit {unit_file}: the unit is {stem}, not {name}")
+        if unit_file.parent != unit_dir:
+            raise UsageError(
+                f"--unit {unit_file}: adopt takes over units in {unit_dir} only (a package's "
+                "unit belongs to its package)"
+            )
+        name = stem
     name = name or DEFAULT_NAME
     unit_path = unit_file or unit_dir / f"{name}.service"
     if unit_file is not None or (compose_file is None and unit_path.is_file()):

@@ -219,3 +219,28 @@ def test_a_damaged_record_is_refused_by_name(tmp_path: Path) -> None:
     (folder / record.RECORD).write_text("[")
     with pytest.raises(AdoptError, match="not an adoption record"):
         record.load(tmp_path, NAME)
+
+
+def test_unit_option_names_the_unit_and_must_be_the_admins(site) -> None:  # type: ignore[no-untyped-def]
+    host, unit_dir, state, config = site
+    with pytest.raises(adopt.UsageError, match="the unit is perfsonar-testpoint, not web"):
+        adopt.prepare(
+            "web", config, unit_file=unit_dir / UNIT, ops=host, unit_dir=unit_dir, state_dir=state
+        )
+    vendor = unit_dir.parent / "lib"
+    vendor.mkdir()
+    (vendor / UNIT).write_text(SITE_UNIT)
+    with pytest.raises(adopt.UsageError, match=r"units in .* only"):
+        adopt.prepare(None, config, unit_file=vendor / UNIT, ops=host, unit_dir=unit_dir)
+    prepared = adopt.prepare(
+        None, config, unit_file=unit_dir / UNIT, ops=host, unit_dir=unit_dir, state_dir=state
+    )
+    assert prepared.adoption.name == NAME
+    assert prepared.adoption.unit_path == unit_dir / UNIT
+
+
+def test_dropins_of_the_old_unit_are_refused(site) -> None:  # type: ignore[no-untyped-def]
+    host, unit_dir, state, config = site
+    (unit_dir / f"{UNIT}.d").mkdir()
+    with pytest.raises(adopt.UsageError, match="drop-ins would apply to the new unit"):
+        adopt.prepare(None, config, ops=host, unit_dir=unit_dir, state_dir=state)
