@@ -4,6 +4,7 @@ the container still up one interval later), within ``update.health_timeout``."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from psquadlet.config import load_config
@@ -24,6 +25,9 @@ def health_gate(config_path: Path, name: str, endpoints: Endpoints | None = None
         return f"{name} is not a container of {config_path}"
     target = chosen[0]
     deps = build_deps(config, endpoints or Endpoints(), Logger())
+    # A unit that fails to start and restarts (Restart=always) keeps its start job queued:
+    # the first start gets no more time than the health gate.
+    deps = dataclasses.replace(deps, job_timeout=float(target.health_timeout))
     try:
         health.start_unit(target, deps)
     except UnitError as exc:

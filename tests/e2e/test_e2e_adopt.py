@@ -149,7 +149,7 @@ def _site_scenario(tb: TestBed, standins: StandIns, registry: str) -> None:
 
     # 1. forced failure: the new unit cannot start (a drop-in only Quadlet's unit reads)
     dropin = f"/etc/containers/systemd/{NAME}.container.d/99-fail.conf"
-    tb.write(dropin, "[Service]\nExecStartPre=/bin/false\n")
+    tb.write(dropin, "[Service]\nRestart=no\nExecStartPre=/bin/false\n")
     res = tb.run(["psquadlet", "adopt"], check=False)
     assert res.returncode == 1, res.stdout + res.stderr
     assert "the old one is back as it was" in res.stderr, res.stderr
