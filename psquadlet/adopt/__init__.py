@@ -73,6 +73,7 @@ def prepare(
                 "unit belongs to its package)"
             )
         name = stem
+    given = name
     name = name or DEFAULT_NAME
     unit_path = unit_file or unit_dir / f"{name}.service"
     if unit_file is not None or (compose_file is None and unit_path.is_file()):
@@ -85,7 +86,7 @@ def prepare(
         result = importer.from_unit(str(unit_path), name)
         shape, container = "unit", ""
     elif compose_file is not None:
-        result = importer.from_compose(str(compose_file), service, name if service else None)
+        result = importer.from_compose(str(compose_file), service, given if service else None)
         if len(result.containers) != 1:
             raise UsageError(f"{compose_file}: give --service: adopt takes over one service")
         shape = "container"

@@ -244,3 +244,24 @@ def test_dropins_of_the_old_unit_are_refused(site) -> None:  # type: ignore[no-u
     (unit_dir / f"{UNIT}.d").mkdir()
     with pytest.raises(adopt.UsageError, match="drop-ins would apply to the new unit"):
         adopt.prepare(None, config, ops=host, unit_dir=unit_dir, state_dir=state)
+
+
+def test_a_compose_service_keeps_its_container_name(tmp_path: Path) -> None:
+    compose = tmp_path / "compose.yml"
+    compose.write_text(
+        "services:\n  testpoint:\n    image: registry.invalid/site/tp:1\n"
+        "    container_name: tp\n    network_mode: host\n"
+    )
+    host = FakeHost(tmp_path)
+    prepared = adopt.prepare(
+        None,
+        tmp_path / "c.toml",
+        compose_file=compose,
+        service="testpoint",
+        ops=host,
+        unit_dir=tmp_path,
+        state_dir=tmp_path / "state",
+    )
+    assert prepared.adoption.name == "tp"
+    assert prepared.adoption.container == "tp"
+    assert prepared.adoption.shape == "container"

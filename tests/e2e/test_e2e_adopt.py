@@ -194,7 +194,7 @@ def _site_scenario(tb: TestBed, standins: StandIns, registry: str) -> None:
     assert tb.path(f"{TP}/psconfig/site-mesh.json").exists()
 
 
-def test_bare_container_and_compose_service(clean_testbed: TestBed, standins: StandIns) -> None:
+def test_bare_container(clean_testbed: TestBed, standins: StandIns) -> None:
     tb = clean_testbed
     reg = standins.registry
     image = f"{reg.host}/site/web:1"
@@ -218,14 +218,14 @@ def test_bare_container_and_compose_service(clean_testbed: TestBed, standins: St
     assert outcome["action"] == "upgraded", outcome
     assert version(tb, "web") == "2.0"
 
-    # 3. a compose service, started the way podman-compose would start it
-    tb.systemctl("stop", "web.service", "psquadlet-watch.service")
-    tb.sh(
-        "rm -rf /etc/psquadlet /var/lib/psquadlet /etc/containers/systemd/* "
-        "/etc/containers/systemd/.psquadlet-manifest.json "
-        "/etc/systemd/system/psquadlet-watch.service /etc/systemd/system/.psquadlet-manifest.json"
-    )
-    tb.systemctl("daemon-reload")
+
+def test_compose_service(clean_testbed: TestBed, standins: StandIns) -> None:
+    """3. a compose service, started the way podman-compose would start it."""
+    tb = clean_testbed
+    reg = standins.registry
+    image = f"{reg.host}/site/tp:1"
+    standins.push("plain", "1.0", "site/tp:1")
+    tb.sh("mkdir -p /srv/web && echo data > /srv/web/keep")
     tb.write(
         "/srv/tp/compose.yml",
         f"""\
@@ -240,11 +240,14 @@ services:
 """,
     )
     tb.podman("run", "-d", "--name", "tp", "--network", "host", "-v", "/srv/web:/data:z", image)
-    tb.run(["psquadlet", "adopt", "--compose", "/srv/tp/compose.yml", "--service", "testpoint"])
-    assert active(tb, "tp.service")
+    res = tb.run(
+        ["psquadlet", "adopt", "--compose", "/srv/tp/compose.yml", "--service", "testpoint"]
+    )
+    status = tb.systemctl("status", "--no-pager", "tp.service", check=False).stdout
+    assert active(tb, "tp.service"), res.stdout + res.stderr + status + tb.journal("tp.service")
     assert tb.podman("exec", "tp", "cat", "/data/keep").stdout.strip() == "data"
     reboot_and_wait(tb, "tp.service")
-    standins.push("plain", "1.0", "site/web:1")
+    standins.push("plain", "2.0", "site/tp:1")
     outcome = upgrade(tb, "tp", reg.host)
     assert outcome["action"] == "upgraded", outcome
-    assert version(tb, "tp") == "1.0"
+    assert version(tb, "tp") == "2.0"
