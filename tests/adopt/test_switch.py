@@ -11,10 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from psquadlet import adopt
 from psquadlet.adopt import record, switch
 from psquadlet.adopt.record import AdoptError
+from psquadlet.cli import main
 from tests.importer.test_unit_import import SITE_UNIT
 
 NAME = "perfsonar-testpoint"
@@ -265,3 +267,10 @@ def test_a_compose_service_keeps_its_container_name(tmp_path: Path) -> None:
     assert prepared.adoption.name == "tp"
     assert prepared.adoption.container == "tp"
     assert prepared.adoption.shape == "container"
+
+
+def test_cli_undo_without_a_record_is_a_clear_error() -> None:
+    result = CliRunner().invoke(main, ["adopt", "--undo", "never-adopted-here"])
+    assert result.exit_code == 2
+    assert "no adoption of never-adopted-here is recorded" in result.output
+    assert "Traceback" not in result.output
