@@ -116,10 +116,10 @@ def _span(d: Draft, unit: UnitText, entry: Entry, section: str, key: str) -> Non
 
 def _unit_section(d: Draft, unit: UnitText, entry: Entry) -> None:
     key = entry.key
-    if key == "Description":
-        d.section("unit")["description"] = entry.value
+    if key == "Description":  # psquadlet writes these escaped: specifiers are resolved here
+        d.section("unit")["description"] = _resolved(unit, entry, entry.value)
     elif key in _UNIT_LISTS:
-        values = [e.value.split() for e in unit.values("Unit", key)]
+        values = [_resolved(unit, e, e.value).split() for e in unit.values("Unit", key)]
         d.section("unit")[_UNIT_LISTS[key]] = [w for v in values for w in v]
     elif key == "StartLimitIntervalSec":
         _span(d, unit, entry, "unit", "start_limit_interval")
@@ -127,6 +127,13 @@ def _unit_section(d: Draft, unit: UnitText, entry: Entry) -> None:
         d.section("unit")["start_limit_burst"] = int(entry.value)
     else:
         _extra(d, unit, "unit", entry)
+
+
+def _resolved(unit: UnitText, entry: Entry, value: str) -> str:
+    word, _ = unitreader.resolve_specifiers(
+        value, unitreader.specifiers(unit.unit_name), unit.where(entry)
+    )
+    return word
 
 
 def _extra(d: Draft, unit: UnitText, section: str, entry: Entry) -> None:

@@ -27,7 +27,7 @@ else:  # pragma: no cover
 # entrypoint wrapper as the command; podman rm/stop lines around it.
 SITE_UNIT = """\
 [Unit]
-Description=perfSONAR testpoint (site install)
+Description=perfSONAR testpoint (site install, %N)
 After=network-online.target
 Wants=network-online.target
 
@@ -94,7 +94,7 @@ def test_site_unit_keeps_every_flag(tmp_path: Path) -> None:
         "restart_sec": 10,
         "extra": {"LimitNOFILE": "4096"},
     }
-    assert c["unit"]["description"] == "perfSONAR testpoint (site install)"  # type: ignore[index]
+    assert c["unit"]["description"] == "perfSONAR testpoint (site install, perfsonar-testpoint)"  # type: ignore[index]
     assert c["install"] == {"wanted_by": ["multi-user.target"]}
 
 
