@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from psquadlet import generate, importer, plan
-from psquadlet.adopt import record, switch
+from psquadlet.adopt import record, switch, volumes
 from psquadlet.adopt.hostops import HostOps, SystemHost
 from psquadlet.adopt.record import AdoptError
 from psquadlet.errors import UsageError
@@ -60,6 +60,7 @@ def prepare(
     ops: HostOps | None = None,
     unit_dir: Path = SYSTEM_UNIT_DIR,
     state_dir: Path = DEFAULT_STATE_DIR,
+    into_volumes: bool = False,
 ) -> Prepared:
     """What ``adopt NAME`` would take over and write; raises UsageError/ImportInputError."""
     ops = ops or SystemHost()
@@ -100,6 +101,9 @@ def prepare(
             )
         result = importer.from_container(name, name)
         shape, container = "container", name
+    copy = None
+    if into_volumes:
+        result, copy = volumes.into_volumes(result, name)
     text = importer.to_toml(result)
     importer.validate(text)
     a = switch.Adoption(
@@ -109,6 +113,7 @@ def prepare(
         text,
         unit_path=unit_path if shape == "unit" else None,
         container=container,
+        copy=copy,
     )
     _check_free(a, state_dir)
     return Prepared(a, result)

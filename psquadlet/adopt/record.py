@@ -24,7 +24,7 @@ MAX_RECORD_BYTES = 1 << 20
 
 # Steps, in order. A step is recorded as begun ("stop") before it is done and as done
 # ("stop:done") after; undo treats a begun step as possibly done.
-STEPS = ("keep", "stop", "move", "config", "generate", "start", "done")
+STEPS = ("keep", "stop", "move", "copy", "config", "generate", "start", "done")
 
 
 class AdoptError(PsquadletError):
@@ -53,6 +53,8 @@ class Record:
     created: list[str] = field(default_factory=list)
     """Files ``generate`` created for the adoption (removed again by an undo)."""
     config_created: bool = False
+    volume: str = ""
+    """``--into-volumes``: the named volume the adoption created and filled."""
     steps: list[str] = field(default_factory=list)
 
     def begun(self, step: str) -> bool:

@@ -23,6 +23,7 @@ from psquadlet import fsutil, marker
 from psquadlet.adopt import record
 from psquadlet.adopt.hostops import HostOps
 from psquadlet.adopt.record import AdoptError, Record
+from psquadlet.adopt.volumes import Copy, copy_argv
 from psquadlet.errors import PsquadletError
 
 ASIDE_SUFFIX = "-psquadlet-adopted"
@@ -43,6 +44,8 @@ class Adoption:
     config_text: str
     unit_path: Path | None = None
     container: str = ""
+    copy: Copy | None = None
+    """``--into-volumes``: the folder to copy into a named volume."""
 
     @property
     def unit(self) -> str:
@@ -111,6 +114,12 @@ def _forward(
         a.unit_path.unlink(missing_ok=True)
         ops.systemctl("daemon-reload")
         record.step(state_dir, rec, "move", done=True)
+    if a.copy is not None:
+        rec.volume = a.copy.volume
+        record.step(state_dir, rec, "copy")
+        ops.podman("volume", "create", "--", a.copy.volume)
+        ops.podman(*copy_argv(a.copy))
+        record.step(state_dir, rec, "copy", done=True)
     rec.config_created = True
     record.step(state_dir, rec, "config")
     a.config_path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
@@ -167,6 +176,9 @@ def restore(rec: Record, ops: HostOps, state_dir: Path) -> list[str]:
                     ops.systemctl("stop", "--", Path(path).name)
         for path in rec.created:
             _attempt(problems, functools.partial(_remove_created, path))
+    if rec.volume and rec.begun("copy"):  # a copy: the folder it came from is untouched
+        with contextlib.suppress(PsquadletError):
+            ops.podman("volume", "rm", "--force", "--", rec.volume)
     if rec.begun("config") and rec.config_created:
         config = Path(rec.config_path)
         if config.exists():

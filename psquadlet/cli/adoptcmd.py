@@ -38,6 +38,12 @@ from psquadlet.errors import PsquadletError
 @click.option(
     "--dry-run", is_flag=True, help="Show the configuration and the plan; change nothing."
 )
+@click.option(
+    "--into-volumes",
+    is_flag=True,
+    help="Copy the bind-mounted pSConfig folder into the named volume NAME-psconfig and use "
+    "that instead (the folder is left as it is).",
+)
 @click.option("--undo", is_flag=True, help="Put the old unit or container back and start it.")
 def adopt(
     *,
@@ -47,6 +53,7 @@ def adopt(
     compose_file: Path | None,
     service: str | None,
     dry_run: bool,
+    into_volumes: bool,
     undo: bool,
 ) -> None:
     """Switch NAME (default perfsonar-testpoint) over to psquadlet, behind the health gate.
@@ -69,7 +76,12 @@ def adopt(
             click.echo(adopt_mod.undo(name))
             return
         prepared = adopt_mod.prepare(
-            name, config_path, unit_file=unit_file, compose_file=compose_file, service=service
+            name,
+            config_path,
+            unit_file=unit_file,
+            compose_file=compose_file,
+            service=service,
+            into_volumes=into_volumes,
         )
         for message in importer.messages(prepared.result):
             click.echo(f"psquadlet: adopt: {message}", err=True)

@@ -274,3 +274,44 @@ def test_cli_undo_without_a_record_is_a_clear_error() -> None:
     assert result.exit_code == 2
     assert "no adoption of never-adopted-here is recorded" in result.output
     assert "Traceback" not in result.output
+
+
+def test_into_volumes_copies_the_psconfig_folder_and_undo_removes_the_copy(site) -> None:  # type: ignore[no-untyped-def]
+    host, unit_dir, state, config = site
+    prepared = adopt.prepare(
+        None, config, ops=host, unit_dir=unit_dir, state_dir=state, into_volumes=True
+    )
+    assert prepared.adoption.copy is not None
+    assert prepared.adoption.copy.source == "/srv/tp/psconfig"
+    text = prepared.adoption.config_text
+    assert '"perfsonar-testpoint-psconfig:/etc/perfsonar/psconfig:Z"' in text
+    assert "/srv/tp/psconfig" not in text
+    out = unit_dir.parent / "quadlet"
+    out.mkdir()
+    with pytest.raises(AdoptError):
+        adopt.run(prepared, ops=host, state_dir=state, outdir=out, gate=lambda: "no")
+    volume = "perfsonar-testpoint-psconfig"
+    copy = [c for c in host.calls if c.startswith("podman run")]
+    assert copy == [
+        "podman run --rm --network=none --entrypoint=cp --volume=/srv/tp/psconfig:/from:ro,z "
+        f"--volume={volume}:/to:Z registry.invalid/site/perfsonar-testpoint:production -a "
+        "/from/. /to/"
+    ]
+    assert host.calls.index(f"systemctl stop -- {UNIT}") < host.calls.index(copy[0])
+    assert f"podman volume rm --force -- {volume}" in host.calls
+    assert_back_as_before(host, unit_dir, state, config)
+
+
+def test_into_volumes_needs_a_psconfig_bind_mount(tmp_path: Path) -> None:
+    unit_dir = tmp_path / "system"
+    unit_dir.mkdir()
+    (unit_dir / UNIT).write_text(SITE_UNIT.replace(":/etc/perfsonar/psconfig:Z", ":/elsewhere"))
+    with pytest.raises(adopt.UsageError, match="bind-mounts no host folder"):
+        adopt.prepare(
+            None,
+            tmp_path / "c.toml",
+            ops=FakeHost(unit_dir),
+            unit_dir=unit_dir,
+            state_dir=tmp_path / "s",
+            into_volumes=True,
+        )
