@@ -176,7 +176,9 @@ def restore(rec: Record, ops: HostOps, state_dir: Path) -> list[str]:
                     ops.systemctl("stop", "--", Path(path).name)
         for path in rec.created:
             _attempt(problems, functools.partial(_remove_created, path))
-    if rec.volume and rec.begun("copy"):  # a copy: the folder it came from is untouched
+    # an unfinished adoption's copy (the folder it came from is untouched); a finished one's
+    # volume may hold what the operator configured since: it stays
+    if rec.volume and rec.begun("copy") and not rec.finished:
         with contextlib.suppress(PsquadletError):
             ops.podman("volume", "rm", "--force", "--", rec.volume)
     if rec.begun("config") and rec.config_created:

@@ -162,8 +162,11 @@ def _site_scenario(tb: TestBed, standins: StandIns, registry: str) -> None:
     assert not tb.path(CONFIG).exists()
     tb.sh(f"rm -rf /etc/containers/systemd/{NAME}.container.d")
 
-    # 2. the adoption: same unit name, so the dependent's Requires= still resolves
-    tb.run(["psquadlet", "adopt"])
+    # 2. the adoption: same unit name, so the dependent's Requires= still resolves; the
+    # pSConfig folder copied into the named volume
+    tb.run(["psquadlet", "adopt", "--into-volumes"])
+    assert tb.podman("volume", "exists", f"{NAME}-psconfig", check=False).returncode == 0
+    assert f"{TP}/psconfig:" not in tb.path(CONFIG).read_text()
     assert not tb.path(f"/etc/systemd/system/{SERVICE}").exists()
     kept = tb.path(f"/var/lib/psquadlet/adopted/{NAME}/{SERVICE}")
     assert kept.read_text() == site_unit(f"{registry}/{SITE_REPO}:production")
@@ -191,7 +194,8 @@ def _site_scenario(tb: TestBed, standins: StandIns, registry: str) -> None:
     tb.wait_for(lambda: active(tb, SERVICE) and active(tb, CERTBOT), 120, "undo's old units")
     assert "/etc/systemd/system/" in tb.systemctl("show", "-p", "FragmentPath", SERVICE).stdout
     assert tb.systemctl("is-enabled", SERVICE, check=False).stdout.strip() == "enabled"
-    assert tb.path(f"{TP}/psconfig/site-mesh.json").exists()
+    assert tb.path(f"{TP}/psconfig/site-mesh.json").read_text() == '{"kept": true}\n'
+    assert tb.podman("volume", "exists", f"{NAME}-psconfig", check=False).returncode == 0
 
 
 def test_bare_container(clean_testbed: TestBed, standins: StandIns) -> None:
