@@ -88,6 +88,11 @@ class Options:
     """The psquadlet the watcher's units run (None: this one, ``watchunits.installed_command``)."""
     vendor_unit_dirs: tuple[Path, ...] | None = None
     """Where a package's own units are installed (None: ``watchunits.VENDOR_UNIT_DIRS``)."""
+    config_text: str | None = None
+    """The configuration's text when it is not on disk yet (``adopt --dry-run``); its source
+    is still ``config_path``."""
+    replacing: tuple[Path, ...] = ()
+    """Installed units this run moves aside first (``adopt``): they do not count as shadowed."""
 
 
 @dataclass(frozen=True)
@@ -305,12 +310,16 @@ def _compare(generate_plan: GeneratePlan) -> plan_mod.Plan:
         force=options.force,
         search_path=search,
         owned=generate_plan.owned,
+        replacing=options.replacing,
     )
 
 
 def plan_generate(options: Options) -> GeneratePlan:
     """Everything ``generate`` would do, touching nothing. Raises PsquadletError."""
-    config = config_mod.load_config(options.config_path)
+    if options.config_text is not None and options.config_path is not None:
+        config = config_mod.parse_config(options.config_text, str(options.config_path))
+    else:
+        config = config_mod.load_config(options.config_path)
     fmt, version, note = choose_format(options.fmt, options.podman_version)
     user = (not is_root()) if options.user is None else options.user
     host = host_dir(user, options.outdir)

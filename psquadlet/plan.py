@@ -180,14 +180,17 @@ def systemd_unit_name(filename: str) -> str:
     return filename
 
 
-def _shadowed(filename: str, search_path: Iterable[Path], outdir: Path) -> Path | None:
-    """An installed unit (not psquadlet's) that a new file named ``filename`` would shadow."""
+def _shadowed(
+    filename: str, search_path: Iterable[Path], outdir: Path, replacing: Collection[Path] = ()
+) -> Path | None:
+    """An installed unit (not psquadlet's) that a new file named ``filename`` would shadow;
+    ``replacing``: installed units the run moves aside first (``psquadlet adopt``)."""
     name = systemd_unit_name(filename)
     if name in OWN_UNITS:
         return None
     for folder in search_path:
         path = folder / name
-        if folder == outdir or not os.path.lexists(path):
+        if folder == outdir or not os.path.lexists(path) or path in replacing:
             continue
         text = _read(path) if path.is_file() else None
         if text is None or not is_generated(text):
@@ -197,8 +200,14 @@ def _shadowed(filename: str, search_path: Iterable[Path], outdir: Path) -> Path 
 
 class _Planner:
     def __init__(
-        self, source: str, force: bool, search_path: Sequence[Path], owned: Collection[Path]
+        self,
+        source: str,
+        force: bool,
+        search_path: Sequence[Path],
+        owned: Collection[Path],
+        replacing: Collection[Path] = (),
     ) -> None:
+        self.replacing = replacing
         self.source = source
         self.force = force
         self.search_path = search_path
@@ -217,7 +226,7 @@ class _Planner:
             return
         old = _read(path)
         if old is None:
-            shadow = _shadowed(path.name, self.search_path, folder)
+            shadow = _shadowed(path.name, self.search_path, folder, self.replacing)
             if shadow is not None and not self.force and target.kind in (UNIT, VOLUME):
                 reason = (
                     f"would shadow the installed unit {shadow}: rename the container "
@@ -297,13 +306,14 @@ def compute_plan(
     force: bool = False,
     search_path: Sequence[Path] = (),
     owned: Collection[Path] = (),
+    replacing: Collection[Path] = (),
 ) -> Plan:
     """What writing ``targets`` (each inside one of ``folders``) means; touches nothing.
 
     ``source`` is the configuration the run reads (it decides which files are this run's).
     ``search_path``: folders of installed systemd units a new unit must not shadow.
     """
-    planner = _Planner(source, force, search_path, owned)
+    planner = _Planner(source, force, search_path, owned, replacing)
     manifests: dict[Path, str] = {}
     for folder in folders:
         mine = sorted((t for t in targets if t.path.parent == folder), key=lambda t: t.path)

@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "init": "psquadlet.cli.generate:init",
     "validate": "psquadlet.cli.generate:validate",
     "import": "psquadlet.cli.importcmd:import_",
+    "adopt": "psquadlet.cli.adoptcmd:adopt",
     "doctor": "psquadlet.cli.operator:doctor",
     "status": "psquadlet.cli.operator:status",
     "shell": "psquadlet.cli.operator:shell",

@@ -29,6 +29,13 @@ from psquadlet.errors import PsquadletError, RefusedError, UsageError
     help="import the services of this compose file",
 )
 @click.option("--service", help="with --compose: import only this service")
+@click.option(
+    "--unit",
+    "unit_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="import the systemd unit whose ExecStart= runs podman run or docker run",
+)
+@click.option("--container", help="import this existing container (podman container inspect)")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def import_(
     *,
@@ -37,6 +44,8 @@ def import_(
     name: str | None,
     compose_file: Path | None,
     service: str | None,
+    unit_file: Path | None,
+    container: str | None,
     command: tuple[str, ...],
 ) -> None:
     """Turn a docker run line or a compose file into a psquadlet configuration.
@@ -46,6 +55,8 @@ def import_(
       psquadlet import 'docker run -d --net=host perfsonar/testpoint'
       psquadlet import - < line.txt        # the line on standard input
       psquadlet import --compose docker-compose.yml [--service NAME] -o psquadlet.toml
+      psquadlet import --unit /etc/systemd/system/perfsonar-testpoint.service
+      psquadlet import --container perfsonar-testpoint
 
     Flags that have no meaning under systemd are dropped, flags without a configuration key
     go to podman_args; each is listed (with the reason) in the output and on stderr. The
@@ -54,11 +65,18 @@ def import_(
     from psquadlet import importer  # noqa: PLC0415 - keep 'psquadlet --help' fast
 
     try:
-        if compose_file is not None and command:
-            raise UsageError("give either a docker run line or --compose FILE, not both")
+        sources = [compose_file is not None, bool(command), unit_file is not None, container]
+        if sum(map(bool, sources)) > 1:
+            raise UsageError(
+                "give one of a docker run line, --compose FILE, --unit FILE or --container NAME"
+            )
         if service is not None and compose_file is None:
             raise UsageError("--service needs --compose")
-        if compose_file is not None:
+        if unit_file is not None:
+            result = importer.from_unit(str(unit_file), name)
+        elif container is not None:
+            result = importer.from_container(container, name)
+        elif compose_file is not None:
             result = importer.from_compose(str(compose_file), service, name)
         elif command:
             args = list(command)

@@ -11,6 +11,7 @@ that what import prints is always something ``psquadlet generate`` accepts.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import textwrap
 from collections.abc import Mapping, Sequence
@@ -18,7 +19,8 @@ from pathlib import Path
 
 from psquadlet import fsutil, imageref
 from psquadlet.errors import PsquadletError
-from psquadlet.importer import compose, dockerrun, perfsonar, shellwords
+from psquadlet.importer import compose, dockerrun, fromunit, perfsonar, shellwords
+from psquadlet.importer import inspect as inspect_mod
 from psquadlet.importer.draft import (
     APPROXIMATED,
     DROPPED,
@@ -44,6 +46,8 @@ __all__ = [
     "Note",
     "from_command_line",
     "from_compose",
+    "from_container",
+    "from_unit",
     "looks_secret",
     "messages",
     "read_stream",
@@ -185,6 +189,61 @@ def from_compose(
         containers=tuple(containers),
         volumes=tuple(loaded.volumes),
         notes=tuple(loaded.notes),
+    )
+
+
+def from_unit(path: str, name: str | None = None) -> ImportResult:
+    """An installed systemd unit whose ExecStart= runs ``podman run`` or ``docker run``."""
+    d, program, _ = fromunit.parse(path)
+    _finish(d, name, docker_defaults=program == "docker", restart_default="unit")
+    _upstream_note(d)
+    return ImportResult(source=os.path.abspath(path), containers=(d.freeze(),))
+
+
+def from_container(
+    container: str, name: str | None = None, run: inspect_mod.Runner | None = None
+) -> ImportResult:
+    """An existing container, from ``podman container inspect``: its recorded create
+    command when it has one, else its settings mapped back onto flags."""
+    from psquadlet.host import run_command  # noqa: PLC0415 - keep import light
+
+    where = f"podman container inspect {container}"
+    data = inspect_mod.inspect_container(container, run or run_command)
+    argv = inspect_mod.create_command(data, where)
+    lost: list[tuple[str, str]] = []
+    how = "its create command (Config.CreateCommand)"
+    if argv is None:
+        argv, lost = inspect_mod.run_line(data, where)
+        how = "its settings (no create command recorded)"
+    try:
+        d = dockerrun.parse(argv, {}, "/")
+    except ImportInputError as exc:
+        raise ImportInputError(f"{where}: {exc}") from None
+    for subject, reason in lost:
+        d.note(DROPPED, subject, reason)
+    if name is None and d.name != container:
+        name = container
+    _finish(d, name, docker_defaults=False, restart_default="container")
+    _upstream_note(d)
+    return ImportResult(source=f"container {container}, {how}", containers=(d.freeze(),))
+
+
+def _upstream_note(d: Draft) -> None:
+    """A testpoint image that is not upstream's (OSG's registry): say which one it could
+    move to; the import keeps the image it came with."""
+    image = str(d.settings.get("image", ""))
+    if d.settings.get("preset") or "perfsonar-testpoint" not in image.rsplit("/", 1)[-1]:
+        return
+    tag = imageref.normalize(image).tag or ""
+    same = re.fullmatch(r"latest|systemd|v\d+\.\d+\.\d+(-systemd)?", tag)
+    upstream = f"ghcr.io/perfsonar/testpoint:{tag if same else 'systemd'}"
+    why = "" if same else f" (upstream has no tag {tag!r}; systemd is its systemd variant)"
+    d.note(
+        APPROXIMATED,
+        "(image)",
+        f"{image} is kept as it is; the upstream image is {upstream}{why}: "
+        'preset = "perfsonar-testpoint" moves to it, and the watcher can then follow '
+        "upstream's releases",
     )
 
 

@@ -50,8 +50,18 @@ class Note:
 CONTAINER_KEYS = schema.CONTAINER_KEYS
 SECTION_KEYS = {
     "health": ("cmd", "interval", "timeout", "retries", "start_period", "on_failure"),
-    "unit": ("description", "after", "wants", "requires", "before", "extra"),
+    "unit": (
+        "description",
+        "after",
+        "wants",
+        "requires",
+        "before",
+        "start_limit_interval",
+        "start_limit_burst",
+        "extra",
+    ),
     "service": ("restart", "restart_sec", "timeout_start", "timeout_stop", "extra"),
+    "install": ("wanted_by", "extra"),
     "update": ("policy",),
 }
 

@@ -113,7 +113,7 @@ def test_compose_file(tmp_path: Path) -> None:
         (["docker pull nginx"], "expected 'docker run'"),
         ([], "nothing to import"),
         (["--service", "web", "docker run x"], "--service needs --compose"),
-        (["--compose", "x.yml", "docker run x"], "not both"),
+        (["--compose", "x.yml", "docker run x"], "give one of"),
         (["--compose", "/nonexistent/compose.yml"], "no such file"),
         (["--name", "bad name", "docker run x"], "--name: "),
         (["docker run -p 99999:80 x"], "invalid port"),
