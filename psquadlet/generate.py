@@ -40,6 +40,7 @@ from psquadlet import config as config_mod
 from psquadlet import (
     dropin,
     fsutil,
+    healgate,
     marker,
     ownhooks,
     quadlet_keys,
@@ -228,13 +229,18 @@ def _own_units(
     (an operator's own copy) unless ``--force``.
     """
     watch = config.watch
-    if not watch.enabled or not any(ownhooks.watcher_wants(config, s) for s in config.containers):
+    watcher = watch.enabled and any(ownhooks.watcher_wants(config, s) for s in config.containers)
+    healer = any(ownhooks.heal_wants(s) for s in config.containers)
+    if not (watcher or healer):
         return [], []
     command = options.watch_command or watchunits.installed_command()
     vendor = options.vendor_unit_dirs or watchunits.VENDOR_UNIT_DIRS
     path_arg = _config_arg(config.source)
     try:
-        units = watchunits.render(watch.mode, command, user, path_arg)
+        units = (
+            *(watchunits.render(watch.mode, command, user, path_arg) if watcher else ()),
+            *(watchunits.render_heal(command, user, path_arg) if healer else ()),
+        )
     except PsquadletError as exc:
         return [], [f"not writing the watcher's units: {exc}"]
     targets, notes = [], []
@@ -321,7 +327,8 @@ def plan_generate(options: Options) -> GeneratePlan:
     targets, folders = _files(config, units, unit_dir, host)
     own_dir = watch_dir(user, options.outdir)
     own, kept = _own_units(config, options, own_dir, user)
-    notes = "; ".join(n for n in (note, fallback, moves.note, *kept) if n)
+    stand_ins = healgate.notes(config, version)
+    notes = "; ".join(n for n in (note, fallback, moves.note, *stand_ins, *kept) if n)
     empty = plan_mod.Plan(())
     draft = GeneratePlan(
         config,

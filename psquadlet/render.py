@@ -19,7 +19,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from psquadlet import marker, ownhooks, quadlet_keys, schema, unitfile
+from psquadlet import healgate, marker, ownhooks, quadlet_keys, schema, unitfile
 from psquadlet.errors import ConfigError, PodmanVersionError, UsageError, raise_collected
 from psquadlet.model import Config, ContainerSpec, VolumeSpec
 
@@ -147,7 +147,7 @@ def _health_options(spec: ContainerSpec, base: str) -> list[_Option]:
     return [
         _row_option(row, f"{base}.health.{key}", values[key], f"{row.flag}={values[key]}")
         for key, row in schema.HEALTH.items()
-        if values[key]
+        if values.get(key)  # restart_budget & co: psquadlet's supervisor, not Podman's
     ]
 
 
@@ -302,7 +302,7 @@ def _quadlet_container(
     spec: ContainerSpec, config: Config, user: bool, version: tuple[int, int, int]
 ) -> _Writer:
     writer = _Writer(config.source)
-    _unit_section(writer, spec, own=ownhooks.watcher_wants(config, spec))
+    _unit_section(writer, spec, own=ownhooks.own_wants(config, spec))
     writer.section("Container")
     podman_args: list[tuple[str, str]] = []
     for option in _container_options(spec):
@@ -377,7 +377,7 @@ def _service_run_argv(writer: _Writer, spec: ContainerSpec, config: Config) -> l
 def _service_unit(spec: ContainerSpec, config: Config, user: bool) -> _Writer:
     writer = _Writer(config.source)
     base = f"containers.{spec.name}"
-    _unit_section(writer, spec, own=ownhooks.watcher_wants(config, spec))
+    _unit_section(writer, spec, own=ownhooks.own_wants(config, spec))
     writer.literal("RequiresMountsFor=%t/containers")
     writer.section("Service")
     writer.literal("Environment=PODMAN_SYSTEMD_UNIT=%n")
@@ -446,11 +446,16 @@ def _service_unit(spec: ContainerSpec, config: Config, user: bool) -> _Writer:
 def for_target(spec: ContainerSpec, fmt: str, version: tuple[int, int, int]) -> ContainerSpec:
     """``spec`` with the values that depend on the target resolved (a typed downgrade).
 
-    ``notify = "healthy-when-supported"`` becomes ``healthy`` where the target has it (Quadlet
-    ``Notify=healthy`` from 5.0, ``podman run --sdnotify=healthy`` from 4.7) and a health
-    check is set, else off (``--sdnotify=conmon``): never a refusal, so it never makes
+    ``health.on_failure`` is left out where psquadlet's supervisor stands in for it
+    (``healgate.stands_in``). ``notify = "healthy-when-supported"`` becomes ``healthy``
+    where the target has it (Quadlet ``Notify=healthy`` from 5.0, ``podman run
+    --sdnotify=healthy`` from 4.7) and a health check is set, else off
+    (``--sdnotify=conmon``): never a refusal, so it never makes
     ``--format auto`` leave Quadlet either.
     """
+    if healgate.stands_in(spec, version):
+        assert spec.health is not None
+        spec = dataclasses.replace(spec, health=dataclasses.replace(spec.health, on_failure=""))
     if spec.notify != schema.NOTIFY_HEALTHY_WHEN_SUPPORTED:
         return spec
     quadlet_since, flag_since = schema.NOTIFY_HEALTHY_SINCE

@@ -231,7 +231,23 @@ HEALTH: Mapping[str, Setting] = _rows(
     Setting("on_failure", TEXT, "`none`, `kill`, `restart`, `stop`", "",
             one_of("none", "kill", "restart", "stop"), quadlet="HealthOnFailure",
             flag="--health-on-failure", flag_since=(4, 3), render=SPECIAL),
+    # psquadlet's health supervisor (psquadlet heal, psquadlet-health.timer): not Podman's.
+    Setting("restart_budget", INTEGER, "restarts of an unhealthy container by psquadlet per "
+            "`budget_window`, when Podman itself takes no action (`on_failure` unset or "
+            "`none`); then it keeps running, unhealthy. At most 100; `0`: psquadlet never "
+            "restarts it", "`0` (preset: `3`)", maximum=100, render=ELSEWHERE),
+    Setting("budget_window", DURATION, "the window of `restart_budget` (at most `1d`)",
+            '`"1h"`', maximum=DAY, render=ELSEWHERE),
+    Setting("retry_after", DURATION, "once the budget is spent: one restart after this, "
+            "doubling up to `retry_max` while the check keeps failing (at most `1d`)",
+            '`"1h"`', maximum=DAY, render=ELSEWHERE),
+    Setting("retry_max", DURATION, "the longest wait between those retries (at most `7d`)",
+            '`"24h"`', maximum=7 * DAY, render=ELSEWHERE),
 )  # fmt: skip
+
+HEAL_SINCE: Version = (4, 3)
+"""``--health-on-failure`` (Quadlet ``HealthOnFailure=`` 4.5): below it, ``render.for_target``
+leaves ``on_failure`` out and psquadlet's supervisor restarts under ``restart_budget``."""
 
 # [containers.NAME.unit] keys with a row (the others are read by hand in config): systemd's
 # start limit, written in both formats. Unset: not written (systemd's default, 5 starts in
