@@ -200,7 +200,7 @@ CONTAINER: Mapping[str, Setting] = _rows(
     Setting("pull", TEXT, "`missing`, `always`, `newer`, `never`", "not emitted",
             one_of("missing", "always", "newer", "never"), quadlet="Pull", flag="--pull"),
     Setting("notify", TEXT, '`true`, `"healthy"`, or `"healthy-when-supported"` (`healthy` '
-            "where the target has it, else off; the testpoint preset's)", "`false`",
+            "where the target has it, else off)", "`false`",
             quadlet="Notify",
             flag="--sdnotify", values_since=_NOTIFY_HEALTHY, render=SPECIAL),
     Setting("health", TABLE, "Podman's own health check: see `[containers.NAME.health]`", "none",

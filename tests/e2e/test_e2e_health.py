@@ -15,9 +15,10 @@ gave-up messages in the window.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from tests.support.images import StandIns
-from tests.support.testbed import TestBed
+from tests.support.testbed import TestBed, TestBedError
 
 UNIT = "perfsonar-testpoint"
 SERVICE = f"{UNIT}.service"
@@ -27,11 +28,11 @@ SICK_DIR = "/srv/psq-health"  # bind-mounted at /var/lib/psq-health: outlives re
 BUDGET = 3
 RETRY_AFTER = 45  # seconds: the first backoff retry after giving up (then 90 s)
 WINDOW = 80  # seconds observed after giving up: one backoff retry falls inside
+# An empty OnActiveSec= resets every trigger of the timer (systemd.timer(5)), then both anew.
 FAST_TIMER = """\
 [Timer]
 OnActiveSec=
 OnActiveSec=2s
-OnUnitInactiveSec=
 OnUnitInactiveSec=3s
 AccuracySec=1s
 """
@@ -82,6 +83,18 @@ def health(tb: TestBed) -> str:
     return res.stdout.strip() if res.returncode == 0 else ""
 
 
+def wait(tb: TestBed, predicate: Callable[[], object], timeout: float, what: str) -> None:
+    """``tb.wait_for``, failing with what the supervisor logged and its timer's state."""
+    try:
+        tb.wait_for(lambda: bool(predicate()), timeout, what)
+    except TestBedError as exc:
+        timer = tb.systemctl("status", "--no-pager", "psquadlet-health.timer", check=False)
+        raise AssertionError(
+            f"{exc}\n{timer.stdout[-1500:]}\n{tb.journal(HEAL)[-3000:]}\n"
+            f"{tb.podman('inspect', UNIT, check=False).stdout[-1500:]}"
+        ) from None
+
+
 def heal_lines(tb: TestBed, cursor: str, word: str) -> list[str]:
     """psquadlet heal's journal lines of one kind (``UNIT: WORD...``) after the cursor."""
     marker = f"{UNIT}: {word}"
@@ -107,21 +120,21 @@ def test_unhealthy_testpoint_is_healed_then_left_running_then_recovers(
         # Wants= started the supervisor's timer with the container.
         tb.wait_for(lambda: tb.systemctl("is-active", "psquadlet-health.timer", check=False)
                     .stdout.strip() == "active", 30, "the health timer")  # fmt: skip
-        tb.wait_for(lambda: health(tb) == "healthy", 60, "a healthy testpoint")
+        wait(tb, lambda: health(tb) == "healthy", 60, "a healthy testpoint")
 
         # A transient fault inside the container: one restart by psquadlet heals it.
         cursor = tb.journal_cursor()
         first = container_id(tb)
         tb.podman("exec", UNIT, "touch", "/run/psq-sick")
-        tb.wait_for(lambda: container_id(tb) not in ("", first), 90, "heal's restart")
-        tb.wait_for(lambda: heal_lines(tb, cursor, "healthy"), 90, "the healthy report")
+        wait(tb, lambda: container_id(tb) not in ("", first), 90, "heal's restart")
+        wait(tb, lambda: heal_lines(tb, cursor, "healthy"), 90, "the healthy report")
         assert len(heal_lines(tb, cursor, "unhealthy")) == 1, tb.journal(HEAL, cursor)[-3000:]
         assert show(tb, "ActiveState") == "active"
 
         # A persistent fault (on the bind mount): the rest of the budget, then it keeps running.
         cursor = tb.journal_cursor()
         tb.sh(f"touch {SICK_DIR}/sick")
-        tb.wait_for(lambda: heal_lines(tb, cursor, "gave-up"), 240, "heal to give up")
+        wait(tb, lambda: heal_lines(tb, cursor, "gave-up"), 240, "heal to give up")
         gave_up_at = time.monotonic()
         restarts = tb.journal(HEAL, cursor).count(f"restart {SERVICE}")
         assert restarts == BUDGET - 1, tb.journal(HEAL, cursor)[-4000:]  # one went above
@@ -153,7 +166,7 @@ def test_unhealthy_testpoint_is_healed_then_left_running_then_recovers(
         # Repaired: the running container passes again; heal says healthy, no restart needed.
         cursor = tb.journal_cursor()
         tb.sh(f"rm -f {SICK_DIR}/sick")
-        tb.wait_for(lambda: heal_lines(tb, cursor, "healthy"), 120, "the healthy report")
+        wait(tb, lambda: heal_lines(tb, cursor, "healthy"), 120, "the healthy report")
         assert health(tb) == "healthy"
         assert show(tb, "ActiveState") == "active"
     finally:

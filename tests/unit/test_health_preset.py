@@ -388,3 +388,18 @@ def test_podman_4_3_1_takes_the_service_line_and_kills_an_unhealthy_testpoint(
     assert gone.returncode in (0, 125), gone.stderr  # killed: stopped, or already removed
     running = _run(["podman", "container", "inspect", "--format", "{{.State.Running}}", NAME])
     assert running.returncode != 0 or running.stdout.strip() == "false"
+
+
+def test_generate_says_what_stands_in_for_the_health_kill(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from psquadlet.cli import main
+
+    config = tmp_path / "c.toml"
+    config.write_text(f'{PRESET}[containers.perfsonar-testpoint.health]\non_failure = "kill"\n')
+    argv = ["generate", "-c", str(config), "-o", str(tmp_path / "out"), "--dry-run"]
+    result = CliRunner().invoke(main, [*argv, "--podman-version", "3.0.1"])
+    assert result.exit_code == 0, result.output
+    assert "has no --health-on-failure (4.3); psquadlet-health.timer restarts" in result.output
+    newer = CliRunner().invoke(main, [*argv, "--podman-version", "4.3.1"])
+    assert "psquadlet-health.timer restarts" not in newer.output
