@@ -18,7 +18,8 @@ import time
 from collections.abc import Callable
 
 from tests.support.images import StandIns
-from tests.support.testbed import TestBed, TestBedError
+from tests.support.testbed import TestBed
+from tests.support.testbed import TestBedError as BedError
 
 UNIT = "perfsonar-testpoint"
 SERVICE = f"{UNIT}.service"
@@ -87,7 +88,7 @@ def wait(tb: TestBed, predicate: Callable[[], object], timeout: float, what: str
     """``tb.wait_for``, failing with what the supervisor logged and its timer's state."""
     try:
         tb.wait_for(lambda: bool(predicate()), timeout, what)
-    except TestBedError as exc:
+    except BedError as exc:
         timer = tb.systemctl("status", "--no-pager", "psquadlet-health.timer", check=False)
         raise AssertionError(
             f"{exc}\n{timer.stdout[-1500:]}\n{tb.journal(HEAL)[-3000:]}\n"
