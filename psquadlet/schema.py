@@ -245,7 +245,7 @@ HEALTH: Mapping[str, Setting] = _rows(
             '`"24h"`', maximum=7 * DAY, render=ELSEWHERE),
 )  # fmt: skip
 
-HEAL_SINCE: Version = (4, 3)
+HEAL_SINCE: Version = HEALTH["on_failure"].flag_since
 """``--health-on-failure`` (Quadlet ``HealthOnFailure=`` 4.5): below it, ``render.for_target``
 leaves ``on_failure`` out and psquadlet's supervisor restarts under ``restart_budget``."""
 
