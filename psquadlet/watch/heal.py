@@ -7,8 +7,9 @@ Plain logic, no I/O: ``decide(observation, state, budget, now)`` says what one r
   ``budget_window`` (an ``unhealthy`` event at the first restart of an episode).
 - Budget spent: leave it running, unhealthy; one ``gave-up`` event (with the check's output;
   the runner adds the doctor's likely causes), then one restart after ``retry_after``,
-  doubling up to ``retry_max``, while the check keeps failing. No event for those retries:
-  one ``gave-up`` per episode, whatever the notifications' quiet period.
+  doubling up to ``retry_max``, while the check keeps failing. Exactly one ``gave-up`` per
+  quiet period (the notifications' ``quiet_period``, default 1 day): a reminder once a period
+  has passed since the last one, while it still fails; none for the retries themselves.
 - Unit ``failed`` (systemd gave up: its start limit after crashes, or a failed start): one
   ``gave-up`` saying so, and ``reset-failed`` + start on the same backoff.
 - Healthy after an episode: a ``healthy`` event; the backoff starts afresh next time (the
@@ -38,17 +39,25 @@ EPISODES = ("", UNHEALTHY, GAVE_UP, FAILED)
 OUTPUT_MAX = 2000  # characters of the check's output carried in an event
 
 
+DAY = 86400
+
+
 @dataclass(frozen=True)
 class Budget:
     restarts: int
     window: int
     retry_after: int
     retry_max: int
+    quiet: int = DAY  # the notifications' quiet period: one gave-up per period
 
     @classmethod
-    def of(cls, health: HealthSpec) -> Budget:
+    def of(cls, health: HealthSpec, quiet: int = DAY) -> Budget:
         return cls(
-            health.restart_budget, health.budget_window, health.retry_after, health.retry_max
+            health.restart_budget,
+            health.budget_window,
+            health.retry_after,
+            health.retry_max,
+            quiet,
         )
 
 
@@ -69,7 +78,7 @@ class HealState:
 
     restarts: tuple[float, ...] = ()  # times of its restarts still inside the window
     episode: str = ""  # "" | unhealthy | gave-up | failed
-    since: float | None = None  # when the episode's give-up happened
+    since: float | None = None  # when the episode's last gave-up was reported
     retry_at: float | None = None  # the next backoff retry
     backoff: int = 0  # the wait that led to retry_at
     output: str = ""  # the check's last failing output seen
@@ -118,6 +127,10 @@ def decide(obs: Observation, st: HealState, budget: Budget, now: float) -> Step:
             )
             new = HealState(restarts, FAILED, now, retry, budget.retry_after)
             return Step(NONE, EventKind.GAVE_UP, detail, new, diagnose=True)
+        if _reminder_due(st, budget, now):
+            detail = f"systemd's unit is still failed (last reported {when(st.since or now)})."
+            new = dataclasses.replace(st, since=now)
+            return Step(NONE, EventKind.GAVE_UP, detail, new, diagnose=True)
         return _retry(st, budget, now, START) or nothing
     if obs.unit_state != "active":
         return nothing  # starting, stopping, or stopped on purpose: systemd's business
@@ -135,7 +148,16 @@ def decide(obs: Observation, st: HealState, budget: Budget, now: float) -> Step:
     if obs.podman_acts:  # Podman's HealthOnFailure= and systemd's Restart= act; the stop
         return Step(NONE, None, "", dataclasses.replace(st, output=output))  # hook tells
     if st.episode == GAVE_UP:
-        return _retry(dataclasses.replace(st, output=output), budget, now, RESTART) or nothing
+        st = dataclasses.replace(st, output=output)
+        if _reminder_due(st, budget, now):
+            detail = (
+                f"Still unhealthy since {when(st.since or now)} (the last report); psquadlet keeps "
+                f"it running and retries at {when(st.retry_at or now)}.\n\n"
+                f"The check's last output:\n{output}"
+            )
+            new = dataclasses.replace(st, since=now)
+            return Step(NONE, EventKind.GAVE_UP, detail, new, diagnose=True)
+        return _retry(st, budget, now, RESTART) or Step(NONE, None, "", st)
     if len(restarts) < budget.restarts:
         count = len(restarts) + 1
         detail = (
@@ -155,6 +177,12 @@ def decide(obs: Observation, st: HealState, budget: Budget, now: float) -> Step:
     )
     new = HealState(restarts, GAVE_UP, now, retry, budget.retry_after, output)
     return Step(NONE, EventKind.GAVE_UP, detail, new, diagnose=True)
+
+
+def _reminder_due(st: HealState, budget: Budget, now: float) -> bool:
+    """A quiet period (at least ``retry_after``: a quiet period of 0 must not mean a message
+    every round) has passed since the last ``gave-up`` of this episode."""
+    return st.since is not None and now - st.since >= max(budget.quiet, budget.retry_after, 1)
 
 
 def _retry(st: HealState, budget: Budget, now: float, action: str) -> Step | None:

@@ -218,7 +218,8 @@ def _one(r: _Round, spec: ContainerSpec, states: dict[str, heal.HealState]) -> s
     if problem:
         return f"{spec.name}: cannot observe: {problem}"
     before = states.get(spec.name, heal.HealState())
-    step = heal.decide(obs, before, heal.Budget.of(spec.health), r.now())
+    quiet = r.config.notifications.quiet_period if r.config.notifications else heal.DAY
+    step = heal.decide(obs, before, heal.Budget.of(spec.health, quiet), r.now())
     states[spec.name] = step.state
     said = []
     if step.event is not None:

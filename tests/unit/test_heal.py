@@ -205,3 +205,28 @@ def test_state_round_trip_and_bad_shapes() -> None:
     ):
         with pytest.raises(ValueError, match=r"."):
             heal.from_json(bad)
+
+
+def test_one_gave_up_per_quiet_period_while_it_keeps_failing() -> None:
+    sim = Sim()
+    sim.sick_for(3 * 86400 + 3600, every=300)
+    gave_ups = [t for t, k in sim.events if k is EventKind.GAVE_UP]
+    assert len(gave_ups) == 4  # at the start, then one per day (the quiet period)
+    assert all(b - a >= 86400 for a, b in zip(gave_ups, gave_ups[1:]))
+    assert "Still unhealthy since" in sim.details[-1]
+    # A shorter quiet period, but never more often than the first retry's wait.
+    short = Sim()
+    end = short.now + 4 * 3600
+    while short.now < end:
+        short.round(SICK, dataclasses.replace(BUDGET, quiet=0))
+        short.now += 60
+    assert [k for _, k in short.events].count(EventKind.GAVE_UP) == 4  # hourly
+
+
+def test_a_failed_unit_is_reminded_once_per_quiet_period() -> None:
+    sim = Sim()
+    failed = heal.Observation("failed", unit_result="exit-code")
+    for _ in range(2 * 24 * 12 + 1):  # two days, every 5 minutes
+        sim.round(failed)
+        sim.now += 300
+    assert kinds(sim) == [EventKind.GAVE_UP] * 3
