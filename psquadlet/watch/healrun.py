@@ -6,18 +6,23 @@ and ``--user``, for Podman 3, whose health lives under ``.State.Healthcheck``, a
 ``.State.Health``), lets ``heal.decide`` choose, acts with ``systemctl reset-failed`` +
 ``restart``/``start``, and reports through the configured sinks (``watch/sinks.py``).
 
-It holds the watcher's lock (``STATE_DIR/lock``) for the round and skips a round when a pass
-holds it: it never restarts a unit in the middle of an upgrade. Its memory is
-``STATE_DIR/health.json`` (versioned; an unreadable one is moved aside, as the state file is).
+It skips a round while a watcher pass holds ``STATE_DIR/lock`` (``pass_running`` tests it and
+lets go at once): it never restarts a unit in the middle of an upgrade, and a pass, ``block`` or
+``pin`` never finds that lock taken by it. Its rounds are serialised by ``STATE_DIR/health.lock``,
+its memory is ``STATE_DIR/health.json`` (versioned; an unreadable one is moved aside, as the
+state file is).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
+import fcntl
 import json
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,11 +31,12 @@ from psquadlet.fsutil import atomic_write
 from psquadlet.model import Config, ContainerSpec
 from psquadlet.watch import heal
 from psquadlet.watch.events import Event
-from psquadlet.watch.interfaces import LockedError
+from psquadlet.watch.interfaces import LockedError, WatchError
 from psquadlet.watch.sinks import reporting
-from psquadlet.watch.state import FileStateStore
+from psquadlet.watch.state import LOCK_FILE as PASS_LOCK_FILE
 
 STATE_FILE = "health.json"
+LOCK_FILE = "health.lock"
 MAX_STATE_BYTES = 1 << 20
 INSPECT_TIMEOUT = 30.0
 JOB_TIMEOUT = 300.0  # a restart job (stop + start of an image already present)
@@ -98,6 +104,50 @@ class Round:
 
 def _systemctl(user: bool) -> list[str]:
     return ["systemctl", *(["--user"] if user else [])]
+
+
+@contextlib.contextmanager
+def _own_lock(state_dir: str) -> Iterator[None]:
+    """``STATE_DIR/health.lock``: one round at a time (the timer never overlaps; a hand-run
+    ``psquadlet heal`` might). Not the watcher's lock, which heal only tests: an upgrade,
+    ``block`` or ``pin`` never finds it taken by a health round."""
+    path = os.path.join(state_dir, LOCK_FILE)
+    try:
+        os.makedirs(state_dir, mode=0o755, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as e:
+        raise WatchError(f"cannot open lock file {path}: {e.strerror or e}") from e
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            if e.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            raise LockedError(f"another health round holds {path}") from e
+        yield
+    finally:
+        os.close(fd)
+
+
+def pass_running(state_dir: str) -> str:
+    """Why a watcher pass (or block, pin...) holds ``STATE_DIR/lock`` now, "" when none does.
+    A test of the lock, released at once: heal never restarts a unit in the middle of an
+    upgrade, and never keeps a pass from starting."""
+    path = os.path.join(state_dir, PASS_LOCK_FILE)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return ""  # no lock file: no pass ever ran here
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        if e.errno not in (errno.EAGAIN, errno.EACCES):
+            return ""
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+        return f"a psquadlet pass holds {path} (pid {holder})"
+    finally:
+        os.close(fd)  # closing releases the test lock at once
+    return ""
 
 
 def _observe(spec: ContainerSpec, run: host.Runner, user: bool) -> tuple[heal.Observation, str]:
@@ -182,9 +232,12 @@ def run_round(
         done.skipped = "no container has a health check with a restart budget"
         return done
     state_dir = config.watch.state_dir
-    store = FileStateStore(state_dir)
     try:
-        with store.lock():
+        with _own_lock(state_dir):
+            holder = pass_running(state_dir)
+            if holder:
+                done.skipped = f"skipped this round: {holder}"
+                return done
             path = Path(state_dir) / STATE_FILE
             states = load_states(path, log)
             with reporting(config, state_dir, log) as sinks:

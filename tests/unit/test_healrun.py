@@ -137,6 +137,25 @@ def test_a_round_is_skipped_while_a_pass_holds_the_lock(tmp_path: Path) -> None:
     assert host.jobs == []
 
 
+def test_a_pass_or_block_is_never_kept_out_by_a_health_round(tmp_path: Path) -> None:
+    """heal only tests the watcher's lock: taking it in the middle of a round works."""
+    config = _config(tmp_path)
+    host = Host()
+    taken: list[bool] = []
+    real_job = host.job
+
+    def job(argv: Sequence[str]) -> tuple[int, str]:
+        with FileStateStore(config.watch.state_dir).lock():  # raises LockedError if held
+            taken.append(True)
+        return real_job(argv)
+
+    healrun.run_round(config, run=host.run, job=job, now=lambda: 1000.0, user=False)
+    assert taken  # heal restarted (through job) with the watcher's lock free for others
+    assert healrun.pass_running(config.watch.state_dir) == ""
+    with FileStateStore(config.watch.state_dir).lock():
+        assert "a psquadlet pass holds" in healrun.pass_running(config.watch.state_dir)
+
+
 def test_an_unreadable_state_is_moved_aside(tmp_path: Path) -> None:
     config = _config(tmp_path)
     (tmp_path / "state").mkdir()
