@@ -33,7 +33,10 @@ CONTAINER_EXTENSIONS: tuple[ContainerExtension[Any], ...] = (perfsonar.EXTENSION
 # ---------------------------------------------------------------------------------------------
 # Tables
 
-HEALTH_KEYS = ("cmd", "interval", "timeout", "retries", "start_period", "on_failure")
+HEALTH_KEYS = (
+    "cmd", "interval", "timeout", "retries", "start_period", "on_failure",
+    "restart_budget", "budget_window", "retry_after", "retry_max",
+)  # fmt: skip
 UNIT_KEYS = ("description", "after", "wants", "requires", "before", *schema.UNIT, "extra")
 SERVICE_KEYS = ("restart", "restart_sec", "timeout_start", "timeout_stop", "extra")
 INSTALL_KEYS = ("wanted_by", "extra")
@@ -130,6 +133,14 @@ def _parse_health(table: _Table | None) -> model.HealthSpec | None:
         retries=table.integer("retries", d["retries"], maximum=rows["retries"].bound or 0),
         start_period=table.duration("start_period", d["start_period"], rows["start_period"].bound),
         on_failure=table.text("on_failure", d["on_failure"], rows["on_failure"].check),
+        restart_budget=table.integer(
+            "restart_budget", d["restart_budget"], maximum=rows["restart_budget"].bound or 0
+        ),
+        budget_window=table.duration(
+            "budget_window", d["budget_window"], rows["budget_window"].bound
+        ),
+        retry_after=table.duration("retry_after", d["retry_after"], rows["retry_after"].bound),
+        retry_max=table.duration("retry_max", d["retry_max"], rows["retry_max"].bound),
     )
 
 

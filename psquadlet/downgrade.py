@@ -3,15 +3,14 @@
 ``render`` renders ``for_target(spec, fmt, version)``; ``generate`` prints ``target_notes``:
 one note per setting left out or turned off for the target, naming what stands in, so that
 nothing an operator configured is lost silently. The versions come from ``psquadlet.schema``'s
-rows (``flag_since``, ``stand_in``, ``NOTIFY_HEALTHY_SINCE``).
+rows (``flag_since``, ``NOTIFY_HEALTHY_SINCE``) and ``healgate``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
-from psquadlet import quadlet_keys, schema
+from psquadlet import healgate, quadlet_keys, schema
 from psquadlet.model import Config, ContainerSpec
 
 
@@ -21,9 +20,9 @@ def for_target(spec: ContainerSpec, fmt: str, version: tuple[int, int, int]) -> 
     ``notify = "healthy-when-supported"`` becomes ``healthy`` where the target has it (Quadlet
     ``Notify=healthy`` from 5.0, ``podman run --sdnotify=healthy`` from 4.7) and a health
     check is set, else off (``--sdnotify=conmon``): never a refusal, so it never makes
-    ``--format auto`` leave Quadlet either. A health setting whose row names a ``stand_in``
-    is left out where the target's ``podman run`` lacks its flag (``health.on_failure``
-    below 4.3). ``target_notes`` says what was left out.
+    ``--format auto`` leave Quadlet either. ``health.on_failure`` is left out below Podman
+    4.3 where psquadlet's health supervisor stands in for it (``healgate.stands_in``, the one
+    place that decides it). ``target_notes`` says what was left out.
     """
     return _downgrade(spec, fmt, version)[0]
 
@@ -35,17 +34,16 @@ def _downgrade(
     notes: list[str] = []
     target = quadlet_keys.format_version(version)
     base = f"containers.{spec.name}"
-    health = spec.health
-    if health is not None:
-        for key, row in schema.HEALTH.items():
-            if row.stand_in and getattr(health, key) and version[:2] < row.flag_since:
-                left_out: dict[str, Any] = {key: ""}  # a text setting, "" = not set
-                health = dataclasses.replace(health, **left_out)
-                notes.append(
-                    f"{base}.health.{key}: left out: Podman {target} has no {row.flag} "
-                    f"(needs {quadlet_keys.format_version(row.flag_since)}); {row.stand_in}"
-                )
-        spec = dataclasses.replace(spec, health=health)
+    if spec.health is not None and healgate.stands_in(spec, version):
+        if spec.health.on_failure != "none":
+            row = schema.HEALTH["on_failure"]
+            notes.append(
+                f"{base}.health.on_failure = {spec.health.on_failure!r}: left out: Podman "
+                f"{target} has no {row.flag} (needs "
+                f"{quadlet_keys.format_version(row.flag_since)}); psquadlet-health.timer "
+                "restarts the unhealthy container instead, within health.restart_budget"
+            )
+        spec = dataclasses.replace(spec, health=dataclasses.replace(spec.health, on_failure=""))
     if spec.notify == schema.NOTIFY_HEALTHY_WHEN_SUPPORTED:
         quadlet_since, flag_since = schema.NOTIFY_HEALTHY_SINCE
         since = quadlet_since if fmt == "quadlet" else flag_since

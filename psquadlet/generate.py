@@ -235,13 +235,18 @@ def _own_units(
     (an operator's own copy) unless ``--force``.
     """
     watch = config.watch
-    if not watch.enabled or not any(ownhooks.watcher_wants(config, s) for s in config.containers):
+    watcher = watch.enabled and any(ownhooks.watcher_wants(config, s) for s in config.containers)
+    healer = any(ownhooks.heal_wants(s) for s in config.containers)
+    if not (watcher or healer):
         return [], []
     command = options.watch_command or watchunits.installed_command()
     vendor = options.vendor_unit_dirs or watchunits.VENDOR_UNIT_DIRS
     path_arg = _config_arg(config.source)
     try:
-        units = watchunits.render(watch.mode, command, user, path_arg)
+        units = (
+            *(watchunits.render(watch.mode, command, user, path_arg) if watcher else ()),
+            *(watchunits.render_heal(command, user, path_arg) if healer else ()),
+        )
     except PsquadletError as exc:
         return [], [f"not writing the watcher's units: {exc}"]
     targets, notes = [], []

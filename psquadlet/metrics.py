@@ -39,6 +39,7 @@ _HEALTH = {
     EventKind.HEALTHY: "healthy",
     EventKind.UNHEALTHY: "unhealthy",
     EventKind.RESTARTED: "restarted",
+    EventKind.GAVE_UP: "unhealthy",  # still running, unhealthy; psquadlet retries on a backoff
     EventKind.UPGRADED: "healthy",  # passed the health gate
 }
 _COUNTED = {

@@ -140,6 +140,18 @@ class HealthSpec:
     retries: int = 3
     start_period: int = 0
     on_failure: str = ""
+    # psquadlet's health supervisor (psquadlet.watch.heal), not Podman's:
+    restart_budget: int = 0
+    """Restarts of an unhealthy container per ``budget_window`` (0: none)."""
+    budget_window: int = 3600
+    retry_after: int = 3600
+    """Once the budget is spent: one restart after this, doubling up to ``retry_max``."""
+    retry_max: int = 86400
+
+    @property
+    def supervised(self) -> bool:
+        """psquadlet's supervisor watches this check (a command and a restart budget)."""
+        return bool(self.cmd) and self.cmd != "none" and self.restart_budget > 0
 
 
 @dataclass(frozen=True)

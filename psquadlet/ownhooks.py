@@ -1,5 +1,6 @@
 """The lines through which a container's unit calls back into psquadlet: ``Wants=`` of the
-upgrade watcher (so starting the testpoint, or booting, starts it) and, with notifications or
+upgrade watcher and of the health supervisor's timer (so starting the testpoint, or booting,
+starts them) and, with notifications or
 metrics configured, the ``ExecStopPost=``/``ExecStartPost=`` hooks that report unhealthy,
 restarted and healthy (``psquadlet.notifications.hooks``), both naming the installed
 psquadlet."""
@@ -20,6 +21,18 @@ def watcher_wants(config: Config, spec: ContainerSpec) -> tuple[str, ...]:
     if not config.watch.enabled or spec.update.policy == "off":
         return ()
     return (watchunits.wanted_unit(config.watch.mode),)
+
+
+def heal_wants(spec: ContainerSpec) -> tuple[str, ...]:
+    """The health supervisor's timer, for a container whose check has a restart budget
+    (``HealthSpec.supervised``), in either watch mode and whatever ``[watch] enabled`` says:
+    without it such a check would have nobody to act on it."""
+    return (watchunits.HEAL_TIMER,) if spec.health is not None and spec.health.supervised else ()
+
+
+def own_wants(config: Config, spec: ContainerSpec) -> tuple[str, ...]:
+    """Every unit of psquadlet's own a container's unit wants."""
+    return (*watcher_wants(config, spec), *heal_wants(spec))
 
 
 def health_hooks(config: Config) -> tuple[str, ...]:

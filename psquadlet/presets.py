@@ -39,13 +39,17 @@ HEALTH: dict[str, Any] = {
     "timeout": "30s",
     "retries": 3,
     "start_period": "5m",
-    "on_failure": "kill",
+    "restart_budget": 3,
 }
-"""The preset's Podman health check, in TOML spelling (``[containers.NAME.health]``)."""
+"""The preset's Podman health check, in TOML spelling (``[containers.NAME.health]``). Podman
+takes no action on failure (no ``on_failure``): psquadlet's supervisor restarts an unhealthy
+testpoint at most ``restart_budget`` times per ``budget_window`` (1h), as OSG's monitor (at
+most 3 an hour), then leaves it running, unhealthy, and retries on a backoff (1h doubling to
+24h: ``retry_after``, ``retry_max``)."""
 START_LIMIT_INTERVAL = "1h"
 START_LIMIT_BURST = 4
 TIMEOUT_START = "20m"
-"""Start period (5m) + three failed checks (3 x 1m, each up to 30s) < 9m, + 11m for a first pull."""
+"""A first start may pull the image (a large one on a slow link)."""
 
 # preset name -> default variant
 DEFAULT_VARIANTS: dict[str, str] = {PERFSONAR_TESTPOINT: "systemd"}
@@ -86,10 +90,11 @@ def _perfsonar_testpoint(variant: str, container: str, registry: str | None) -> 
     # From the compose files: TZ, restart on failure; the pSConfig volume is above.
     values["environment"] = {"TZ": "UTC"}
     # Continuous health (docs/operations.md, "Health between upgrades", justifies every
-    # number): Podman runs the check, an unhealthy testpoint is killed and systemd restarts
-    # it, at most START_LIMIT_BURST starts per START_LIMIT_INTERVAL; start jobs end only once
-    # healthy where the target Podman can say so.
-    values["notify"] = "healthy-when-supported"
+    # number): Podman runs the check, psquadlet heal restarts an unhealthy testpoint under its
+    # budget and then leaves it running; systemd restarts a crashed one, at most
+    # START_LIMIT_BURST starts per START_LIMIT_INTERVAL. No Notify=healthy: Podman would hold
+    # every start job of a testpoint that stays unhealthy until TimeoutStartSec, and systemd
+    # would then stop it.
     values["health"] = dict(HEALTH)
     values["unit"] = {
         "start_limit_interval": START_LIMIT_INTERVAL,

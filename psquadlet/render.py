@@ -147,7 +147,7 @@ def _health_options(spec: ContainerSpec, base: str) -> list[_Option]:
     return [
         _row_option(row, f"{base}.health.{key}", values[key], f"{row.flag}={values[key]}")
         for key, row in schema.HEALTH.items()
-        if values[key]
+        if values.get(key)  # restart_budget & co: psquadlet's supervisor, not Podman's
     ]
 
 
@@ -302,7 +302,7 @@ def _quadlet_container(
     spec: ContainerSpec, config: Config, user: bool, version: tuple[int, int, int]
 ) -> _Writer:
     writer = _Writer(config.source)
-    _unit_section(writer, spec, own=ownhooks.watcher_wants(config, spec))
+    _unit_section(writer, spec, own=ownhooks.own_wants(config, spec))
     writer.section("Container")
     podman_args: list[tuple[str, str]] = []
     for option in _container_options(spec):
@@ -389,7 +389,7 @@ def _service_unit(
     writer = _Writer(config.source)
     base = f"containers.{spec.name}"
     writer.need(SERVICE_RUN_NEEDS, base)
-    _unit_section(writer, spec, own=ownhooks.watcher_wants(config, spec))
+    _unit_section(writer, spec, own=ownhooks.own_wants(config, spec))
     writer.literal("RequiresMountsFor=%t/containers")
     writer.section("Service")
     writer.literal("Environment=PODMAN_SYSTEMD_UNIT=%n")

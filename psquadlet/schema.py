@@ -79,9 +79,6 @@ class Setting:
     """Values that came later than their key: value -> (Quadlet version, podman run version)."""
     fallback: bool = False
     """On a Quadlet older than the key, write ``PodmanArgs=FLAG=VALUE`` instead of refusing."""
-    stand_in: str = ""
-    """On a Podman older than ``flag_since``: the setting is left out, never refused, and
-    ``generate`` notes this text as what does its job there (``render.target_notes``)."""
     render: str = SIMPLE
     maximum: int | None = None
     """Largest integer / duration in seconds (durations default to ``MAX_DURATION``)."""
@@ -212,7 +209,7 @@ CONTAINER: Mapping[str, Setting] = _rows(
             one_of("missing", "always", "newer", "never"), quadlet="Pull", flag="--pull",
             values_since={"newer": ((4, 6), (4, 2))}),
     Setting("notify", TEXT, '`true`, `"healthy"`, or `"healthy-when-supported"` (`healthy` '
-            "where the target has it, else off; the testpoint preset's)", "`false`",
+            "where the target has it, else off)", "`false`",
             quadlet="Notify",
             flag="--sdnotify", values_since=_NOTIFY_HEALTHY, render=SPECIAL),
     Setting("health", TABLE, "Podman's own health check: see `[containers.NAME.health]`", "none",
@@ -246,9 +243,24 @@ HEALTH: Mapping[str, Setting] = _rows(
             flag="--health-start-period", maximum=DAY, render=SPECIAL),
     Setting("on_failure", TEXT, "`none`, `kill`, `restart`, `stop`", "",
             one_of("none", "kill", "restart", "stop"), quadlet="HealthOnFailure",
-            flag="--health-on-failure", flag_since=(4, 3), render=SPECIAL,
-            stand_in="psquadlet's health supervisor acts on an unhealthy container instead"),
+            flag="--health-on-failure", flag_since=(4, 3), render=SPECIAL),
+    # psquadlet's health supervisor (psquadlet heal, psquadlet-health.timer): not Podman's.
+    Setting("restart_budget", INTEGER, "restarts of an unhealthy container by psquadlet per "
+            "`budget_window`, when Podman itself takes no action (`on_failure` unset or "
+            "`none`); then it keeps running, unhealthy. At most 100; `0`: psquadlet never "
+            "restarts it", "`0` (preset: `3`)", maximum=100, render=ELSEWHERE),
+    Setting("budget_window", DURATION, "the window of `restart_budget` (at most `1d`)",
+            '`"1h"`', maximum=DAY, render=ELSEWHERE),
+    Setting("retry_after", DURATION, "once the budget is spent: one restart after this, "
+            "doubling up to `retry_max` while the check keeps failing (at most `1d`)",
+            '`"1h"`', maximum=DAY, render=ELSEWHERE),
+    Setting("retry_max", DURATION, "the longest wait between those retries (at most `7d`)",
+            '`"24h"`', maximum=7 * DAY, render=ELSEWHERE),
 )  # fmt: skip
+
+HEAL_SINCE: Version = HEALTH["on_failure"].flag_since
+"""``--health-on-failure`` (Quadlet ``HealthOnFailure=`` 4.5): below it, ``render.for_target``
+leaves ``on_failure`` out and psquadlet's supervisor restarts under ``restart_budget``."""
 
 # [containers.NAME.unit] keys with a row (the others are read by hand in config): systemd's
 # start limit, written in both formats. Unset: not written (systemd's default, 5 starts in

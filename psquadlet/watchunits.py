@@ -36,7 +36,10 @@ MODES = (DAEMON, TIMER)
 WATCH_SERVICE = "psquadlet-watch.service"
 UPGRADE_SERVICE = "psquadlet-upgrade.service"
 UPGRADE_TIMER = "psquadlet-upgrade.timer"
-OWN_UNITS = frozenset({WATCH_SERVICE, UPGRADE_SERVICE, UPGRADE_TIMER})
+HEAL_SERVICE = "psquadlet-health.service"
+HEAL_TIMER = "psquadlet-health.timer"
+HEAL_UNITS = (HEAL_SERVICE, HEAL_TIMER)
+OWN_UNITS = frozenset({WATCH_SERVICE, UPGRADE_SERVICE, UPGRADE_TIMER, *HEAL_UNITS})
 
 PACKAGED_COMMAND = ("/usr/bin/psquadlet",)
 """Where the .deb and the RPM put the program (what units/ names)."""
@@ -110,6 +113,35 @@ _UPGRADE_COMMENT = """\
 _UPGRADE_SERVICE = """\
 Type=oneshot
 {env}ExecStart={command}
+"""
+
+
+_HEAL_COMMENT = """\
+# psquadlet's health supervisor, one round (what psquadlet-health.timer starts every minute):
+# restarts an unhealthy container within its health.restart_budget, then leaves it running,
+# unhealthy, and retries on a backoff; reports unhealthy, gave-up and healthy. It skips a round
+# while an upgrade pass holds the state lock. 'psquadlet generate' writes it when a container's
+# health check has a restart budget, and makes that container's unit want the timer.
+"""
+_HEAL_SERVICE = """\
+Type=oneshot
+{env}ExecStart={command}
+TimeoutStartSec=15min
+"""
+_HEAL_TIMER = """\
+# Every minute, one round of psquadlet-health.service (a minute after the last one ended, so
+# rounds never overlap). Started by the Wants= of each supervised container's unit.
+[Unit]
+Description=psquadlet health supervisor, every minute
+Documentation=man:psquadlet(1)
+
+[Timer]
+OnActiveSec=1min
+OnUnitInactiveSec=1min
+AccuracySec=5s
+
+[Install]
+WantedBy=timers.target
 """
 
 
@@ -198,9 +230,26 @@ def render(
     return (OwnUnit(UPGRADE_SERVICE, text), OwnUnit(UPGRADE_TIMER, _TIMER))
 
 
+def render_heal(
+    command: Sequence[str], user: bool = False, config_path: str | None = None
+) -> tuple[OwnUnit, ...]:
+    """The health supervisor's units (``psquadlet heal``), for either watch mode."""
+    config = ("-c", config_path) if config_path is not None else ()
+    manager = _USER if user else _SYSTEM
+    # heal reaches Podman and systemd by their command-line tools: no socket, no bus address.
+    fields = {**manager, "env": "", "unit": "", "command": _exec(command, ("heal", *config))}
+    text = _service(_HEAL_COMMENT, "psquadlet health supervisor (one round)", _HEAL_SERVICE, fields)
+    return (OwnUnit(HEAL_SERVICE, text), OwnUnit(HEAL_TIMER, _HEAL_TIMER))
+
+
 def shipped() -> tuple[OwnUnit, ...]:
-    """What units/ holds: both modes for the packaged program and the system manager."""
-    return (*render(DAEMON, PACKAGED_COMMAND), *render(TIMER, PACKAGED_COMMAND))
+    """What units/ holds: both modes and the health supervisor, for the packaged program and
+    the system manager."""
+    return (
+        *render(DAEMON, PACKAGED_COMMAND),
+        *render(TIMER, PACKAGED_COMMAND),
+        *render_heal(PACKAGED_COMMAND),
+    )
 
 
 def packaged_copy(unit: OwnUnit, vendor_dirs: Sequence[Path] = VENDOR_UNIT_DIRS) -> Path | None:

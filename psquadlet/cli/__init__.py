@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "man": "psquadlet.cli.operator:man",
     "upgrade": "psquadlet.cli.watch:upgrade",
     "watch": "psquadlet.cli.watch:watch",
+    "heal": "psquadlet.cli.watch:heal",
     "notify": "psquadlet.cli.notify:notify",
     "block": "psquadlet.cli.watch:block",
     "unblock": "psquadlet.cli.watch:unblock",

@@ -20,7 +20,13 @@ _KINDS = [k.value for k in EventKind if k is not EventKind.TEST]
 @config_option
 @click.option("--test", "test", is_flag=True, help="send a test message now")
 @click.option("--channel", help="with --test: only this channel")
-@click.option("--event", "kind", type=click.Choice(_KINDS), help="queue and send this event")
+@click.option(
+    "--event",
+    "kind",
+    type=click.Choice(_KINDS),
+    metavar="KIND",
+    help=f"queue and send this event: {', '.join(_KINDS)}",
+)
 @click.option("--unit", help="with --event: the unit it happened to")
 @click.option("--detail", default="", help="with --event: what happened, in a few words")
 @click.option("--hook", is_flag=True, help="with --event: run by the unit's own Exec*Post= lines")

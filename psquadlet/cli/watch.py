@@ -171,3 +171,22 @@ def watch(
     except PsquadletError as e:
         fail(e)
     sys.exit(code)
+
+
+@click.command()
+@config_option
+@_state_dir_option
+def heal(config_path: Path | None, state_dir: str | None) -> None:
+    """One round of the health supervisor (psquadlet-health.timer runs it every minute).
+
+    Restarts an unhealthy container within its health.restart_budget, then leaves it
+    running and retries on a backoff; reports unhealthy, gave-up and healthy events.
+    """
+    from psquadlet.watch import healrun  # noqa: PLC0415
+
+    try:
+        said = healrun.heal_command(config_path, state_dir)
+    except PsquadletError as e:
+        fail(e)
+    if said:  # a quiet round prints nothing (it runs every minute)
+        click.echo(said)

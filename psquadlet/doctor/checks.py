@@ -429,6 +429,68 @@ def check_short_names(ctx: Context) -> Check:
     return Check("short-names", PASS, "all image names are fully qualified")
 
 
+# --------------------------------------------------------------------------- name resolution
+
+
+def check_name_resolution(ctx: Context) -> Check:
+    """Each registry host the containers pull from resolves (a testpoint's tests and its
+    pSConfig and lookup service need DNS too)."""
+    hosts = sorted({t.image.registry for t in ctx.targets if t.image.registry != "localhost"})
+    if not hosts:
+        return Check("name-resolution", SKIP, "no registry host to resolve")
+    failed = [(h, why) for h in hosts if (why := ctx.host.resolve(_hostname(h)))]
+    if not failed:
+        return Check("name-resolution", PASS, f"resolves {', '.join(hosts)}")
+    return Check(
+        "name-resolution",
+        WARN,
+        f"cannot resolve {', '.join(h for h, _ in failed)}",
+        "check /etc/resolv.conf and the DNS servers it names ('resolvectl status', "
+        "'getent hosts HOST')",
+        tuple(f"{h}: {why}" for h, why in failed),
+    )
+
+
+def _hostname(registry: str) -> str:
+    """The name to resolve in ``host[:port]`` (``[v6]:port`` too)."""
+    if registry.startswith("["):
+        return registry[1 : registry.find("]")]
+    return registry.rsplit(":", 1)[0]
+
+
+# --------------------------------------------------------------------------- disk space
+
+DISK_LOW_BYTES = 1 << 30  # below 1 GiB free, or
+DISK_LOW_FRACTION = 0.05  # below 5 % free
+
+
+def check_disk_space(ctx: Context) -> Check:
+    """Podman's storage and the watcher's state folder have room (a full disk breaks pulls,
+    pScheduler's database and the state file alike)."""
+    folders = dict.fromkeys((*ctx.host.storage_folders(), ctx.config.watch.state_dir))
+    low, seen = [], []
+    for folder in folders:
+        usage = ctx.host.disk_free(folder)
+        if usage is None:
+            continue
+        free, total = usage
+        text = f"{folder}: {free / (1 << 30):.1f} GiB free of {total / (1 << 30):.1f} GiB"
+        seen.append(text)
+        if free < DISK_LOW_BYTES or (total and free / total < DISK_LOW_FRACTION):
+            low.append(text)
+    if not seen:
+        return Check("disk-space", SKIP, "cannot read the free space of any storage folder")
+    if low:
+        return Check(
+            "disk-space",
+            WARN,
+            "low disk space: " + "; ".join(low),
+            "free space ('podman system prune', old logs), or grow the file system",
+            tuple(seen),
+        )
+    return Check("disk-space", PASS, "enough free space", details=tuple(seen))
+
+
 # --------------------------------------------------------------------------- registration
 
 CHECKS: tuple[CheckFunction, ...] = (
@@ -441,4 +503,13 @@ CHECKS: tuple[CheckFunction, ...] = (
     check_ports,
     check_short_names,
     check_stack,
+    check_name_resolution,
+    check_disk_space,
 )
+HEAL_CHECKS: tuple[CheckFunction, ...] = (
+    check_name_resolution,
+    check_time_sync,
+    check_disk_space,
+    check_selinux,
+)
+"""The checks most likely to explain a testpoint's failing health check (``psquadlet heal``)."""

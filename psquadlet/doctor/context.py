@@ -8,8 +8,11 @@ command); what a target does not carry is read from its ``ContainerSpec``.
 
 from __future__ import annotations
 
+import os
 import platform
 import shutil
+import socket
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +24,37 @@ from psquadlet.doctor.clock import kernel_clock_synchronized
 from psquadlet.doctor.report import Check
 from psquadlet.model import Config, ContainerSpec
 from psquadlet.watch.targets import Target, targets_from_config
+
+
+def resolve_name(name: str, timeout: float = 5.0) -> str:
+    """ "" when ``name`` resolves, else why not; bounded by ``timeout`` (a thread that may
+    outlive it: getaddrinfo cannot be interrupted)."""
+    result: list[str] = []
+
+    def look() -> None:
+        try:
+            socket.getaddrinfo(name, None)
+            result.append("")
+        except (OSError, UnicodeError) as exc:
+            result.append(str(exc) or type(exc).__name__)
+
+    thread = threading.Thread(target=look, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return result[0] if result else f"no answer within {timeout:g}s"
+
+
+def disk_free(path: str) -> tuple[int, int] | None:
+    """(free bytes, total bytes) of the file system holding ``path`` or its nearest existing
+    parent; None when none can be read."""
+    here = Path(path)
+    for folder in (here, *here.parents):
+        try:
+            usage = shutil.disk_usage(folder)
+        except OSError:
+            continue
+        return usage.free, usage.total
+    return None
 
 
 @dataclass(frozen=True)
@@ -36,9 +70,21 @@ class Host:
     quadlet_dirs: tuple[Path, ...] = (Path("/etc/containers/systemd"),)
     root: Path = Path("/")  # where host files named by the configuration are looked up
     systemd_adapter: Callable[[], str | None] = deps.systemd_adapter  # the watcher's adapter
+    resolve: Callable[[str], str] = resolve_name
+    disk_free: Callable[[str], tuple[int, int] | None] = disk_free
+    storage: tuple[str, ...] = ()  # Podman's storage folders; empty: the usual ones
 
     def which(self, program: str) -> str | None:
         return shutil.which(program, path=self.path)
+
+    def storage_folders(self) -> tuple[str, ...]:
+        """Podman's image and container storage for this user (root's or rootless)."""
+        if self.storage:
+            return self.storage
+        if os.geteuid() == 0:
+            return ("/var/lib/containers/storage",)
+        data = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
+        return (os.path.join(data, "containers", "storage"),)
 
     def run_program(self, program: str, *args: str) -> tuple[int, str]:
         found = self.which(program)

@@ -3,14 +3,14 @@ format ``generate --format auto`` writes, what kills an unhealthy container, and
 adapter the watcher uses.
 
 The answers come from the code that acts on them, never from a second table: the format from
-``generate.choose_format``/``generate.render_units``, the health kill from the schema row of
-``health.on_failure`` (``flag_since``, ``stand_in``), the adapter from ``deps.systemd_adapter``
-(the ``Host.systemd_adapter`` probe, which a test replaces).
+``generate.choose_format``/``generate.render_units``, the health kill from
+``healgate.stands_in`` and the schema row of ``health.on_failure``, the adapter from
+``deps.systemd_adapter`` (the ``Host.systemd_adapter`` probe, which a test replaces).
 """
 
 from __future__ import annotations
 
-from psquadlet import generate, host, quadlet_keys, schema
+from psquadlet import generate, healgate, host, quadlet_keys, schema
 from psquadlet.doctor.context import Context
 from psquadlet.doctor.report import PASS, SKIP, WARN, Check
 from psquadlet.errors import PsquadletError
@@ -19,17 +19,26 @@ ID = "stack"
 
 
 def _health_kill(ctx: Context, fmt: str, version: tuple[int, int, int]) -> str:
+    """Who acts on an unhealthy container, per container with a health check."""
     row = schema.HEALTH["on_failure"]
-    killed = [
-        spec.name
-        for spec in ctx.config.containers
-        if spec.health is not None and spec.health.cmd != "none" and spec.health.on_failure
-    ]
-    if not killed:
-        return "none (no container sets health.on_failure)"
-    if version[:2] < row.flag_since:
-        return "psquadlet's health supervisor (Podman has no --health-on-failure before 4.3)"
-    return f"Podman's {'HealthOnFailure=' if fmt == 'quadlet' else row.flag}"
+    podman = f"Podman's {'HealthOnFailure=' if fmt == 'quadlet' else row.flag}"
+    ways = []
+    for spec in ctx.config.containers:
+        health = spec.health
+        if health is None or not health.cmd or health.cmd == "none":
+            continue
+        if health.on_failure not in ("", "none") and not healgate.stands_in(spec, version):
+            way = f"{podman} ({health.on_failure})"
+        elif health.supervised:
+            way = (
+                "psquadlet's health supervisor (psquadlet-health.timer: "
+                f"{health.restart_budget} restarts per {health.budget_window} s, then it keeps "
+                "running)"
+            )
+        else:
+            way = "nothing: the check is only reported"
+        ways.append(f"{spec.name}: {way}")
+    return "; ".join(ways) or "none (no container has a health check)"
 
 
 def check_stack(ctx: Context) -> Check:

@@ -19,7 +19,7 @@ from psquadlet.notifications.message import render
 from psquadlet.notifications.outbox import Pending
 from psquadlet.notifications.settings import NotificationSettings
 from psquadlet.watch.events import Event, EventKind
-from psquadlet.watch.state import FileStateStore
+from psquadlet.watch.state import PHASE_CHECKING, PHASE_RESTARTING, FileStateStore
 
 
 def settings_of(config: model.Config) -> NotificationSettings:
@@ -80,6 +80,15 @@ def send_test(config: model.Config, channel: str | None = None) -> list[ChannelR
     return results
 
 
+def running_digest(state_dir: str, name: str) -> str:
+    """The digest the container runs: while an upgrade restarts or checks the new image, that
+    one (the watcher records it as running only once it passed), else the one recorded as
+    running. A health event names only this one."""
+    cs = FileStateStore(state_dir).peek()[0].get(name)
+    upgrading = cs.phase in (PHASE_RESTARTING, PHASE_CHECKING) and cs.phase_digest
+    return cs.phase_digest if upgrading else cs.running_digest
+
+
 def send_event(
     config: model.Config, kind: EventKind, unit: str, detail: str = ""
 ) -> list[ChannelResult]:
@@ -91,15 +100,13 @@ def send_event(
         raise UsageError("neither [notifications.channels.NAME] nor [metrics] is configured")
     spec = container_for(config, unit)
     state_dir = config.watch.state_dir
-    running = FileStateStore(state_dir).load().get(spec.name).running_digest
     event = Event(
         kind,
         spec.name,
         spec.unit_name,
         spec.image,
         time.time(),
-        old_digest=running,
-        new_digest=running,
+        new_digest=running_digest(state_dir, spec.name),
         detail=detail,
     )
     if metrics is not None:

@@ -38,9 +38,13 @@ from pathlib import Path
 from psquadlet import model
 from psquadlet.errors import PsquadletError, UsageError
 from psquadlet.fsutil import atomic_write, read_text, safe_folder
+from psquadlet.host import Runner, run_command
 from psquadlet.notifications.commands import container_for, send_event
 from psquadlet.notifications.deliver import ChannelResult
 from psquadlet.watch.events import EventKind
+from psquadlet.watch.heal import OUTPUT_MAX, HealState, from_json
+from psquadlet.watch.healrun import STATE_FILE as HEAL_STATE_FILE
+from psquadlet.watch.healrun import health_log
 
 HOOKS_FOLDER = "hooks"
 NORMAL_STOP = ("", "success")
@@ -63,6 +67,9 @@ def stopped(config: model.Config, unit: str, env: Mapping[str, str]) -> list[Cha
         "systemd restarts it as the unit's Restart= says. A failed health check with "
         "HealthOnFailure=kill ends this way."
     )
+    output = last_check_output(config, spec)
+    if output:
+        detail += f"\n\nThe health check's last output:\n{output}"
     mark = _mark(config, spec.unit_name)
     try:
         safe_folder(mark.parent, "hooks folder")
@@ -74,6 +81,23 @@ def stopped(config: model.Config, unit: str, env: Mapping[str, str]) -> list[Cha
     if unmarked:
         raise PsquadletError(f"{unmarked}: the next start will not be reported as a restart")
     return results
+
+
+def last_check_output(
+    config: model.Config, spec: model.ContainerSpec, run: Runner = run_command
+) -> str:
+    """The health check's last output: Podman's health log while the container still exists,
+    else what the health supervisor last saw (``STATE_DIR/health.json``); "" when neither."""
+    if spec.health is None or not spec.health.cmd or spec.health.cmd == "none":
+        return ""
+    log = health_log(run, spec.effective_container_name)
+    if log.output.strip() and log.status != "healthy":
+        return log.output.strip()[-OUTPUT_MAX:]
+    try:
+        raw = json.loads(read_text(Path(config.watch.state_dir) / HEAL_STATE_FILE) or "{}")
+        return from_json(raw).get(spec.name, HealState()).output
+    except (OSError, ValueError):
+        return ""
 
 
 def started(config: model.Config, unit: str, python: str = sys.executable) -> list[ChannelResult]:

@@ -16,6 +16,7 @@ _WHAT = {
     EventKind.UNHEALTHY: "the container is unhealthy",
     EventKind.RESTARTED: "systemd restarted the unit",
     EventKind.HEALTHY: "the container is healthy again",
+    EventKind.GAVE_UP: "gave up restarting: the container keeps running, unhealthy",
     EventKind.BEHIND: "the followed tag is behind upstream",
     EventKind.CRASH_RECOVERED: "the watcher recovered a half-done upgrade",
     EventKind.TEST: "test message from psquadlet notify --test",
@@ -25,7 +26,7 @@ _WHAT = {
 # the next failure is news again.
 CLEARS = {
     EventKind.CHECK_RECOVERED: (EventKind.CHECK_FAILING,),
-    EventKind.HEALTHY: (EventKind.UNHEALTHY, EventKind.RESTARTED),
+    EventKind.HEALTHY: (EventKind.UNHEALTHY, EventKind.RESTARTED, EventKind.GAVE_UP),
 }
 
 
@@ -42,6 +43,10 @@ def quiet_key(kind: EventKind, container: str, digest: str = "") -> str:
     return f"{kind.value}|{container}|{digest}"
 
 
+# Events about the running container, not a change of image: one digest, the one that runs.
+HEALTH_KINDS = (EventKind.UNHEALTHY, EventKind.RESTARTED, EventKind.HEALTHY, EventKind.GAVE_UP)
+
+
 def _digest(digest: str, version: str) -> str:
     text = digest or "(unknown)"
     return f"{text} (version {version})" if version else text
@@ -56,10 +61,14 @@ def render(event: Event, host: str) -> Message:
     if event.image:
         lines.append(f"Image: {event.image}")
     lines.append(f"What happened: {what}")
-    if event.old_digest or event.old_version:
-        lines.append(f"Before: {_digest(event.old_digest, event.old_version)}")
-    if event.new_digest or event.new_version:
-        lines.append(f"After: {_digest(event.new_digest, event.new_version)}")
+    if event.kind in HEALTH_KINDS:
+        if event.new_digest or event.new_version:
+            lines.append(f"Running: {_digest(event.new_digest, event.new_version)}")
+    else:
+        if event.old_digest or event.old_version:
+            lines.append(f"Before: {_digest(event.old_digest, event.old_version)}")
+        if event.new_digest or event.new_version:
+            lines.append(f"After: {_digest(event.new_digest, event.new_version)}")
     lines += [f"{key}: {value}" for key, value in event.extra]
     stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(event.time))
     lines.append(f"Time: {stamp}")

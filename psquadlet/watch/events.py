@@ -5,7 +5,8 @@ The watcher's core reports each outcome an operator may have to act on through a
 one: sinks queue (notifications keep a persistent outbox) and return at once. Health events
 from systemd (a unit restarted after Podman's health check killed it) reach the same sinks
 through ``psquadlet notify --hook`` run by the unit's ``ExecStopPost=``/``ExecStartPost=``,
-so the daemon and the timer mode tell the operator the same things.
+and those of the health supervisor (``psquadlet heal``: unhealthy, gave-up, healthy) through
+its own run, so the daemon and the timer mode tell the operator the same things.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ class EventKind(str, enum.Enum):
     CHECK_RECOVERED = "check-recovered"  # the check works again after failing
     UNHEALTHY = "unhealthy"  # the running container's health check failed
     RESTARTED = "restarted"  # systemd restarted the unit (e.g. after HealthOnFailure=kill)
-    HEALTHY = "healthy"  # healthy again after an unhealthy/restarted event
+    HEALTHY = "healthy"  # healthy again after an unhealthy/restarted/gave-up event
+    GAVE_UP = "gave-up"  # restart budget spent (or systemd's start limit hit): left running
     BEHIND = "behind"  # the followed tag is behind upstream (other registry / newer release)
     CRASH_RECOVERED = "crash-recovered"  # the watcher finished or undid a half-done upgrade
     TEST = "test"  # psquadlet notify --test

@@ -101,6 +101,7 @@ def remove_psquadlet_units(tb: TestBed) -> None:
         if p.suffix in (".container", ".service"):
             tb.systemctl("stop", p.stem + ".service", check=False)
     tb.systemctl("stop", "psquadlet-watch.service", "psquadlet-watch.timer", check=False)
+    tb.systemctl("stop", "psquadlet-health.timer", "psquadlet-health.service", check=False)
     for p in generated:
         p.unlink()
     tb.systemctl("daemon-reload")

@@ -93,31 +93,50 @@ def _service(target: str) -> str:
     return files["perfsonar-testpoint.service"]
 
 
-def test_health_kill_left_out_below_4_3_with_what_stands_in() -> None:
+def _with(variant: str, health: str) -> Config:
+    """The preset as ``init`` writes it, with these ``[containers.NAME.health]`` lines added."""
+    text = init_text(variant).replace(
+        "[containers.perfsonar-testpoint.health]\n",
+        f"[containers.perfsonar-testpoint.health]\n{health}",
+    )
+    return parse_config(text, f"testpoint-{variant}.toml")
+
+
+def test_the_default_below_4_3_loses_nothing_psquadlet_heal_acts() -> None:
+    """The preset asks Podman for no action (psquadlet heal restarts within its budget), so
+    below 4.3 nothing is left out and nothing needs saying; the check itself is written."""
     for target in ("3.0.1", "3.4.4", "4.2"):
         text = _service(target)
         assert "--health-on-failure" not in text
         assert "--health-cmd=" in text  # the check itself stays: the supervisor reads it
-        notes = _render(target, "systemd")[1][NOTES]
-        assert "health.on_failure: left out" in notes
-        assert "has no --health-on-failure (needs 4.3)" in notes
-        assert "psquadlet's health supervisor" in notes
-    for target in ("4.3.1", "4.4"):
-        assert "--health-on-failure=kill" in _service(target)
+        assert "psquadlet-health.timer" in text  # Wants=, beside the watcher
         assert "on_failure" not in _render(target, "systemd")[1][NOTES]
-    assert "HealthOnFailure=kill" in _render("5.4", "systemd")[1]["perfsonar-testpoint.container"]
 
 
-def test_an_operators_health_kill_is_left_out_too_never_refused() -> None:
+def test_an_operators_health_kill_below_4_3_is_left_out_with_what_stands_in() -> None:
+    config = _with("systemd", 'on_failure = "kill"\n')
+    for target in ((3, 0, 1), (3, 4, 4), (4, 2, 0)):
+        (unit,) = render.render_units(config, "service", target)
+        assert "--health-on-failure" not in unit.text
+        (note,) = downgrade.target_notes(config, "service", target)
+        assert note.startswith(
+            "containers.perfsonar-testpoint.health.on_failure = 'kill': left out: Podman"
+        )
+        assert "has no --health-on-failure (needs 4.3)" in note
+        assert "psquadlet-health.timer restarts the unhealthy container instead" in note
+    assert downgrade.target_notes(config, "service", (4, 3, 0)) == ()
+    (unit,) = render.render_units(config, "service", (4, 3, 1))
+    assert "--health-on-failure=kill" in unit.text
+
+
+def test_without_a_restart_budget_nothing_stands_in_and_it_is_refused() -> None:
     config = parse_config(
         '[containers.t]\nimage = "docker.io/library/busybox:1"\n'
         '[containers.t.health]\ncmd = "true"\non_failure = "restart"\n',
         "t.toml",
     )
-    (unit,) = render.render_units(config, "service", (3, 4, 4))
-    assert "--health-on-failure" not in unit.text
-    (note,) = downgrade.target_notes(config, "service", (3, 4, 4))
-    assert note.startswith("containers.t.health.on_failure: left out: Podman 3.4.4 has no")
+    with pytest.raises(PsquadletError, match=r"--health-on-failure needs Podman 4\.3"):
+        render.render_units(config, "service", (3, 4, 4))
     assert downgrade.target_notes(config, "service", (4, 3, 0)) == ()
 
 
@@ -128,11 +147,19 @@ def test_podman_rm_time_only_from_4_0() -> None:
 
 
 def test_notify_healthy_turned_off_is_said() -> None:
-    notes = _render("4.9.3", "systemd")[1][NOTES]
-    assert "notify: Notify=healthy needs Podman 5.0 (target is 4.9.3)" in notes
-    assert _render("5.0", "systemd")[1][NOTES] == ""
-    # The supervisord variant has the same health check, so the same note.
-    assert "--sdnotify=healthy needs Podman 4.7" in _render("4.3.1", "supervisord")[1][NOTES]
+    """The preset leaves ``notify`` off; an operator's ``healthy-when-supported`` is resolved
+    per target and said where it is turned off."""
+    config = parse_config(
+        init_text("systemd").replace(
+            'variant = "systemd"', 'variant = "systemd"\nnotify = "healthy-when-supported"', 1
+        ),
+        "t.toml",
+    )
+    notes = downgrade.target_notes(config, "quadlet", (4, 9, 3))
+    assert any("notify: Notify=healthy needs Podman 5.0 (target is 4.9.3)" in n for n in notes)
+    assert downgrade.target_notes(config, "quadlet", (5, 0, 0)) == ()
+    notes = downgrade.target_notes(config, "service", (4, 3, 1))
+    assert any("--sdnotify=healthy needs Podman 4.7" in n for n in notes)
 
 
 @pytest.mark.parametrize(
@@ -182,7 +209,7 @@ def test_target_golden_units_verify(target: str, variant: str) -> None:
 
 
 @pytest.mark.parametrize("target", ["3.0.1", "3.4.4"])
-def test_generate_writes_the_default_for_podman_3_and_says_what_it_left_out(
+def test_generate_writes_the_default_for_podman_3_and_loses_nothing(
     target: str, tmp_path: Path
 ) -> None:
     """The command as an operator on Debian 11 / Ubuntu 22.04 types it, on the preset."""
@@ -193,5 +220,10 @@ def test_generate_writes_the_default_for_podman_3_and_says_what_it_left_out(
     result = run("generate", "-c", str(cfg), "-o", str(out), "--podman-version", target)
     assert result.exit_code == 0, result.output + result.stderr
     assert "perfsonar-testpoint.service" in {p.name for p in out.iterdir()}
-    assert "health.on_failure: left out" in result.stderr
-    assert "psquadlet's health supervisor" in result.stderr
+    unit = (out / "perfsonar-testpoint.service").read_text()
+    assert "--health-cmd=" in unit
+    assert "--health-on-failure" not in unit
+    assert "psquadlet-health.timer" in unit  # Wants=, beside the watcher
+    # The one thing that differs from a newer Podman, said: no Quadlet.
+    assert f"the Podman {target} has no Quadlet" in result.stderr
+    assert "on_failure" not in result.stderr  # the preset asks nothing that is left out

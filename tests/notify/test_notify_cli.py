@@ -103,7 +103,9 @@ def test_notify_event_from_a_systemd_hook(tmp_path: Path, smtp: SmtpSink, webhoo
     assert "mail: sent 1 message(s)" in result.output
     body = webhook.received[0]["message"]
     assert "Unit: perfsonar-testpoint.service" in body
-    assert f"After: {digest}" in body
+    assert f"Running: {digest}" in body  # one digest: a health event is no change
+    assert "Before:" not in body
+    assert "After:" not in body
     assert "HealthOnFailure=kill" in body
     queued = json.loads((state / "notifications/broken.json").read_text())
     assert len(queued["pending"]) == 1

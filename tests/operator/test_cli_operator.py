@@ -57,6 +57,8 @@ def test_doctor_json_is_stable_and_matches_the_exit_code() -> None:
         "ports",
         "short-names",
         "stack",
+        "name-resolution",
+        "disk-space",
         "perfsonar-files",
     ]
     for check in doc["checks"]:

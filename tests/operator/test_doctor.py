@@ -28,6 +28,7 @@ from psquadlet.doctor import (
     clock,
     context_for,
 )
+from psquadlet.doctor import context as context_mod
 from psquadlet.doctor import diagnose as diagnose_module
 from psquadlet.doctor import sockets as proc_sockets
 from psquadlet.perfsonar.checks import check_perfsonar_files
@@ -517,3 +518,37 @@ def test_extensions_add_their_checks_to_the_registry(tmp_path: Path) -> None:
     assert [c.id for c in report.checks][1:-1] == [
         f.__name__[6:].replace("_", "-") for f in checks.CHECKS
     ]
+
+
+# --------------------------------------------------------------------------- heal's checks
+
+
+def test_name_resolution_names_the_registry_that_does_not_resolve() -> None:
+    asked: list[str] = []
+
+    def resolve(name: str) -> str:
+        asked.append(name)
+        return "" if name == "ghcr.io" else "[Errno -2] Name or service not known"
+
+    assert checks.check_name_resolution(ctx(host=Host(resolve=resolve))).status == PASS
+    mirror = TESTPOINT + 'registry = "mirror.invalid:5000"\n'
+    check = checks.check_name_resolution(ctx(mirror, Host(resolve=resolve)))
+    assert check.status == WARN
+    assert check.summary == "cannot resolve mirror.invalid:5000"
+    assert asked[-1] == "mirror.invalid"  # the port is not part of the name
+    assert "resolv.conf" in check.advice
+
+
+def test_disk_space_warns_below_a_gibibyte_or_five_percent(tmp_path: Path) -> None:
+    def free(amount: int, total: int) -> Host:
+        return Host(disk_free=lambda _p: (amount, total), storage=(str(tmp_path),))
+
+    assert checks.check_disk_space(ctx(host=free(50 << 30, 100 << 30))).status == PASS
+    low = checks.check_disk_space(ctx(host=free(512 << 20, 100 << 30)))
+    assert low.status == WARN
+    assert "low disk space" in low.summary
+    assert checks.check_disk_space(ctx(host=free(4 << 30, 100 << 30))).status == WARN  # 4 %
+    assert checks.check_disk_space(ctx(host=Host(disk_free=lambda _p: None))).status == SKIP
+    # The real probe reads the nearest existing folder of a path that does not exist yet.
+    assert context_mod.disk_free(str(tmp_path / "not" / "yet")) is not None
+    assert context_mod.resolve_name("localhost") == ""

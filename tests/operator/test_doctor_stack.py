@@ -30,11 +30,11 @@ def _host(tmp_path: Path, version: str | None, adapter: str | None = "pystemd") 
 @pytest.mark.parametrize(
     ("version", "family", "fmt", "kill"),
     [
-        ("3.0.1", "Podman 3", "service", "psquadlet's health supervisor"),
-        ("3.4.4", "Podman 3", "service", "psquadlet's health supervisor"),
-        ("4.3.1", "Podman 4", "service", "Podman's --health-on-failure"),
-        ("4.9.3", "Podman 4", "quadlet", "Podman's HealthOnFailure="),
-        ("5.4.2", "Podman 5", "quadlet", "Podman's HealthOnFailure="),
+        ("3.0.1", "Podman 3", "service", "perfsonar-testpoint: psquadlet's health supervisor"),
+        ("3.4.4", "Podman 3", "service", "perfsonar-testpoint: psquadlet's health supervisor"),
+        ("4.3.1", "Podman 4", "service", "perfsonar-testpoint: psquadlet's health supervisor"),
+        ("4.9.3", "Podman 4", "quadlet", "perfsonar-testpoint: psquadlet's health supervisor"),
+        ("5.4.2", "Podman 5", "quadlet", "perfsonar-testpoint: psquadlet's health supervisor"),
     ],
 )
 def test_stack_names_family_format_health_kill_and_adapter(
@@ -63,6 +63,25 @@ def test_stack_without_a_systemd_adapter_warns(tmp_path: Path) -> None:
 def test_stack_without_podman_is_skipped(tmp_path: Path) -> None:
     check = check_stack(context_for(parse_config(TESTPOINT, "t.toml"), _host(tmp_path, None)))
     assert check.status == SKIP
+
+
+@pytest.mark.parametrize(
+    ("version", "fmt", "kill"),
+    [
+        ("3.4.4", "service", "psquadlet's health supervisor"),  # heal stands in below 4.3
+        ("4.3.1", "service", "Podman's --health-on-failure (kill)"),
+        ("5.4.2", "quadlet", "Podman's HealthOnFailure= (kill)"),
+    ],
+)
+def test_stack_names_who_acts_on_an_explicit_health_kill(
+    tmp_path: Path, version: str, fmt: str, kill: str
+) -> None:
+    config = parse_config(
+        TESTPOINT + '[containers.perfsonar-testpoint.health]\non_failure = "kill"\n', "t.toml"
+    )
+    (item,) = check_stack(context_for(config, _host(tmp_path, version))).items
+    assert item["format"] == fmt
+    assert str(item["health_kill"]).startswith(f"perfsonar-testpoint: {kill}")
 
 
 def test_stack_without_a_health_kill_says_none(tmp_path: Path) -> None:

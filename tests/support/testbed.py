@@ -642,5 +642,5 @@ if __name__ == "__main__":
 def short_health_toml(unit: str) -> str:
     """TOML for ``[containers.UNIT.health]`` with test-sized times: the preset's real ones
     (1m interval, 5m start period) would make a broken image's start job wait minutes for
-    Podman's verdict. The check command and on_failure stay the preset's."""
+    Podman's verdict. The check command and restart budget stay the preset's."""
     return f'[containers.{unit}.health]\ninterval = "2s"\ntimeout = "2s"\nstart_period = "30s"\n'

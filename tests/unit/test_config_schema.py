@@ -147,10 +147,15 @@ def test_health_keys_need_quadlet_4_5() -> None:
     assert "HealthOnFailure=kill" in render_one(HEALTH, "quadlet", (4, 5, 0))
 
 
-def test_health_on_failure_flag_needs_podman_4_3_below_it_is_left_out() -> None:
-    """Issue 18: never a refusal; ``render.target_notes`` says what stands in."""
-    assert "--health-on-failure" not in render_one(HEALTH, "service", (4, 2, 0))
+def test_health_on_failure_flag_needs_podman_4_3() -> None:
+    """Without a restart budget nothing stands in for Podman's kill below 4.3: a refusal by
+    name. With one, psquadlet heal does it and the flag is left out (``healgate``)."""
+    (error,) = version_errors(HEALTH, "service", (4, 2, 0))
+    assert (error.feature, error.needs, error.target) == ("--health-on-failure", (4, 3), (4, 2, 0))
+    assert error.key_path == "containers.tp.health.on_failure"
     assert "--health-on-failure=kill" in render_one(HEALTH, "service", (4, 3, 1))
+    supervised = HEALTH + "restart_budget = 3\n"
+    assert "--health-on-failure" not in render_one(supervised, "service", (4, 2, 0))
 
 
 def test_group_add_needs_quadlet_5_1() -> None:

@@ -1,11 +1,13 @@
 """Continuous health in the testpoint preset (issue 11 item 2), version-gated in both formats.
 
-The preset asks Podman for a health check (``pscheduler troubleshoot --quick``) that kills an
-unhealthy testpoint, systemd restarts it under a start limit, and start jobs end only once the
-testpoint is healthy where the target Podman can say so (``notify = "healthy-when-supported"``).
-Each piece is checked against the versions that introduced it; the oracle test feeds the
-result to Podman 5.4.2's Quadlet, the registry-marked one runs the ``--format service`` line
-through the host's Podman 4.3.1 (Debian 12's).
+The preset asks Podman for a health check (``pscheduler troubleshoot --quick``) with no action
+of its own: psquadlet's supervisor (``psquadlet-health.timer``, issue 17 item 2) restarts an
+unhealthy testpoint within ``restart_budget`` and then leaves it running; systemd restarts a
+crashed one under a start limit. No ``Notify=healthy``: it would hold the start job of a
+testpoint that stays unhealthy until ``TimeoutStartSec`` and then stop it. Each piece is
+checked against the versions that introduced it; the oracle test feeds the result to Podman
+5.4.2's Quadlet, the registry-marked one runs the ``--format service`` line through the host's
+Podman 4.3.1 (Debian 12's).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from psquadlet import generate, presets, schema
+from psquadlet import downgrade, generate, presets, schema
 from psquadlet.config import parse_config
 from psquadlet.errors import ConfigError, ConfigErrors, PodmanVersionError
 from psquadlet.model import Config
@@ -57,14 +59,17 @@ def version_errors(config: Config, fmt: str, version: tuple[int, int, int]) -> l
 
 
 @pytest.mark.parametrize("variant", ["systemd", "supervisord"])
-def test_both_variants_get_the_health_check_kill_restart_and_start_limit(variant: str) -> None:
+def test_both_variants_get_the_health_check_budget_restart_and_start_limit(variant: str) -> None:
     (spec,) = preset(variant).containers
     assert spec.health is not None
     assert spec.health.cmd == ("pscheduler", "troubleshoot", "--quick")
     assert (spec.health.interval, spec.health.timeout, spec.health.retries) == (60, 30, 3)
     assert spec.health.start_period == 300
-    assert spec.health.on_failure == "kill"
-    assert spec.notify == schema.NOTIFY_HEALTHY_WHEN_SUPPORTED
+    assert spec.health.on_failure == ""  # Podman takes no action: psquadlet heal does
+    assert (spec.health.restart_budget, spec.health.budget_window) == (3, 3600)
+    assert (spec.health.retry_after, spec.health.retry_max) == (3600, 86400)
+    assert spec.health.supervised
+    assert spec.notify == ""
     assert spec.service.restart == "on-failure"
     assert (spec.unit.start_limit_interval, spec.unit.start_limit_burst) == (3600, 4)
 
@@ -96,16 +101,17 @@ def test_timeout_start_covers_the_start_period_the_checks_and_a_first_pull() -> 
 # --------------------------------------------------------------------------- versions
 
 
-def test_quadlet_5_4_gets_every_key_and_notify_healthy() -> None:
+def test_quadlet_5_4_gets_the_check_without_a_kill_and_wants_the_supervisor() -> None:
     text = unit_text(preset(), "quadlet", ORACLE)
+    assert "Notify=" not in text
+    assert "HealthOnFailure" not in text
+    assert "Wants=psquadlet-watch.service psquadlet-health.timer" in text.splitlines()
     for line in (
-        "Notify=healthy",
         'HealthCmd=["pscheduler", "troubleshoot", "--quick"]',
         "HealthInterval=60s",
         "HealthTimeout=30s",
         "HealthRetries=3",
         "HealthStartPeriod=300s",
-        "HealthOnFailure=kill",
         "StartLimitIntervalSec=3600",
         "StartLimitBurst=4",
         "Restart=on-failure",
@@ -119,15 +125,15 @@ def test_quadlet_5_4_gets_every_key_and_notify_healthy() -> None:
 def test_quadlet_before_5_0_degrades_notify_and_keeps_the_health_check(
     version: tuple[int, int, int],
 ) -> None:
-    text = unit_text(preset(), "quadlet", version)
+    text = unit_text(preset(extra='notify = "healthy-when-supported"\n'), "quadlet", version)
     assert "Notify=" not in text
-    assert "HealthOnFailure=kill" in text.splitlines()
+    assert "HealthCmd=" in text
     assert "StartLimitBurst=4" in text.splitlines()
 
 
 def test_quadlet_4_4_lacks_the_health_keys_and_auto_writes_a_service_instead() -> None:
     features = version_errors(preset(), "quadlet", (4, 4, 0))
-    assert "key HealthOnFailure= in [Container]" in features
+    assert "key HealthCmd= in [Container]" in features
     assert not any("Notify" in f for f in features)  # the degraded value never refuses
     fmt, _units, note = generate.render_units(preset(), "quadlet", (4, 4, 0), False, auto=True)
     assert fmt == "service"
@@ -145,21 +151,51 @@ def test_debian_12_podman_4_3_1_service_degrades_to_conmon_without_an_error() ->
     (run,) = [line for line in text.splitlines() if line.startswith("ExecStart=")]
     assert "--sdnotify=conmon" in run
     assert "--sdnotify=healthy" not in run
-    assert "--health-on-failure=kill" in run
+    assert "--health-on-failure" not in run
     assert "--health-start-period=300s" in run
     assert "StartLimitIntervalSec=3600" in text.splitlines()
 
 
 @pytest.mark.parametrize(("version", "mode"), [((4, 6, 2), "conmon"), ((4, 7, 0), "healthy")])
 def test_service_gets_sdnotify_healthy_from_4_7(version: tuple[int, int, int], mode: str) -> None:
-    text = unit_text(preset(), "service", version)
+    text = unit_text(preset(extra='notify = "healthy-when-supported"\n'), "service", version)
     assert f"--sdnotify={mode} " in text
 
 
-def test_before_4_3_the_health_on_failure_flag_is_left_out_not_refused() -> None:
-    """Issue 18: psquadlet's supervisor stands in (tests/golden/test_targets.py)."""
-    assert version_errors(preset(), "service", (4, 2, 0)) == []
-    assert "--health-on-failure" not in unit_text(preset(), "service", (4, 2, 0))
+@pytest.mark.parametrize("version", [(3, 0, 1), (3, 4, 4), (4, 2, 0)])
+def test_before_4_3_the_preset_is_never_refused(version: tuple[int, int, int]) -> None:
+    """Debian 11 (3.0.1), Ubuntu 22.04 (3.4.4): the health check, and psquadlet's supervisor
+    for the kill; nothing to note, nothing lost."""
+    text = unit_text(preset(), "service", version)
+    assert "--health-cmd=" in text
+    assert "--health-on-failure" not in text
+    assert "psquadlet-health.timer" in text
+    assert downgrade.target_notes(preset(), "service", version) == ()
+
+
+@pytest.mark.parametrize("value", ["kill", "restart", "none"])
+def test_before_4_3_psquadlet_stands_in_for_the_health_kill_and_says_so(value: str) -> None:
+    config = preset(extra=f'[containers.perfsonar-testpoint.health]\non_failure = "{value}"\n')
+    text = unit_text(config, "service", (3, 4, 4))
+    assert "--health-on-failure" not in text
+    assert "psquadlet-health.timer" in text
+    notes = downgrade.target_notes(config, "service", (3, 4, 4))
+    if value == "none":  # Podman's default: nothing is lost
+        assert notes == ()
+    else:
+        (note,) = notes
+        assert f"on_failure = '{value}'" in note
+        assert "psquadlet-health.timer" in note
+    # From 4.3 Podman does it itself (and then psquadlet heal leaves it to Podman).
+    assert f"--health-on-failure={value}" in unit_text(config, "service", DEBIAN_12)
+
+
+@pytest.mark.parametrize(
+    "extra", ['on_failure = "stop"\n', 'on_failure = "kill"\nrestart_budget = 0\n']
+)
+def test_before_4_3_what_nothing_stands_in_for_is_refused_by_name(extra: str) -> None:
+    config = preset(extra=f"[containers.perfsonar-testpoint.health]\n{extra}")
+    assert version_errors(config, "service", (4, 2, 0)) == ["--health-on-failure"]
 
 
 @pytest.mark.parametrize(
@@ -185,8 +221,14 @@ def test_healthy_when_supported_without_a_health_check_is_off() -> None:
 
 
 def test_the_schema_carries_the_version_facts() -> None:
-    assert {row.quadlet_since for row in schema.HEALTH.values()} == {(4, 5)}
-    assert schema.HEALTH["on_failure"].flag_since == (4, 3)
+    podman = [row for row in schema.HEALTH.values() if row.render == schema.SPECIAL]
+    assert {row.quadlet_since for row in podman} == {(4, 5)}
+    assert schema.HEALTH["on_failure"].flag_since == schema.HEAL_SINCE == (4, 3)
+    supervisor = [row for row in schema.HEALTH.values() if row.render == schema.ELSEWHERE]
+    assert [r.key for r in supervisor] == [
+        "restart_budget", "budget_window", "retry_after", "retry_max"
+    ]  # fmt: skip
+    assert all(r.quadlet is None and r.flag is None for r in supervisor)
     assert schema.CONTAINER["notify"].values_since == {"healthy": ((5, 0), (4, 7))}
     assert schema.UNIT["start_limit_burst"].systemd == "Unit.StartLimitBurst"
 
@@ -207,7 +249,7 @@ def test_each_piece_can_be_tuned_or_turned_off_in_toml() -> None:
     lines = unit_text(config, "quadlet", ORACLE).splitlines()
     assert not [line for line in lines if line.startswith("Notify=")]
     for line in (
-        "HealthOnFailure=none",
+        "HealthOnFailure=none",  # explicit: written where Podman has it
         "HealthInterval=120s",
         "HealthStartPeriod=300s",  # untouched keys keep the preset's value
         "StartLimitIntervalSec=0",  # systemd: no start limit
@@ -249,7 +291,7 @@ def test_init_writes_the_health_settings_and_parses_back_to_the_preset() -> None
     for variant in presets.variants(presets.PERFSONAR_TESTPOINT):
         text = presets.init_text(variant)
         assert "[containers.perfsonar-testpoint.health]" in text
-        assert 'on_failure = "kill"' in text
+        assert "restart_budget = 3" in text
         assert "start_limit_burst = 4" in text
         assert parse_config(text, "init.toml").containers == preset(variant).containers
 
@@ -263,11 +305,11 @@ def test_quadlet_5_4_reads_the_preset_as_meant() -> None:
     result = run_quadlet({u.filename: u.text for u in units}).check()
     service = result.service("perfsonar-testpoint.service")
     argv = service.exec_argv()
-    assert "--sdnotify=healthy" in argv
+    assert "--sdnotify=healthy" not in argv
+    assert "--health-on-failure" not in argv
     pairs = set(zip(argv, argv[1:]))
     for pair in (
         ("--health-cmd", '["pscheduler", "troubleshoot", "--quick"]'),
-        ("--health-on-failure", "kill"),
         ("--health-start-period", "300s"),
         ("--health-retries", "3"),
         ("--health-interval", "60s"),
@@ -333,7 +375,10 @@ def test_podman_4_3_1_takes_the_service_line_and_kills_an_unhealthy_testpoint(
     (tmp_path / f"{NAME}.cid").unlink()  # the unit's ExecStartPre
 
     # Short health values from the TOML: an unhealthy verdict makes Podman kill it (--rm).
-    quick = f"{base}{image}[containers.{NAME}.health]\nstart_period = 0\nretries = 1\n"
+    quick = (
+        f"{base}{image}[containers.{NAME}.health]\nstart_period = 0\nretries = 1\n"
+        'on_failure = "kill"\n'
+    )
     started = _run(_podman_run_argv(parse_config(quick, "t.toml"), tmp_path))
     assert started.returncode == 0, started.stderr
     assert _run(["podman", "healthcheck", "run", NAME]).returncode == 0
@@ -343,3 +388,20 @@ def test_podman_4_3_1_takes_the_service_line_and_kills_an_unhealthy_testpoint(
     assert gone.returncode in (0, 125), gone.stderr  # killed: stopped, or already removed
     running = _run(["podman", "container", "inspect", "--format", "{{.State.Running}}", NAME])
     assert running.returncode != 0 or running.stdout.strip() == "false"
+
+
+def test_generate_says_what_stands_in_for_the_health_kill(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from psquadlet.cli import main
+
+    config = tmp_path / "c.toml"
+    config.write_text(f'{PRESET}[containers.perfsonar-testpoint.health]\non_failure = "kill"\n')
+    argv = ["generate", "-c", str(config), "-o", str(tmp_path / "out"), "--dry-run"]
+    result = CliRunner().invoke(main, [*argv, "--podman-version", "3.0.1"])
+    assert result.exit_code == 0, result.output
+    assert (
+        "has no --health-on-failure (needs 4.3); psquadlet-health.timer restarts" in result.output
+    )
+    newer = CliRunner().invoke(main, [*argv, "--podman-version", "4.3.1"])
+    assert "psquadlet-health.timer restarts" not in newer.output

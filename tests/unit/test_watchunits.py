@@ -170,14 +170,15 @@ def test_the_packages_units_are_not_shadowed(tmp_path: Path) -> None:
     assert gplan.note is not None
     assert f"using the package's {vendor}" in gplan.note
     (container,) = [t for t in gplan.targets if t.path.suffix == ".container"]
-    assert "Wants=psquadlet-watch.service\n" in container.text
+    assert "Wants=psquadlet-watch.service psquadlet-health.timer\n" in container.text
     # A venv's psquadlet on the same host writes its own (systemd prefers /etc to /lib).
     venv = generate.plan_generate(
         generate.Options(**{**packaged.__dict__, "watch_command": COMMAND})
     )
     assert [t.path.name for t in venv.targets if t.path.name.startswith("psquadlet-")] == [
-        "psquadlet-watch.service"
-    ]
+        "psquadlet-watch.service",
+        "psquadlet-health.service",
+    ]  # the timers run no command: the package's are used
 
 
 def test_own_units_are_exempt_from_the_shadowing_check(tmp_path: Path) -> None:
