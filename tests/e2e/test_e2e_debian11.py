@@ -6,11 +6,12 @@ psquadlet is installed as an operator there would (a venv over bullseye's python
 and python3-requests, click/tomli/podman-py as wheels). One boot serves the module; the
 tests run in file order, each from no psquadlet units (``remove_psquadlet_units``).
 
-What runs: ``generate`` of the preset (the plain ``.service``, no ``--health-on-failure``),
-the unit verified by systemd 247 and started, a reboot, an upgrade to a new stand-in pushed to the loopback registry and a rollback from a broken one (one
-``psquadlet upgrade`` pass each, through podman-py and pystemd 0.7.0 against Podman 3.0.1's
-API), and Podman 3's own health check turning ``unhealthy``, then restarted by psquadlet's
-health supervisor (``psquadlet heal``), which stands in for ``--health-on-failure`` below 4.3.
+What runs: ``generate`` of the preset (the plain ``.service``, no ``--health-on-failure``), the
+unit verified by systemd 247 and started, a reboot, an upgrade to a new stand-in pushed to the
+loopback registry and a rollback from a broken one (one ``psquadlet upgrade`` pass each,
+through podman-py and pystemd 0.7.0 against Podman 3.0.1's API), and Podman 3's own health
+check turning ``unhealthy``, then restarted by psquadlet's health supervisor (``psquadlet
+heal``), which stands in for ``--health-on-failure`` below 4.3.
 """
 
 from __future__ import annotations
