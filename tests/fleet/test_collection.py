@@ -166,6 +166,73 @@ def test_module_fails_with_the_located_message(collections: Path, tmp_path: Path
     assert path.read_bytes() == before
 
 
+def _two(tz: str = "UTC") -> dict[str, Any]:
+    cfg = _config(tz)
+    cfg["containers"]["tp2"] = {"preset": "perfsonar-testpoint"}
+    return cfg
+
+
+def test_module_check_mode_shows_the_removals_a_real_run_makes(
+    collections: Path, tmp_path: Path
+) -> None:
+    """Issue 20 §2: dropping a container removes its unit; check and diff modes say so."""
+    _module(collections, tmp_path, config=_two())
+    units = tmp_path / "units"
+    assert (units / "tp2.service").is_file()
+    dry = _module(collections, tmp_path, check=True, config=_config("UTC"))
+    assert dry["changed"] is True, dry
+    assert str(units / "tp2.service") in dry["units_changed"], dry
+    prepared = "".join(d.get("prepared", "") for d in dry["diff"])
+    assert f"--- a{units / 'tp2.service'}" in prepared, dry["diff"]
+    assert (units / "tp2.service").is_file()
+    real = _module(collections, tmp_path, config=_config("UTC"))
+    assert real["units_changed"] == dry["units_changed"], real
+    assert not (units / "tp2.service").exists()
+
+
+def test_module_puts_the_old_configuration_back_when_generate_refuses(
+    collections: Path, tmp_path: Path
+) -> None:
+    """The check passes, then a file appears in the way before the real run (an operator's
+    own unit): generate refuses, and the configuration the units were made from is back."""
+    _module(collections, tmp_path, config=_config("UTC"))
+    config = tmp_path / "psquadlet.toml"
+    before = config.read_bytes()
+    wrapper = tmp_path / "psquadlet"
+    intruder = tmp_path / "units/tp2.service"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        'case " $* " in *" --dry-run "*) ;; *" generate "*) '
+        f"printf '[Service]\\nExecStart=/bin/true\\n' > {intruder} ;; esac\n"
+        f'PYTHONPATH={REPO} exec {sys.executable} -m psquadlet "$@"\n'
+    )
+    res = _module(collections, tmp_path, config=_two())
+    assert res["failed"] is True, res
+    assert "the previous configuration was put back" in res["msg"], res
+    assert str(intruder) in res["msg"], res
+    assert config.read_bytes() == before
+    assert "TZ=UTC" in (tmp_path / "units/tp.service").read_text()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".psquadlet-ansible")] == []
+
+
+def test_module_writes_the_configuration_private(collections: Path, tmp_path: Path) -> None:
+    """It may hold credentials: 0600 (0640 kept when the operator chose a reading group)."""
+    config = tmp_path / "psquadlet.toml"
+    _module(collections, tmp_path, config=_config("UTC"))
+    assert config.stat().st_mode & 0o777 == 0o600
+    config.chmod(0o644)  # as an older release wrote it
+    dry = _module(collections, tmp_path, check=True, config=_config("UTC"))
+    assert dry["changed"] is True, dry
+    assert config.stat().st_mode & 0o777 == 0o644
+    res = _module(collections, tmp_path, config=_config("UTC"))
+    assert res["changed"] is True, res
+    assert config.stat().st_mode & 0o777 == 0o600
+    config.chmod(0o640)
+    assert _module(collections, tmp_path, config=_config("UTC"))["changed"] is False
+    _module(collections, tmp_path, config=_config("Europe/Paris"))
+    assert config.stat().st_mode & 0o777 == 0o640
+
+
 @pytest.mark.e2e  # slow: ansible-test installs its linters into a venv (cached per tree)
 def test_collection_passes_ansible_test_sanity() -> None:
     """Python 3.11: the controller's (Debian 12's python3), which ansible-core 2.19 requires;
