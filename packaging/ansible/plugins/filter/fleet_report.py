@@ -2,9 +2,9 @@
 # Apache License 2.0 (see https://www.apache.org/licenses/LICENSE-2.0)
 """The morning report's filters: `psquadlet status --json` of many hosts -> rows -> a table.
 
-fleet_report(collected): collected is a list of {"host", "rc", "stdout", "msg"} (one per
-host, what report.yml registered); returns one row per container (or per host that gave no
-status), what needs attention first.
+fleet_report(collected): collected maps each host to what report.yml registered there
+(rc, stdout; msg and unreachable when it failed); returns one row per container (or per host
+that gave no status), what needs attention first.
 fleet_table(rows): the rows as fixed-width text lines.
 """
 
@@ -97,8 +97,8 @@ def _container_row(host, c):
 
 def fleet_report(collected):
     rows = []
-    for entry in collected:
-        host = entry.get("host")
+    for host, entry in collected.items():
+        entry = entry or {}
         try:
             doc = json.loads(entry.get("stdout") or "")
         except ValueError:
@@ -106,7 +106,13 @@ def fleet_report(collected):
         if not isinstance(doc, dict) or not str(doc.get("schema", "")).startswith(
             "psquadlet-status/"
         ):
-            why = entry.get("msg") or "no status (exit %s)" % entry.get("rc")
+            if entry.get("unreachable"):
+                why = "unreachable"
+            elif entry.get("rc") is None and not entry.get("msg"):
+                why = "not collected"
+            else:
+                why = (entry.get("stderr") or entry.get("msg") or "").strip()
+                why = "exit %s%s" % (entry.get("rc"), ": " + why[:200] if why else "")
             rows.append(_host_row(host, "no status: %s" % why))
             continue
         if doc.get("error"):
