@@ -97,8 +97,8 @@ def _container_row(host, c):
 
 def fleet_report(collected):
     rows = []
-    for host, entry in collected.items():
-        entry = entry or {}
+    for host, registered in collected.items():
+        entry = registered or {}
         try:
             doc = json.loads(entry.get("stdout") or "")
         except ValueError:
