@@ -17,7 +17,7 @@ description:
   - With O(state=present), writes the configuration file (from O(config) or O(src), or keeps
     the one there), validates it, and generates the units. The task is C(changed) only when
     the configuration file (its text or its mode) or a generated file changed.
-  - The configuration may hold credentials: it is written mode 0600 (0640 when the file it
+  - The configuration may hold credentials, so it is written mode 0600 (0640 when the file it
     replaces was readable by its group only); a file others can read is tightened to 0600.
   - A new configuration is checked under a temporary name and planned as the real file
     (C(generate --as-config)), so check and diff modes show what a real run does, removals
