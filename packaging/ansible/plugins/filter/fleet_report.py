@@ -39,7 +39,7 @@ def _short(digest):
 
 
 def _host_row(host, why):
-    row = dict((key, None) for key, _ in COLUMNS)
+    row = dict((key, None) for key, dummy in COLUMNS)
     row.update(host=host, rank=NO_STATUS, attention=why, blocked=[])
     return row
 
@@ -131,8 +131,8 @@ def _cell(value):
 
 
 def fleet_table(rows):
-    cells = [[title for _, title in COLUMNS]]
-    cells += [[_cell(row.get(key)) for key, _ in COLUMNS] for row in rows]
+    cells = [[title for dummy, title in COLUMNS]]
+    cells += [[_cell(row.get(key)) for key, dummy in COLUMNS] for row in rows]
     widths = [max(len(line[i]) for line in cells) for i in range(len(COLUMNS))]
     return ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in cells]
 
