@@ -93,6 +93,9 @@ class Options:
     is still ``config_path``."""
     replacing: tuple[Path, ...] = ()
     """Installed units this run moves aside first (``adopt``): they do not count as shadowed."""
+    as_config: Path | None = None
+    """Plan as though the configuration read were this file (the source the units name and
+    the watcher reads): a candidate checked beside the file it is to replace."""
 
 
 @dataclass(frozen=True)
@@ -333,6 +336,9 @@ def plan_generate(options: Options) -> GeneratePlan:
     moves = registrymove.plan_moves(config, chosen_dir, fmt, version)
     config = moves.config
     fmt, units, fallback = render_units(config, fmt, version, user, auto=options.fmt == "auto")
+    if options.as_config is not None:  # errors above name the file read; the plan, this one
+        config = dataclasses.replace(config, source=str(options.as_config))
+        units = render_units(config, fmt, version, user, auto=False)[1]
     unit_dir = options.outdir if options.outdir is not None else default_outdir(fmt, user)
     targets, folders = _files(config, units, unit_dir, host)
     own_dir = watch_dir(user, options.outdir)

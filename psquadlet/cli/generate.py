@@ -101,6 +101,13 @@ def _json(result: generate_mod.Result, show_diff: bool) -> dict[str, object]:
     "generates, and allow names of installed units.",
 )
 @click.option("--reload", "reload_", is_flag=True, help="Run 'systemctl daemon-reload' after.")
+@click.option(
+    "--as-config",
+    "as_config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Plan as though the configuration were this file (the one the units name): checks "
+    "a candidate (-c) before it replaces that file, removals included.",
+)
 @json_option
 def generate(  # noqa: PLR0917 (one parameter per click option)
     config_path: Path | None,
@@ -112,11 +119,16 @@ def generate(  # noqa: PLR0917 (one parameter per click option)
     show_diff: bool,
     force: bool,
     reload_: bool,
+    as_config: Path | None,
     as_json: bool,
 ) -> None:
     """Write the units for every configured container (and the volumes they use)."""
-    options = generate_mod.Options(config_path, outdir, fmt, version_text, user, force)
+    options = generate_mod.Options(
+        config_path, outdir, fmt, version_text, user, force, as_config=as_config
+    )
     with reported(GENERATE_SCHEMA if as_json else None):
+        if as_config is not None and not dry_run:
+            raise UsageError("--as-config checks a candidate: it needs --dry-run")
         result = generate_mod.run(options, dry_run=dry_run, reload=reload_)
         if result.plan.note and not as_json:
             click.echo(f"psquadlet: note: {result.plan.note}", err=True)

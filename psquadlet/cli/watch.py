@@ -109,47 +109,68 @@ _state_dir_option = click.option(
 )
 
 
+_wait_option = click.option(
+    "--wait",
+    type=click.FloatRange(min=0),
+    default=300.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Wait this long for a running pass to release the state lock, then fail.",
+)
+
+
 def _on_one_container(f: Any) -> Any:
-    """A command on one configured container: ``-c``, ``--state-dir`` and NAME."""
-    return click.command()(config_option(_state_dir_option(click.argument("name")(f))))
+    """A command on one configured container: ``-c``, ``--state-dir``, ``--wait`` and NAME."""
+    return click.command()(
+        config_option(_state_dir_option(_wait_option(click.argument("name")(f))))
+    )
 
 
 @_on_one_container
 @click.argument("digest")
 @click.option("--reason", default="", metavar="TEXT", help="Why (shown by status).")
-def block(
-    config_path: Path | None, state_dir: str | None, name: str, digest: str, reason: str
+def block(  # noqa: PLR0917 - one parameter per click option
+    config_path: Path | None,
+    state_dir: str | None,
+    wait: float,
+    name: str,
+    digest: str,
+    reason: str,
 ) -> None:
     """Never move container NAME to image DIGEST (until unblock)."""
     from psquadlet.watch import app  # noqa: PLC0415
 
-    _echo(lambda: app.block(config_path, name, digest, reason, state_dir))
+    _echo(lambda: app.block(config_path, name, digest, reason, state_dir, wait=wait))
 
 
 @_on_one_container
 @click.argument("digest")
-def unblock(config_path: Path | None, state_dir: str | None, name: str, digest: str) -> None:
+def unblock(
+    config_path: Path | None, state_dir: str | None, wait: float, name: str, digest: str
+) -> None:
     """Forget a block (or a rollback's known-bad mark) of DIGEST for container NAME."""
     from psquadlet.watch import app  # noqa: PLC0415
 
-    _echo(lambda: app.unblock(config_path, name, digest, state_dir))
+    _echo(lambda: app.unblock(config_path, name, digest, state_dir, wait=wait))
 
 
 @_on_one_container
 @click.option("--reason", default="", metavar="TEXT", help="Why (shown by status).")
-def pin(config_path: Path | None, state_dir: str | None, name: str, reason: str) -> None:
+def pin(
+    config_path: Path | None, state_dir: str | None, wait: float, name: str, reason: str
+) -> None:
     """Hold container NAME where it is: the watcher neither checks nor moves it."""
     from psquadlet.watch import app  # noqa: PLC0415
 
-    _echo(lambda: app.pin(config_path, name, reason, state_dir))
+    _echo(lambda: app.pin(config_path, name, reason, state_dir, wait=wait))
 
 
 @_on_one_container
-def unpin(config_path: Path | None, state_dir: str | None, name: str) -> None:
+def unpin(config_path: Path | None, state_dir: str | None, wait: float, name: str) -> None:
     """Let the watcher move container NAME again."""
     from psquadlet.watch import app  # noqa: PLC0415
 
-    _echo(lambda: app.unpin(config_path, name, state_dir))
+    _echo(lambda: app.unpin(config_path, name, state_dir, wait=wait))
 
 
 @click.command()

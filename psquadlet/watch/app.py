@@ -132,7 +132,7 @@ def upgrade(
             continue
         if not unit or len(chosen) != 1:
             raise UsageError(f"{option} needs the NAME of one container")
-        if dry_run:
+        if dry_run and option == "--to":
             raise UsageError(f"{option} and --dry-run cannot be combined")
     if digest is not None and to is not None:
         raise UsageError("give --digest or --to, not both")
@@ -140,7 +140,9 @@ def upgrade(
         manual.check_digest(digest)
     log = Logger()
     deps = build_deps(config, endpoints, log)
-    if dry_run:  # a dry run emits nothing, so it sends and writes nothing either
+    if dry_run and digest is not None:  # what `upgrade.yml --check` runs on a later wave
+        report = manual.adopt(chosen[0], digest, deps, targets, dry_run=True)
+    elif dry_run:  # a dry run emits nothing, so it sends and writes nothing either
         report = core.run_pass(chosen, deps, dry_run=True, known=targets)
     else:
         with reporting(config, _state_dir(config, endpoints), log) as sinks:
@@ -157,36 +159,56 @@ def upgrade(
 
 
 def block(
-    config_path: Path | None, name: str, digest: str, reason: str, state_dir: str | None
+    config_path: Path | None,
+    name: str,
+    digest: str,
+    reason: str,
+    state_dir: str | None,
+    *,
+    wait: float = manual.LOCK_WAIT,
 ) -> str:
     """Record an operator block; returns the line to print."""
     config = load_config(config_path)
     t = _chosen(config, name)[1][0]  # an unknown name raised
     store = FileStateStore(state_dir or config.watch.state_dir)
-    manual.block(store, t.name, digest, reason, SystemClock().now())
+    manual.block(store, t.name, digest, reason, SystemClock().now(), wait=wait)
     return f"{t.name}: {digest} blocked; the watcher will not move to it"
 
 
-def unblock(config_path: Path | None, name: str, digest: str, state_dir: str | None) -> str:
+def unblock(
+    config_path: Path | None,
+    name: str,
+    digest: str,
+    state_dir: str | None,
+    wait: float = manual.LOCK_WAIT,
+) -> str:
     config = load_config(config_path)
     t = _chosen(config, name)[1][0]  # an unknown name raised
     store = FileStateStore(state_dir or config.watch.state_dir)
-    if not manual.unblock(store, t.name, digest):
+    if not manual.unblock(store, t.name, digest, wait=wait):
         return f"{t.name}: {digest} was not blocked"
     return f"{t.name}: {digest} unblocked"
 
 
-def pin(config_path: Path | None, name: str, reason: str, state_dir: str | None) -> str:
+def pin(
+    config_path: Path | None,
+    name: str,
+    reason: str,
+    state_dir: str | None,
+    wait: float = manual.LOCK_WAIT,
+) -> str:
     config = load_config(config_path)
     t = _chosen(config, name)[1][0]  # an unknown name raised
-    manual.pin(FileStateStore(state_dir or config.watch.state_dir), t.name, reason)
+    manual.pin(FileStateStore(state_dir or config.watch.state_dir), t.name, reason, wait=wait)
     return f"{t.name}: pinned; the watcher leaves it where it is until 'psquadlet unpin'"
 
 
-def unpin(config_path: Path | None, name: str, state_dir: str | None) -> str:
+def unpin(
+    config_path: Path | None, name: str, state_dir: str | None, wait: float = manual.LOCK_WAIT
+) -> str:
     config = load_config(config_path)
     t = _chosen(config, name)[1][0]  # an unknown name raised
-    if not manual.unpin(FileStateStore(state_dir or config.watch.state_dir), t.name):
+    if not manual.unpin(FileStateStore(state_dir or config.watch.state_dir), t.name, wait=wait):
         return f"{t.name}: was not pinned"
     return f"{t.name}: unpinned"
 

@@ -9,13 +9,16 @@ pull, restart, health gate and rollback as a scheduled upgrade; a blocked digest
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import time
+from collections.abc import Iterator
 from typing import Callable
 
 from psquadlet.errors import UsageError
 from psquadlet.watch import core
 from psquadlet.watch.digests import describe, is_digest
-from psquadlet.watch.interfaces import ImagesError, StateStore, WatchError
+from psquadlet.watch.interfaces import ImagesError, LockedError, StateStore, WatchError
 from psquadlet.watch.releases import TagPattern, same_variant
 from psquadlet.watch.state import SOURCE_OPERATOR, BadDigest, WatchState, with_bad
 from psquadlet.watch.targets import Target
@@ -31,10 +34,43 @@ def check_digest(digest: str) -> str:
     return digest
 
 
-def block(store: StateStore, name: str, digest: str, reason: str, now: float) -> WatchState:
+LOCK_WAIT = 300.0  # seconds block/unblock/pin/unpin wait for a pass to finish (--wait)
+LOCK_POLL = 0.5
+
+
+@contextlib.contextmanager
+def waiting_lock(
+    store: StateStore,
+    wait: float = LOCK_WAIT,
+    monotonic: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Iterator[None]:
+    """The state lock, waiting up to *wait* seconds for a pass that holds it to finish.
+
+    A block sent to a whole fleet must not fail on the one host that is mid-pass: the pass
+    ends (a health gate takes minutes at most) and the block follows. Past the bound, the
+    error says who holds the lock and for how long this waited.
+    """
+    deadline = monotonic() + max(wait, 0.0)
+    with contextlib.ExitStack() as held:
+        while True:
+            try:
+                held.enter_context(store.lock())
+                break
+            except LockedError as e:
+                left = deadline - monotonic()
+                if left <= 0:
+                    raise LockedError(f"gave up after {wait:g}s (--wait): {e}") from None
+                sleep(min(LOCK_POLL, left))
+        yield
+
+
+def block(
+    store: StateStore, name: str, digest: str, reason: str, now: float, *, wait: float = LOCK_WAIT
+) -> WatchState:
     """Add (or update) an operator block of *digest* for container *name*."""
     check_digest(digest)
-    with store.lock():
+    with waiting_lock(store, wait):
         state = store.load()
         cs = state.get(name)
         entry = BadDigest(digest, now, reason or "blocked by the operator", SOURCE_OPERATOR)
@@ -43,10 +79,10 @@ def block(store: StateStore, name: str, digest: str, reason: str, now: float) ->
         return state
 
 
-def unblock(store: StateStore, name: str, digest: str) -> bool:
+def unblock(store: StateStore, name: str, digest: str, *, wait: float = LOCK_WAIT) -> bool:
     """Forget *digest* as known-bad for *name* (operator block or rollback); False if absent."""
     check_digest(digest)
-    with store.lock():
+    with waiting_lock(store, wait):
         state = store.load()
         cs = state.get(name)
         kept = tuple(b for b in cs.bad_digests if b.digest != digest)
@@ -56,11 +92,21 @@ def unblock(store: StateStore, name: str, digest: str) -> bool:
         return True
 
 
-def adopt(t: Target, digest: str, deps: core.Deps, known: tuple[Target, ...]) -> core.PassReport:
-    """Move *t* to exactly *digest*: pull, restart, health gate, rollback on failure."""
+def adopt(
+    t: Target, digest: str, deps: core.Deps, known: tuple[Target, ...], dry_run: bool = False
+) -> core.PassReport:
+    """Move *t* to exactly *digest*: pull, restart, health gate, rollback on failure.
+
+    *dry_run*: the same checks (blocked, running, already there, the registry has it) and
+    ``would-upgrade``; no lock, no pull, no restart, the state file untouched.
+    """
     check_digest(digest)
     if t.image.digest:
         raise UsageError(f"{t.name}: the configuration pins {t.image}; change it there")
+    if dry_run:
+        started = deps.clock.now()
+        outcome, _ = _adopt(t, digest, deps, deps.store.load(), dry_run=True)
+        return core.PassReport((outcome,), started, deps.clock.now(), dry_run=True)
     return _by_hand(deps, known, lambda state: _adopt(t, digest, deps, state))
 
 
@@ -83,7 +129,7 @@ def _by_hand(
 
 
 def _adopt(
-    t: Target, digest: str, deps: core.Deps, state: WatchState
+    t: Target, digest: str, deps: core.Deps, state: WatchState, dry_run: bool = False
 ) -> tuple[core.Outcome, WatchState]:
     cs = dataclasses.replace(state.get(t.name), image=str(t.image))
 
@@ -111,14 +157,24 @@ def _adopt(
     running = core.running_digest_for(ci, digest, t.image.name, cs.running_digest)
     if digest in ci.digests:
         return done(core.UP_TO_DATE, f"already running {core.short(digest)}", running)
+    if dry_run:
+        try:
+            deps.registry.head(t.image.with_digest(digest))
+        except WatchError as e:
+            return done(core.ERROR, f"the registry does not serve {core.short(digest)}: {e}")
+        return done(
+            core.WOULD_UPGRADE,
+            f"would pull {core.short(digest)}, restart {t.unit} (running {core.short(running)})",
+            running,
+        )
     cs = dataclasses.replace(cs, running_digest=running, running_image_id=ci.image_id)
     state = state.put(cs)
     return core.upgrade_to(t, ci, running, digest, deps=deps, state=state)
 
 
-def pin(store: StateStore, name: str, reason: str) -> WatchState:
+def pin(store: StateStore, name: str, reason: str, *, wait: float = LOCK_WAIT) -> WatchState:
     """Hold container *name* where it is: no pass checks or moves it until ``unpin``."""
-    with store.lock():
+    with waiting_lock(store, wait):
         state = store.load()
         state = state.put(
             dataclasses.replace(state.get(name), pinned=reason or "pinned by the operator")
@@ -127,9 +183,9 @@ def pin(store: StateStore, name: str, reason: str) -> WatchState:
         return state
 
 
-def unpin(store: StateStore, name: str) -> bool:
+def unpin(store: StateStore, name: str, *, wait: float = LOCK_WAIT) -> bool:
     """Let the watcher move *name* again; False when it was not pinned."""
-    with store.lock():
+    with waiting_lock(store, wait):
         state = store.load()
         cs = state.get(name)
         if not cs.pinned:

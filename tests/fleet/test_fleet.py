@@ -9,18 +9,21 @@ same hosts: the role, then a good roll-out, then a bad one.
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.fleet import Fleet, digests
+from tests.support.fleet import AfterTask, Fleet, digests
 from tests.support.images import StandIns
 
 HERE = Path(__file__).parent
 SITE = HERE / "site.yml"
-UPGRADE = Path(__file__).resolve().parents[2] / "packaging/ansible/playbooks/upgrade.yml"
+PLAYBOOKS = Path(__file__).resolve().parents[2] / "packaging/ansible/playbooks"
+UPGRADE = PLAYBOOKS / "upgrade.yml"
+REPORT = PLAYBOOKS / "report.yml"
 UNIT = "perfsonar-testpoint"
 TAG = "perfsonar/testpoint:systemd"
 CONFIG = "/etc/psquadlet/psquadlet.toml"
@@ -146,3 +149,103 @@ def test_bad_image_stops_at_the_canary_and_is_blocked_everywhere(
     for h in ("tp2", "tp3"):
         assert fleet.status(h, UNIT)["blocked"][0]["source"] == "operator"
         assert healthy(fleet, h)
+
+
+RECORD = "Record the digest the canary passed, for the waves after it"
+
+
+def _moving_tag_rollout(
+    fleet: Fleet,
+    standins: StandIns,
+    passed: str,
+    moved: str,
+    canary: str,
+    **play: Any,
+) -> tuple[str, Any]:
+    """A roll-out of *passed* (the tag's image now) during which the tag moves to the new
+    image *moved* right after *canary* passed."""
+    after = {}
+
+    def move_the_tag() -> None:
+        after["digest"] = standins.push("systemd", moved, TAG)
+
+    hook = AfterTask(fleet.workdir / "after-canary", canary, RECORD, move_the_tag)
+    started = time.monotonic()
+    res = hook.play(fleet, UPGRADE, **play)
+    print(f"[fleet] roll-out {play.get('extra_vars')}: {time.monotonic() - started:.1f}s")
+    assert hook.ran, res.output[-6000:]
+    assert after["digest"] != passed
+    return after["digest"], res
+
+
+def test_later_waves_take_the_canarys_digest_when_the_tag_moves(
+    fleet: Fleet, standins: StandIns
+) -> None:
+    """Issue 20 §1: waves [1, 1, "100%"], the canary first in the inventory; the tag moves
+    to an untested image once the canary passed: every later host ends on the canary's."""
+    before = digests(fleet, UNIT)
+    # --check first: every wave a dry run, the later ones with --digest (was refused).
+    passed = standins.push("systemd", "4.0", TAG)
+    dry = fleet.play(UPGRADE, {"psquadlet_waves": [1, 1, "100%"]}, check=True)
+    assert dry.rc == 0, dry.output[-6000:]
+    assert {h: dry.recap[h]["failed"] for h in HOSTS} == dict.fromkeys(HOSTS, 0), dry.output
+    assert digests(fleet, UNIT) == before
+
+    moved, res = _moving_tag_rollout(
+        fleet, standins, passed, "5.0", "tp1", extra_vars={"psquadlet_waves": [1, 1, "100%"]}
+    )
+    assert res.rc == 0, res.output[-6000:]
+    assert digests(fleet, UNIT) == dict.fromkeys(HOSTS, passed), (moved, res.output[-6000:])
+    for h in ("tp2", "tp3"):
+        assert fleet.status(h, UNIT)["last_upgrade"]["to_digest"] == passed
+
+
+def test_the_canary_need_not_be_first_in_the_inventory(fleet: Fleet, standins: StandIns) -> None:
+    """Waves [1, "100%"], the canary (tp3, the Debian 12 host) last in [testpoints] and
+    first of the play through the pattern "canary:testpoints"."""
+    passed = standins.push("systemd", "6.0", TAG)
+    moved, res = _moving_tag_rollout(
+        fleet,
+        standins,
+        passed,
+        "7.0",
+        "tp3",
+        extra_vars={"psquadlet_waves": [1, "100%"], "psquadlet_hosts": "canary:testpoints"},
+        order=("tp1", "tp2", "tp3"),
+        groups={"canary": ["tp3"]},
+    )
+    assert res.rc == 0, res.output[-6000:]
+    assert digests(fleet, UNIT) == dict.fromkeys(HOSTS, passed), (moved, res.output[-6000:])
+    ups = {h: fleet.status(h, UNIT)["last_upgrade"] for h in HOSTS}
+    assert ups["tp3"]["time"] <= ups["tp1"]["time"], ups
+    assert ups["tp3"]["time"] <= ups["tp2"]["time"], ups
+    STATE["v6"] = passed
+
+
+def test_the_morning_report_puts_what_needs_attention_first(fleet: Fleet) -> None:
+    """Issue 20 §4: report.yml, one table and one JSON file for the whole fleet."""
+    fleet.hosts["tp2"].systemctl("stop", f"{UNIT}.service")
+    fleet.hosts["tp1"].run(["psquadlet", "pin", UNIT, "--reason", "site visit"])
+    out = fleet.workdir / "report.json"
+    try:
+        res = fleet.play(REPORT, {"psquadlet_report_path": str(out)})
+        assert res.rc == 0, res.output[-6000:]
+        rows = json.loads(out.read_text())["rows"]
+        assert [r["host"] for r in rows] == ["tp2", "tp1", "tp3"], rows
+        assert {r["container"] for r in rows} == {UNIT}
+        assert "not running" in rows[0]["attention"], rows[0]
+        assert "pinned" in rows[1]["attention"], rows[1]
+        for row in rows:
+            assert row["blocked_count"] >= 1, row  # the bad image, blocked fleet-wide
+        assert rows[1]["digest"] == rows[2]["digest"] == STATE["v6"]
+        assert rows[1]["image"].endswith(TAG), rows[1]
+        # The table: a header and one line per container, in the same order.
+        table = res.output[res.output.index("HOST") :]
+        assert [line.split()[0].strip('"') for line in table.splitlines()[1:4]] == [
+            "tp2",
+            "tp1",
+            "tp3",
+        ], table[:2000]
+    finally:
+        fleet.hosts["tp1"].run(["psquadlet", "unpin", UNIT])
+        fleet.hosts["tp2"].systemctl("start", f"{UNIT}.service")

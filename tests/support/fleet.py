@@ -103,10 +103,17 @@ class Fleet:
         for tb in self.hosts.values():
             tb.close()
 
-    def inventory(self, group_vars: dict[str, Any] | None = None) -> Path:
+    def inventory(
+        self,
+        order: Sequence[str] | None = None,
+        groups: dict[str, Sequence[str]] | None = None,
+    ) -> Path:
+        """[testpoints] in *order* (default: as booted), then more *groups* of those hosts."""
         lines = ["[testpoints]"]
-        for name, tb in self.hosts.items():
-            lines.append(f"{name} ansible_nsenter_pid={tb.pid}")
+        for name in order or list(self.hosts):
+            lines.append(f"{name} ansible_nsenter_pid={self.hosts[name].pid}")
+        for group, members in (groups or {}).items():
+            lines += ["", f"[{group}]", *members]
         lines += [
             "",
             "[testpoints:vars]",
@@ -121,13 +128,18 @@ class Fleet:
         self,
         playbook: str | Path,
         extra_vars: dict[str, Any] | None = None,
+        *,
         check: bool = False,
         diff: bool = False,
         timeout: float = 900,
+        order: Sequence[str] | None = None,
+        groups: dict[str, Sequence[str]] | None = None,
+        env: dict[str, str] | None = None,
     ) -> PlayResult:
         if self.collections is None:
             self.collections = install_collection(self.workdir / "galaxy")
-        argv = [ansible_bin("ansible-playbook"), "-i", str(self.inventory()), str(playbook)]
+        inventory = self.inventory(order, groups)
+        argv = [ansible_bin("ansible-playbook"), "-i", str(inventory), str(playbook)]
         if extra_vars:
             argv += ["-e", json.dumps(extra_vars)]
         if check:
@@ -141,6 +153,7 @@ class Fleet:
             "ANSIBLE_RETRY_FILES_ENABLED": "0",
             "ANSIBLE_LOCAL_TEMP": str(self.workdir / "ansible-tmp"),
             "ANSIBLE_HOME": str(self.workdir / "ansible-home"),
+            **(env or {}),
         }
         res = subprocess.run(
             argv, capture_output=True, text=True, env=env, timeout=timeout, check=False
@@ -155,6 +168,51 @@ class Fleet:
     def status(self, name: str, container: str) -> dict[str, Any]:
         out = self.hosts[name].run(["psquadlet", "status", "--json", container], check=False)
         return json.loads(out.stdout)["containers"][0]  # type: ignore[no-any-return]
+
+
+CALLBACKS = Path(__file__).parent / "ansible_callbacks"
+
+
+class AfterTask:
+    """Something the test does at one point of a playbook run, before the run goes on.
+
+    The callback plugin ``after_task`` (tests/support/ansible_callbacks) blocks the play once
+    task *task* succeeded on host *host*: it writes ``request`` and waits for ``done``. The
+    linear strategy handles a task's results (and runs the callbacks) before it starts the
+    next task or wave, so *action* runs exactly there: e.g. the tag moves after the canary
+    passed and before the next wave starts.
+    """
+
+    def __init__(self, workdir: Path, host: str, task: str, action: Callable[[], None]) -> None:
+        self.folder = workdir
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for name in ("request", "done"):
+            (self.folder / name).unlink(missing_ok=True)
+        self.host, self.task, self.action = host, task, action
+        self.ran = False
+
+    def env(self) -> dict[str, str]:
+        return {
+            "ANSIBLE_CALLBACK_PLUGINS": str(CALLBACKS),
+            "ANSIBLE_CALLBACKS_ENABLED": "after_task",
+            "PSQ_AFTER_HOST": self.host,
+            "PSQ_AFTER_TASK": self.task,
+            "PSQ_AFTER_DIR": str(self.folder),
+        }
+
+    def play(self, fleet: Fleet, playbook: str | Path, **kwargs: Any) -> PlayResult:
+        """Run the playbook; do the action when the callback asks (at most once)."""
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            run = pool.submit(fleet.play, playbook, env=self.env(), **kwargs)
+            while not run.done():
+                if not self.ran and (self.folder / "request").exists():
+                    try:
+                        self.action()
+                    finally:
+                        self.ran = True
+                        (self.folder / "done").write_text("done\n")
+                time.sleep(0.2)
+            return run.result()
 
 
 def digests(fleet: Fleet, container: str, names: Sequence[str] | None = None) -> dict[str, str]:

@@ -13,6 +13,7 @@ from watchfakes import NAME, NEW, NEWER, OLD, world
 
 from psquadlet.errors import UsageError
 from psquadlet.watch import core, manual
+from psquadlet.watch.interfaces import RegistryError
 from psquadlet.watch.state import BAD_LIMIT, SOURCE_OPERATOR, BadDigest, with_bad
 
 PT = "perfsonar-testpoint"
@@ -136,3 +137,127 @@ def test_upgrade_digest_needs_one_name(tmp_path: Path) -> None:
     assert res.returncode == 2
     assert "--digest needs the NAME of one container" in res.stderr
     assert json.loads(res.stdout)["ok"] is False
+
+
+def test_adopt_dry_run_says_what_it_would_do_and_touches_nothing() -> None:
+    """Issue 20: `upgrade NAME --digest D --dry-run`, what `upgrade.yml --check` runs."""
+    w = world()
+    t = target()
+    w.registry.digests[str(t.image.with_digest(NEWER))] = NEWER
+    saved = w.store.state
+    report = manual.adopt(t, NEWER, w.deps, (t,), dry_run=True)
+    (o,) = report.outcomes
+    assert report.dry_run
+    assert (o.action, o.result) == (core.WOULD_UPGRADE, "update-available"), o.message
+    assert o.remote_digest == NEWER
+    assert w.images.calls == []
+    assert w.store.state is saved  # nothing saved, nothing locked
+    # The checks a real run makes: blocked, already there, the registry serves it.
+    manual.block(w.store, PT, NEWER, "bad", 0.0)
+    assert manual.adopt(t, NEWER, w.deps, (t,), dry_run=True).outcomes[0].action == (core.KNOWN_BAD)
+    assert manual.adopt(t, OLD, w.deps, (t,), dry_run=True).outcomes[0].action == core.UP_TO_DATE
+    w.registry.fail[str(t.image.with_digest(NEW))] = RegistryError("404 manifest unknown")
+    (missing,) = manual.adopt(t, NEW, w.deps, (t,), dry_run=True).outcomes
+    assert missing.action == core.ERROR, missing.message
+    assert "does not serve" in missing.message
+    assert w.images.calls == []
+
+
+HOLDER = """
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o644)
+fcntl.flock(fd, fcntl.LOCK_EX)
+os.pwrite(fd, b"%d\\n" % os.getpid(), 0)
+print("held", flush=True)
+sys.stdin.read()  # held until the test closes our stdin
+"""
+
+
+def _hold_lock(tmp_path: Path) -> subprocess.Popen[str]:
+    """Another real process (a pass, as far as the lock knows) holding the state lock."""
+    (tmp_path / "s").mkdir(exist_ok=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(tmp_path / "s" / "lock")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def _cli_popen(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
+    cfg = tmp_path / "p.toml"
+    cfg.write_text('[containers.pt]\nimage = "docker.io/perfsonar/testpoint:systemd"\n')
+    argv = [sys.executable, "-m", "psquadlet", *args, "-c", str(cfg)]
+    argv += ["--state-dir", str(tmp_path / "s")]
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("block", "pt", NEW), ("unblock", "pt", NEW), ("pin", "pt"), ("unpin", "pt")],
+)
+def test_hand_commands_wait_for_a_pass_that_holds_the_lock(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    """Issue 20 §3: a fleet-wide block must not fail on a host that is mid-pass."""
+    holder = _hold_lock(tmp_path)
+    try:
+        cmd = _cli_popen(tmp_path, *args, "--wait", "600")
+        # It cannot finish while the lock is held: it is still waiting once its Python is up
+        # (the lock file's holder line is still the other process's).
+        with pytest.raises(subprocess.TimeoutExpired):
+            cmd.wait(timeout=3)
+        assert not (tmp_path / "s" / "state.json").exists()
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=60)
+    _, err = cmd.communicate(timeout=120)
+    assert cmd.returncode == 0, err
+    assert "Traceback" not in err
+    if args[0] in ("block", "pin"):
+        entry = json.loads((tmp_path / "s" / "state.json").read_text())["containers"]["pt"]
+        assert entry["bad_digests"] if args[0] == "block" else entry["pinned"], entry
+
+
+def test_hand_commands_give_up_after_wait_with_a_clear_error(tmp_path: Path) -> None:
+    holder = _hold_lock(tmp_path)
+    try:
+        cmd = _cli_popen(tmp_path, "block", "pt", NEW, "--wait", "1")
+        _, err = cmd.communicate(timeout=120)
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=60)
+    assert cmd.returncode != 0
+    assert "Traceback" not in err
+    assert "gave up after 1s (--wait)" in err, err
+    assert f"(pid {holder.pid})" in err, err
+    assert not (tmp_path / "s" / "state.json").exists()
+
+
+def test_waiting_lock_is_bounded_without_sleeping_for_real() -> None:
+    """The bound is the monotonic clock's, polled: a fake clock shows every retry."""
+    w = world()
+    locked = manual.LockedError("another psquadlet pass holds /s/lock (pid 7)")
+
+    class Busy:
+        def lock(self) -> object:
+            raise locked
+
+    clock = [0.0]
+    naps: list[float] = []
+
+    def sleep(s: float) -> None:
+        naps.append(s)
+        clock[0] += s
+
+    busy = manual.waiting_lock(Busy(), 2.0, lambda: clock[0], sleep)  # type: ignore[arg-type]
+    with pytest.raises(manual.LockedError, match=r"gave up after 2s \(--wait\): .*pid 7"), busy:
+        raise AssertionError("entered without the lock")
+    assert sum(naps) == pytest.approx(2.0)
+    with manual.waiting_lock(w.store, 0.0):
+        pass  # a free lock is taken at once, even with --wait 0

@@ -16,9 +16,15 @@ description:
     written by C(psquadlet generate).
   - With O(state=present), writes the configuration file (from O(config) or O(src), or keeps
     the one there), validates it, and generates the units. The task is C(changed) only when
-    the configuration file or a generated file changed.
+    the configuration file (its text or its mode) or a generated file changed.
+  - The configuration may hold credentials, so it is written mode 0600 (0640 when the file it
+    replaces was readable by its group only); a file others can read is tightened to 0600.
+  - A new configuration is checked under a temporary name and planned as the real file
+    (C(generate --as-config)), so check and diff modes show what a real run does, removals
+    included.
   - A bad configuration fails the task with psquadlet's own located message
     (V(FILE:LINE) and the key path, then the message) and leaves the file in place untouched.
+    When C(generate) refuses after the new file was moved in, the previous one is put back.
   - With O(state=upgraded), runs one C(psquadlet upgrade) pass, optionally to one exact
     O(digest); a rollback fails the task (the report is in the result).
   - With O(state=blocked) or O(state=unblocked), records or forgets a known-bad digest in
@@ -32,7 +38,8 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: C(generate --dry-run) and C(upgrade --dry-run); nothing is written.
+    details: C(generate --dry-run) and C(upgrade --dry-run) (with O(digest) too); nothing is
+      written.
   diff_mode:
     support: full
     details: the configuration file's and the generated units' unified diffs.
@@ -173,11 +180,10 @@ problems:
 
 import json
 import os
-import re
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.text.converters import to_native, to_text
+from ansible.module_utils.common.text.converters import to_bytes, to_native, to_text
 from ansible_collections.psquadlet.psquadlet.plugins.module_utils.toml_text import (
     TomlValueError,
     dumps,
@@ -208,9 +214,9 @@ def run_json(module, argv, schema):
     return rc, report, err
 
 
-def fail_report(module, report, rename=None, **extra):
+def fail_report(module, report, rename=None, suffix="", **extra):
     error = report.get("error") or {}
-    message = to_text(error.get("message") or "psquadlet failed")
+    message = to_text(error.get("message") or "psquadlet failed") + suffix
     problems = error.get("problems") or []
     if rename:  # a candidate file checked under a temporary name: say the real one
         old, new = rename
@@ -219,33 +225,6 @@ def fail_report(module, report, rename=None, **extra):
             if problem.get("file") == old:
                 problem["file"] = new
     module.fail_json(msg=message, problems=problems, **extra)
-
-
-def real_changes(diff, rename):
-    """Files of a unified diff that differ once the temporary source name is the real one.
-
-    Generated files name their source in the first line: a candidate checked under a
-    temporary name would otherwise show every unit as changed.
-    """
-    old, new = rename
-    changed, removed, added, name = [], [], [], None
-
-    def close():
-        if name is not None and sorted(removed) != sorted(added):
-            changed.append(name)
-
-    for line in diff.replace(old, new).splitlines():
-        if line.startswith("--- "):
-            close()
-            name, removed, added = line[4:], [], []
-        elif line.startswith("+++ "):
-            name = line[4:]
-        elif line.startswith("-"):
-            removed.append(line[1:])
-        elif line.startswith("+"):
-            added.append(line[1:])
-    close()
-    return [re.sub(r"^b(?=/)", "", n) for n in changed]
 
 
 def generate(module, exe, path, use_path, extra):
@@ -291,6 +270,7 @@ def present(module, exe):
     before = read_text(path)
     diffs = []
     if text is None or text == before:
+        tightened = text is not None and tighten(module, path, validate_only)
         extra = ["--dry-run"] if module.check_mode or validate_only else []
         if module._diff:
             extra.append("--diff")
@@ -299,26 +279,28 @@ def present(module, exe):
         rc, report, err = generate(module, exe, path, before is not None, extra)
         if not report.get("ok"):
             fail_report(module, report)
-        units = [f["path"] for f in report.get("files", []) if f.get("action") in CHANGED_ACTIONS]
         if report.get("diff"):
             diffs.append({"prepared": report["diff"]})
-        return finish(module, report, False, units, diffs, validate_only)
+        return finish(module, report, tightened, changed_units(report), diffs, validate_only)
 
-    # A new configuration: check it under a temporary name beside the real file first.
+    # A new configuration: checked under a temporary name beside the real file, planned as
+    # the real file (--as-config), so that the units it no longer has show as removed.
     folder = os.path.dirname(path) or "."
     if not os.path.isdir(folder):
         if module.check_mode or validate_only:
             folder = None
         else:
             os.makedirs(folder, 0o755)
+    mode = config_mode(path)
     fd, tmp = tempfile.mkstemp(prefix=".psquadlet-ansible-", suffix=".toml", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(text.encode("utf-8"))
-        rc, report, err = generate(module, exe, tmp, True, ["--dry-run", "--diff"])
+        extra = ["--dry-run", "--diff", "--as-config", path]
+        rc, report, err = generate(module, exe, tmp, True, extra)
         if not report.get("ok"):
             fail_report(module, report, rename=(tmp, path))
-        units = real_changes(report.get("diff") or "", (tmp, path))
+        units = changed_units(report)
         diffs.append(
             {
                 "before": before or "",
@@ -328,22 +310,72 @@ def present(module, exe):
             }
         )
         if module.check_mode or validate_only:
-            if report.get("diff") and units:
-                diffs.append({"prepared": report["diff"].replace(tmp, path)})
+            if report.get("diff"):
+                diffs.append({"prepared": report["diff"]})
             return finish(module, report, True, units, diffs, validate_only)
-        os.chmod(tmp, 0o644)
-        module.atomic_move(tmp, path)
+        replace(tmp, path, mode)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     extra = ["--diff"] + (["--reload"] if params["reload"] and not params["output_dir"] else [])
     rc, report, err = generate(module, exe, path, True, extra)
     if not report.get("ok"):
-        fail_report(module, report)
+        restore(path, before, mode)
+        fail_report(module, report, suffix="; the previous configuration was put back")
     if report.get("diff"):
         diffs.append({"prepared": report["diff"]})
-    units = [f["path"] for f in report.get("files", []) if f.get("action") in CHANGED_ACTIONS]
-    return finish(module, report, True, units, diffs, validate_only)
+    return finish(module, report, True, changed_units(report), diffs, validate_only)
+
+
+def tighten(module, path, validate_only):
+    """An unchanged configuration readable by others (an older release wrote 0644): 0600."""
+    try:
+        loose = os.stat(path).st_mode & 0o037
+    except OSError:
+        return False
+    if not loose:
+        return False
+    if not (module.check_mode or validate_only):
+        os.chmod(path, config_mode(path))
+    return True
+
+
+def changed_units(report):
+    return [f["path"] for f in report.get("files", []) if f.get("action") in CHANGED_ACTIONS]
+
+
+def config_mode(path):
+    """0640 when the file there is readable by its group and not by others (a group of
+    readers the operator chose), else 0600: the configuration may hold credentials."""
+    try:
+        mode = os.stat(path).st_mode
+        return 0o640 if mode & 0o040 and not mode & 0o004 else 0o600
+    except OSError:
+        return 0o600
+
+
+def restore(path, before, mode):
+    """Put back the configuration that was there before (or none) after generate refused."""
+    if before is None:
+        os.unlink(path)
+        return
+    fd, tmp = tempfile.mkstemp(prefix=".psquadlet-ansible-", dir=os.path.dirname(path) or ".")
+    with os.fdopen(fd, "wb") as f:
+        f.write(to_bytes(before, errors="surrogate_or_strict"))
+    replace(tmp, path, mode)
+
+
+def replace(tmp, path, mode):
+    """Rename *tmp* (made beside *path*: its folder's SELinux label) over *path*, with *mode*
+    and the owner of the file it replaces. Not atomic_move: that gives a new file the umask's
+    mode (0644) and a replaced one the old mode, both readable by all for a moment."""
+    os.chmod(tmp, mode)
+    try:
+        st = os.stat(path)
+        os.chown(tmp, st.st_uid, st.st_gid)
+    except OSError:
+        pass
+    os.rename(tmp, path)
 
 
 def finish(module, report, config_changed, units, diffs, validate_only):
