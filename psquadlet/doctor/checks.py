@@ -21,6 +21,7 @@ from psquadlet.doctor.sockets import (
     read_sockets,
     socket_owners,
 )
+from psquadlet.doctor.watcher import check_watcher
 from psquadlet.model import ContainerSpec
 
 QUADLET_MIN_PODMAN = (4, 4)
@@ -439,4 +440,5 @@ CHECKS: tuple[CheckFunction, ...] = (
     check_capabilities,
     check_ports,
     check_short_names,
+    check_watcher,
 )

@@ -517,3 +517,27 @@ def test_extensions_add_their_checks_to_the_registry(tmp_path: Path) -> None:
     assert [c.id for c in report.checks][1:-1] == [
         f.__name__[6:].replace("_", "-") for f in checks.CHECKS
     ]
+
+
+def test_doctor_names_the_watchers_systemd_adapter(monkeypatch: pytest.MonkeyPatch) -> None:
+    from psquadlet import deps
+    from psquadlet.doctor.watcher import check_watcher
+
+    monkeypatch.delenv(deps.SYSTEMD_ADAPTER_ENV, raising=False)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    check = check_watcher(ctx())
+    assert (check.status, check.items) == ("pass", ({"adapter": "pystemd", "missing": None},))
+    assert "through pystemd" in check.summary
+    monkeypatch.setitem(sys.modules, "pystemd", None)
+    check = check_watcher(ctx())
+    assert check.status == "pass"
+    assert "through busctl (systemd's D-Bus API, no Python module needed)" in check.summary
+    check = check_watcher(ctx(host=Host(path="/nonexistent")))  # no busctl on that PATH
+    assert (check.status, check.items[0]["missing"]) == ("warn", "busctl")
+    monkeypatch.setitem(sys.modules, "podman", None)
+    check = check_watcher(ctx())
+    assert check.status == "warn"
+    assert "install the package python3-podman" in check.advice
+    monkeypatch.delitem(sys.modules, "podman")
+    monkeypatch.setenv(deps.SYSTEMD_ADAPTER_ENV, "bogus")
+    assert check_watcher(ctx()).status == "fail"
