@@ -20,8 +20,8 @@ from psquadlet.config import load_config
 from psquadlet.deps import PYSTEMD, require_watch_deps, systemd_adapter
 from psquadlet.errors import PsquadletError, UsageError
 from psquadlet.model import Config
-from psquadlet.watch import core, manual
-from psquadlet.watch.interfaces import LockedError, SystemClock, UnitsAdapter, WatchError
+from psquadlet.watch import core, interfaces, manual
+from psquadlet.watch.interfaces import LockedError, SystemClock, WatchError
 from psquadlet.watch.log import Logger
 from psquadlet.watch.schedule import read_machine_id
 from psquadlet.watch.sinks import reporting
@@ -67,7 +67,7 @@ def build_deps(config: Config, endpoints: Endpoints, log: Logger) -> core.Deps:
     )
 
 
-def systemd_units(address: str | None) -> UnitsAdapter:
+def systemd_units(address: str | None) -> interfaces.UnitsAdapter:
     """The Units adapter ``deps.systemd_adapter`` names: pystemd where found, else busctl."""
     if systemd_adapter() == PYSTEMD:
         from psquadlet.watch.systemd_units import SystemdUnits  # noqa: PLC0415
