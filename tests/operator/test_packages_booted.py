@@ -140,10 +140,10 @@ def test_deb_installs_unattended_and_the_watcher_stays_up(
 
         # A dependency the watcher cannot do without: one message naming the package, exit 5,
         # no restart. (python3-requests cannot go: the package depends on it.)
-        if host == "debian12":  # the package's own copy of podman-py, broken by hand
-            tb.run(["rm", "-rf", "/usr/share/psquadlet/vendor/podman"])
-        else:
-            tb.run(["apt-get", "remove", "-y", "-q", "python3-podman"], input="")
+        # Both copies of podman-py: Debian 13's python3-podman and the package's own (broken
+        # by hand: it is part of the package).
+        tb.run(["apt-get", "remove", "-y", "-q", "python3-podman"], input="")
+        tb.run(["rm", "-rf", "/usr/share/psquadlet/vendor/podman"])
         tb.systemctl("restart", "psquadlet-watch.service", check=False)
         tb.wait_for(
             lambda: _show(tb, "psquadlet-watch.service")["ActiveState"] == "failed",
