@@ -53,7 +53,7 @@ INNER_PYTEST = (
     "--ignore=tests/e2e",
     "--ignore=tests/test_lint.py",  # ruff and mypy check 3.9 syntax on the host already
     "-m",
-    "not oracle and not registry and not e2e and not compat",
+    "not oracle and not registry and not e2e and not compat and not pypi",
 )
 BROKEN = """\
 [containers.web]

@@ -13,7 +13,11 @@ import subprocess
 import venv
 from pathlib import Path
 
+import pytest
+
 from tests.support import unavailable
+
+pytestmark = pytest.mark.pypi
 
 REPO = Path(__file__).resolve().parents[2]
 NOT_SOURCE = (".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache")
