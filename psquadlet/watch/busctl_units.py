@@ -59,7 +59,8 @@ class BusctlUnits:
     def _busctl(self, args: Sequence[str], what: str, timeout: float = CALL_TIMEOUT) -> list[Any]:
         """One busctl call; its JSON answers (one per line), or UnitError naming *what*."""
         bus = f"--address={self.address}" if self.address else "--system"
-        argv = ["busctl", bus, "--json=short", f"--timeout={timeout:g}", *args]
+        # "--": a unit name may begin with "-" (the root mount is "-.mount").
+        argv = ["busctl", bus, "--json=short", f"--timeout={timeout:g}", "--", *args]
         run = self._run_with or functools.partial(run_command, timeout=timeout + 5)
         code, out = run(argv)
         if code == 127:

@@ -38,11 +38,12 @@ def test_address_and_bounds_are_passed_and_the_system_bus_is_the_default() -> No
     assert answering(0, '{"type":"s","data":"active"}\n', seen).active_state("a.service") == (
         "active"
     )
-    assert seen[0][:4] == [
+    assert seen[0][:5] == [
         "busctl",
         "--address=unix:path=/run/user/1000/bus",
         "--json=short",
         "--timeout=30",
+        "--",  # busctl would take a unit name such as "-.mount" for an option
     ]
     system = answering(1, "Call failed: Access denied", seen)
     system.address = ""

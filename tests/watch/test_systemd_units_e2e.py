@@ -122,6 +122,11 @@ def test_reload_and_source_path(bed: TestBed, make: Make) -> None:
         units.restart("no-such-unit.service", timeout=30)
 
 
+def test_a_unit_name_that_looks_like_an_option(bed: TestBed, make: Make) -> None:
+    units = make(bed.dbus_address.decode())
+    assert units.active_state("-.mount") == "active"  # the root file system's mount unit
+
+
 def test_job_timeout_is_reported(bed: TestBed, make: Make) -> None:
     bed.systemctl("stop", "psq-sleeper.service")
     units = make(bed.dbus_address.decode())
