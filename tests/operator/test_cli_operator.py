@@ -56,6 +56,7 @@ def test_doctor_json_is_stable_and_matches_the_exit_code() -> None:
         "capabilities",
         "ports",
         "short-names",
+        "watcher",
         "perfsonar-files",
     ]
     for check in doc["checks"]:

@@ -519,25 +519,32 @@ def test_extensions_add_their_checks_to_the_registry(tmp_path: Path) -> None:
     ]
 
 
-def test_doctor_names_the_watchers_systemd_adapter(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_doctor_names_the_watchers_systemd_adapter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from psquadlet import deps
     from psquadlet.doctor.watcher import check_watcher
 
     monkeypatch.delenv(deps.SYSTEMD_ADAPTER_ENV, raising=False)
     monkeypatch.setattr(sys, "path", list(sys.path))
-    check = check_watcher(ctx())
+    # Only looked up on PATH, never run: an executable of that name is all the check needs
+    # (the Python 3.9 root these tests also run in has no systemd).
+    (tmp_path / "busctl").write_text("#!/bin/sh\nexit 1\n")
+    (tmp_path / "busctl").chmod(0o755)
+    with_busctl = Host(path=str(tmp_path))
+    check = check_watcher(ctx(host=with_busctl))
     assert (check.status, check.items) == ("pass", ({"adapter": "pystemd", "missing": None},))
     assert "through pystemd" in check.summary
     monkeypatch.setitem(sys.modules, "pystemd", None)
-    check = check_watcher(ctx())
+    check = check_watcher(ctx(host=with_busctl))
     assert check.status == "pass"
     assert "through busctl (systemd's D-Bus API, no Python module needed)" in check.summary
     check = check_watcher(ctx(host=Host(path="/nonexistent")))  # no busctl on that PATH
     assert (check.status, check.items[0]["missing"]) == ("warn", "busctl")
     monkeypatch.setitem(sys.modules, "podman", None)
-    check = check_watcher(ctx())
+    check = check_watcher(ctx(host=with_busctl))
     assert check.status == "warn"
     assert "install the package python3-podman" in check.advice
     monkeypatch.delitem(sys.modules, "podman")
     monkeypatch.setenv(deps.SYSTEMD_ADAPTER_ENV, "bogus")
-    assert check_watcher(ctx()).status == "fail"
+    assert check_watcher(ctx(host=with_busctl)).status == "fail"
