@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from psquadlet import host
+from psquadlet import deps, host
+from psquadlet.errors import PsquadletError
 from psquadlet.host import Runner, run_command
 from psquadlet.metrics import ContainerFacts, container_facts, read_facts
 from psquadlet.model import Config
@@ -77,6 +78,7 @@ class ContainerStatus:
     notes: tuple[str, ...] = ()
     facts: ContainerFacts | None = None  # what the metrics say, from the watcher's files
     now: float = 0.0
+    systemd_adapter: str = ""  # how the watcher reaches systemd here (deps.systemd_adapter)
 
     def facts_json(self) -> dict[str, object]:
         """The metrics' facts (psquadlet.metrics.container_facts), under the same names."""
@@ -125,6 +127,7 @@ class ContainerStatus:
             "last_upgrade": self.last_upgrade.to_json() if self.last_upgrade else None,
             "last_rollback": self.last_rollback.to_json() if self.last_rollback else None,
             "watch": self.facts_json(),
+            "systemd_adapter": self.systemd_adapter or None,
             "release": self.release or None,
             "release_available": self.available or None,
             "pinned": self.pinned or None,
@@ -155,6 +158,7 @@ class ContainerStatus:
             ("available", self.available),
             ("pinned", self.pinned),
             ("behind", self.behind),
+            ("watcher via", self.systemd_adapter),
         )
         lines.append(f"  last check:     {_iso(self.last_check) or 'never'}")
         if self.last_result:
@@ -344,12 +348,17 @@ def collect(
 ) -> tuple[ContainerStatus, ...]:
     """Status of the named containers (all when none are named); unknown names raise KeyError."""
     probes = probes or Probes()
+    try:
+        adapter = deps.systemd_adapter()
+    except PsquadletError as e:
+        adapter = f"none ({e})"
     state, note = load_state(config.watch.state_dir)
     facts = read_facts(config.watch.state_dir)
     chosen = list(names) or [c.name for c in config.containers]
     results = []
     for name in chosen:
         status = container_status(config, name, probes, state, facts)
+        status = dataclasses.replace(status, systemd_adapter=adapter)
         if note:
             status = dataclasses.replace(status, notes=(*status.notes, note))
         results.append(status)

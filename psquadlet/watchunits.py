@@ -97,8 +97,9 @@ NotifyAccess=main
 {env}ExecStart={command}
 WatchdogSec=5min
 Restart=on-failure
-# psquadlet exits 5 ("not installed") when a Python module the watcher needs is missing:
-# it says which package to install; restarting would only repeat that every 30 s.
+# psquadlet exits 5 ("not installed") when a Python module the watcher needs is missing
+# (podman-py, requests; not pystemd, without which it uses busctl): it says which package
+# to install; restarting would only repeat that every 30 s.
 RestartPreventExitStatus=5
 RestartSec=30s
 # A kill mid-upgrade is recovered at the next start; give a pass time to finish first.

@@ -22,6 +22,7 @@ from psquadlet.doctor.sockets import (
     socket_owners,
 )
 from psquadlet.doctor.stack import check_stack
+from psquadlet.doctor.watcher import check_watcher
 from psquadlet.model import ContainerSpec
 
 QUADLET_MIN_PODMAN = (4, 4)
@@ -505,6 +506,7 @@ CHECKS: tuple[CheckFunction, ...] = (
     check_stack,
     check_name_resolution,
     check_disk_space,
+    check_watcher,
 )
 HEAL_CHECKS: tuple[CheckFunction, ...] = (
     check_name_resolution,

@@ -22,6 +22,7 @@ from psquadlet import deps
 from psquadlet import host as host_facts
 from psquadlet.doctor.clock import kernel_clock_synchronized
 from psquadlet.doctor.report import Check
+from psquadlet.errors import PsquadletError
 from psquadlet.model import Config, ContainerSpec
 from psquadlet.watch.targets import Target, targets_from_config
 
@@ -57,6 +58,14 @@ def disk_free(path: str) -> tuple[int, int] | None:
     return None
 
 
+def _systemd_adapter() -> str | None:
+    """``deps.systemd_adapter``, None where it cannot choose (a bad override)."""
+    try:
+        return deps.systemd_adapter()
+    except PsquadletError:
+        return None
+
+
 @dataclass(frozen=True)
 class Host:
     """Where the checks look. Defaults are the real host."""
@@ -69,7 +78,7 @@ class Host:
     clock_synchronized: Callable[[], bool | None] = kernel_clock_synchronized
     quadlet_dirs: tuple[Path, ...] = (Path("/etc/containers/systemd"),)
     root: Path = Path("/")  # where host files named by the configuration are looked up
-    systemd_adapter: Callable[[], str | None] = deps.systemd_adapter  # the watcher's adapter
+    systemd_adapter: Callable[[], str | None] = _systemd_adapter  # the watcher's adapter
     resolve: Callable[[str], str] = resolve_name
     disk_free: Callable[[str], tuple[int, int] | None] = disk_free
     storage: tuple[str, ...] = ()  # Podman's storage folders; empty: the usual ones

@@ -46,7 +46,7 @@ def check_stack(ctx: Context) -> Check:
     code, out = ctx.host.run_program("podman", "--version")
     version = host.podman_version_in(out) if code == 0 else None
     adapter = ctx.host.systemd_adapter()
-    adapter_text = adapter or "none (the watcher cannot run: install python3-pystemd)"
+    adapter_text = adapter or "unknown (see the 'watcher' check)"
     if version is None:
         return Check(ID, SKIP, f"no Podman found; systemd adapter: {adapter_text}")
     shown = quadlet_keys.format_version(version)
@@ -73,8 +73,7 @@ def check_stack(ctx: Context) -> Check:
             ID,
             WARN,
             summary,
-            "install python3-pystemd (or 'pip install pystemd' in psquadlet's venv) for the "
-            "upgrade watcher",
+            "the 'watcher' check says why no systemd adapter can be chosen",
             items=(item,),
         )
     return Check(ID, PASS, summary, items=(item,))

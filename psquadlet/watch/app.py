@@ -1,7 +1,8 @@
 """Wiring: configuration -> adapters -> a pass or the daemon. Called by ``psquadlet.cli.watch``.
 
-The adapters (podman-py, pystemd) are imported here, inside the functions, so that nothing
-but the watcher's own commands ever loads them.
+The adapters (podman-py, pystemd or busctl) are imported here, inside the functions, so that
+nothing but the watcher's own commands ever loads them; ``deps.systemd_adapter`` says which
+way to systemd this host has.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from psquadlet.config import load_config
-from psquadlet.deps import require_watch_deps
+from psquadlet.deps import PYSTEMD, require_watch_deps, systemd_adapter
 from psquadlet.errors import PsquadletError, UsageError
 from psquadlet.model import Config
-from psquadlet.watch import core, manual
+from psquadlet.watch import core, interfaces, manual
 from psquadlet.watch.interfaces import LockedError, SystemClock, WatchError
 from psquadlet.watch.liveconfig import LiveConfig
 from psquadlet.watch.log import Logger
@@ -43,7 +44,6 @@ class Endpoints:
 def build_deps(config: Config, endpoints: Endpoints, log: Logger) -> core.Deps:
     from psquadlet.watch.podman_images import PodmanImages  # noqa: PLC0415
     from psquadlet.watch.registry import registry_from_config  # noqa: PLC0415
-    from psquadlet.watch.systemd_units import SystemdUnits  # noqa: PLC0415
     from psquadlet.watch.unit_overrides import UnitOverrides  # noqa: PLC0415
 
     tls = {r.host: r.tls_verify for r in config.registries}
@@ -53,7 +53,7 @@ def build_deps(config: Config, endpoints: Endpoints, log: Logger) -> core.Deps:
         tls_verify=lambda h: tls.get(h, True),
         auth=registry.credentials.lookup,
     )
-    units = SystemdUnits(endpoints.dbus_address)
+    units = systemd_units(endpoints.dbus_address)
     return core.Deps(
         registry=registry,
         images=images,
@@ -68,6 +68,17 @@ def build_deps(config: Config, endpoints: Endpoints, log: Logger) -> core.Deps:
         # registry time per pass: 300 s, or ten requests' worth of a longer --registry-timeout
         registry_budget=max(300.0, 10 * endpoints.registry_timeout),
     )
+
+
+def systemd_units(address: str | None) -> interfaces.UnitsAdapter:
+    """The Units adapter ``deps.systemd_adapter`` names: pystemd where found, else busctl."""
+    if systemd_adapter() == PYSTEMD:
+        from psquadlet.watch.systemd_units import SystemdUnits  # noqa: PLC0415
+
+        return SystemdUnits(address)
+    from psquadlet.watch.busctl_units import BusctlUnits  # noqa: PLC0415
+
+    return BusctlUnits(address)
 
 
 def _state_dir(config: Config, endpoints: Endpoints) -> str:

@@ -3,7 +3,7 @@
 The core (``psquadlet.watch.core``) never talks to a registry, Podman or systemd itself; it
 calls these Protocols so that it can be tested with fakes and so that ``import
 psquadlet.watch.core`` stays free of podman-py and pystemd. The real adapters live in
-``registry.py``, ``podman_images.py`` and ``systemd_units.py``.
+``registry.py``, ``podman_images.py`` and ``systemd_units.py`` (pystemd) or ``busctl_units.py``.
 """
 
 from __future__ import annotations
@@ -143,6 +143,21 @@ class Units(Protocol):
 
     def reset_failed(self, unit: str) -> None:
         """``systemctl reset-failed``: leave the failed state, forget the start limit's count."""
+        ...
+
+
+class UnitsAdapter(Units, Protocol):
+    """What the real adapters (pystemd, busctl) offer beyond ``Units``: for the drop-in
+    writer (``unit_overrides``) and the tests."""
+
+    def main_pid(self, unit: str) -> int: ...
+
+    def source_path(self, unit: str) -> str:
+        """The file a generated unit came from (a Quadlet ``.container``), else its fragment."""
+        ...
+
+    def daemon_reload(self) -> None:
+        """``systemctl daemon-reload``; returns once systemd has reloaded."""
         ...
 
 

@@ -8,7 +8,6 @@ can reach the systemd inside its container from the host.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -17,15 +16,10 @@ from typing import Any, Callable
 from pystemd.dbuslib import DBus, DBusAddress
 from pystemd.systemd1 import Manager, Unit
 
+from psquadlet.deps import default_dbus_address
 from psquadlet.watch.interfaces import UnitError
 
-DBUS_ADDRESS_ENV = "PSQUADLET_DBUS_ADDRESS"
 POLL = 0.2
-
-
-def default_dbus_address() -> str:
-    """ "" means the system bus."""
-    return os.environ.get(DBUS_ADDRESS_ENV, "")
 
 
 def _text(value: Any) -> str:

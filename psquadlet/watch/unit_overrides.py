@@ -15,12 +15,11 @@ from pathlib import Path
 
 from psquadlet import dropin
 from psquadlet.fsutil import atomic_write
-from psquadlet.watch.interfaces import UnitError
-from psquadlet.watch.systemd_units import SystemdUnits
+from psquadlet.watch.interfaces import UnitError, UnitsAdapter
 
 
 class UnitOverrides:
-    def __init__(self, units: SystemdUnits, podman_version: tuple[int, int, int] | None) -> None:
+    def __init__(self, units: UnitsAdapter, podman_version: tuple[int, int, int] | None) -> None:
         self.units = units
         self.podman_version = podman_version
 

@@ -11,6 +11,8 @@ import json
 import time
 from typing import Any
 
+import pytest
+
 from tests.support.images import StandIns
 from tests.support.registry import Registry
 from tests.support.testbed import TestBed, short_health_toml
@@ -77,8 +79,12 @@ def read_state(tb: TestBed) -> dict[str, Any]:
         return {}  # caught mid-write? it is written atomically, but be lenient while polling
 
 
-def upgrade_pass(tb: TestBed) -> dict[str, Any]:
-    res = tb.run(["psquadlet", "upgrade", "--unit", UNIT, "--json", "-c", CONFIG], check=False)
+def upgrade_pass(tb: TestBed, adapter: str = "") -> dict[str, Any]:
+    """One pass; *adapter* forces the watcher's systemd adapter (pystemd, busctl)."""
+    env = {"PSQUADLET_SYSTEMD_ADAPTER": adapter} if adapter else None
+    res = tb.run(
+        ["psquadlet", "upgrade", "--unit", UNIT, "--json", "-c", CONFIG], check=False, env=env
+    )
     assert res.returncode in (0, 1), f"upgrade crashed ({res.returncode}):\n{res.stderr}"
     report = json.loads(res.stdout)
     [outcome] = [o for o in report["containers"] if o["name"] == UNIT]
@@ -162,14 +168,17 @@ def test_watcher_unit_upgrades_pull_first_and_keeps_psconfig(
 
 
 # --------------------------------------------------------------------------- scenario 4
+# Restart, health gate and rollback through each systemd adapter (issue 18 item 3): the test
+# bed has python3-pystemd, and busctl comes with its systemd.
+@pytest.mark.parametrize("adapter", ["pystemd", "busctl"])
 def test_broken_image_rolled_back_and_not_retried(
-    clean_testbed: TestBed, standins: StandIns, e2e_registry: Registry
+    clean_testbed: TestBed, standins: StandIns, e2e_registry: Registry, adapter: str
 ) -> None:
     tb = clean_testbed
     good = start_testpoint(tb, standins, 'health_timeout = "20s"')
     bad = standins.push("systemd", "3.0", TAG, broken=True)
 
-    outcome = upgrade_pass(tb)
+    outcome = upgrade_pass(tb, adapter)
     assert outcome["action"] == "rolled-back", outcome
     assert tb.systemctl("is-active", SERVICE, check=False).stdout.strip() == "active"
     assert running_digest(tb) == good
@@ -181,7 +190,7 @@ def test_broken_image_rolled_back_and_not_retried(
     before_id = container_id(tb)
     mark = e2e_registry.mark()
     since = time.time()
-    again = upgrade_pass(tb)
+    again = upgrade_pass(tb, adapter)
     assert again["action"] == "known-bad", again
     assert container_id(tb) == before_id
     assert pulls(e2e_registry.requests(since=mark)) == []

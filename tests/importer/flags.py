@@ -36,11 +36,13 @@ NOT_COMPARED = {"detach", "interactive", "rm", "attach", "detach-keys", "sig-pro
                 "cidfile", "replace", "cgroups"}  # fmt: skip
 # What Quadlet adds to every container.
 QUADLET_OWN = {("sdnotify", "conmon")}
-# What the perfSONAR preset adds on purpose (continuous health, issue 11), as podman run flags;
-# its timeout (30s) and retries (3) are Podman's defaults, which compared() leaves out.
+# What the perfSONAR preset adds on purpose (continuous health, issues 11 and 17), as podman
+# run flags; its timeout (30s) and retries (3) are Podman's defaults, which compared() leaves
+# out. No --health-on-failure and no --sdnotify=healthy: psquadlet heal acts on an unhealthy
+# testpoint, within its budget.
 PRESET_HEALTH = [
     '--health-cmd ["pscheduler", "troubleshoot", "--quick"]', "--health-interval 1m",
-    "--health-start-period 5m", "--health-on-failure kill", "--sdnotify healthy",
+    "--health-start-period 5m",
 ]  # fmt: skip
 HEALTH_DEFAULTS = {
     "health-interval": "30",

@@ -59,6 +59,7 @@ def test_doctor_json_is_stable_and_matches_the_exit_code() -> None:
         "stack",
         "name-resolution",
         "disk-space",
+        "watcher",
         "perfsonar-files",
     ]
     for check in doc["checks"]:

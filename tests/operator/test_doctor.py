@@ -552,3 +552,34 @@ def test_disk_space_warns_below_a_gibibyte_or_five_percent(tmp_path: Path) -> No
     # The real probe reads the nearest existing folder of a path that does not exist yet.
     assert context_mod.disk_free(str(tmp_path / "not" / "yet")) is not None
     assert context_mod.resolve_name("localhost") == ""
+
+
+def test_doctor_names_the_watchers_systemd_adapter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from psquadlet import deps
+    from psquadlet.doctor.watcher import check_watcher
+
+    monkeypatch.delenv(deps.SYSTEMD_ADAPTER_ENV, raising=False)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    # Only looked up on PATH, never run: an executable of that name is all the check needs
+    # (the Python 3.9 root these tests also run in has no systemd).
+    (tmp_path / "busctl").write_text("#!/bin/sh\nexit 1\n")
+    (tmp_path / "busctl").chmod(0o755)
+    with_busctl = Host(path=str(tmp_path))
+    check = check_watcher(ctx(host=with_busctl))
+    assert (check.status, check.items) == ("pass", ({"adapter": "pystemd", "missing": None},))
+    assert "through pystemd" in check.summary
+    monkeypatch.setitem(sys.modules, "pystemd", None)
+    check = check_watcher(ctx(host=with_busctl))
+    assert check.status == "pass"
+    assert "through busctl (systemd's D-Bus API, no Python module needed)" in check.summary
+    check = check_watcher(ctx(host=Host(path="/nonexistent")))  # no busctl on that PATH
+    assert (check.status, check.items[0]["missing"]) == ("warn", "busctl")
+    monkeypatch.setitem(sys.modules, "podman", None)
+    check = check_watcher(ctx(host=with_busctl))
+    assert check.status == "warn"
+    assert "install the package python3-podman" in check.advice
+    monkeypatch.delitem(sys.modules, "podman")
+    monkeypatch.setenv(deps.SYSTEMD_ADAPTER_ENV, "bogus")
+    assert check_watcher(ctx(host=with_busctl)).status == "fail"

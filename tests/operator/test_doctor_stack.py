@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from psquadlet import deps
 from psquadlet.config import parse_config
 from psquadlet.doctor import PASS, SKIP, WARN, Host, checks, context_for
 from psquadlet.doctor.stack import check_stack
@@ -57,7 +56,7 @@ def test_stack_without_a_systemd_adapter_warns(tmp_path: Path) -> None:
     check = check_stack(ctx)
     assert check.status == WARN
     assert check.items[0]["systemd_adapter"] is None
-    assert "python3-pystemd" in check.advice
+    assert "'watcher' check" in check.advice
 
 
 def test_stack_without_podman_is_skipped(tmp_path: Path) -> None:
@@ -92,11 +91,3 @@ def test_stack_without_a_health_kill_says_none(tmp_path: Path) -> None:
 
 def test_stack_is_registered() -> None:
     assert check_stack in checks.CHECKS
-
-
-def test_systemd_adapter_is_the_first_importable(monkeypatch: pytest.MonkeyPatch) -> None:
-    missing = ("psq-none", "psquadlet_no_such_module")
-    monkeypatch.setattr(deps, "SYSTEMD_ADAPTERS", (missing,))
-    assert deps.systemd_adapter() is None
-    monkeypatch.setattr(deps, "SYSTEMD_ADAPTERS", (missing, ("second", "json")))
-    assert deps.systemd_adapter() == "second"

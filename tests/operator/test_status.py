@@ -6,6 +6,7 @@ import json
 import os
 import socket
 import subprocess
+import sys
 import textwrap
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -267,3 +268,22 @@ def test_doctor_leaves_out_the_testpoints_own_ports(container: tuple[str, int]) 
     assert isinstance(procs, list)
     assert {p["comm"] for p in procs} & {"busybox", "nc"}
     assert os.getpid() not in {p["pid"] for p in procs}
+
+
+def test_status_says_how_the_watcher_reaches_systemd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """deps.systemd_adapter's answer, in the text and the JSON (issue 18 item 3)."""
+    from psquadlet import deps
+
+    config = parse_config(_config(tmp_path), "t.toml")
+    monkeypatch.delenv(deps.SYSTEMD_ADAPTER_ENV, raising=False)
+    (st,) = status.collect(config, (), status.Probes(run=FakeHost()))
+    assert st.systemd_adapter == deps.systemd_adapter() == "pystemd"  # the test venv has it
+    monkeypatch.setitem(sys.modules, "pystemd", None)
+    (st,) = status.collect(config, (), status.Probes(run=FakeHost()))
+    assert "  watcher via:    busctl\n" in st.text()
+    assert json.loads(status.dumps((st,)))["containers"][0]["systemd_adapter"] == "busctl"
+    monkeypatch.setenv(deps.SYSTEMD_ADAPTER_ENV, "bogus")
+    (st,) = status.collect(config, (), status.Probes(run=FakeHost()))
+    assert st.systemd_adapter.startswith("none (PSQUADLET_SYSTEMD_ADAPTER='bogus'")
