@@ -170,7 +170,11 @@ def test_the_debs_units_are_wanted_not_copied(deb: Path) -> None:  # noqa: F811
         assert "using the package's /usr/lib/systemd/system/psquadlet-watch.service" in res.stderr
         assert not tb.path(f"/etc/systemd/system/{WATCH}").exists()
         container = tb.path(f"/etc/containers/systemd/{UNIT}.container").read_text()
-        assert f"Wants={WATCH}\n" in container
+        (wanted,) = [ln for ln in container.splitlines() if ln.startswith(f"Wants={WATCH}")]
+        assert wanted.split("=", 1)[1].split() == [WATCH, "psquadlet-health.timer"], wanted
+        assert not tb.path("/etc/systemd/system/psquadlet-health.timer").exists()
+        fragment = tb.systemctl("show", "-p", "FragmentPath", "psquadlet-health.timer").stdout
+        assert fragment.strip().endswith("lib/systemd/system/psquadlet-health.timer"), fragment
         wants = tb.systemctl("show", "-p", "Wants", SERVICE).stdout
         assert WATCH in wants.split("=", 1)[1].split()
         fragment = tb.systemctl("show", "-p", "FragmentPath", WATCH).stdout.strip()
