@@ -66,14 +66,20 @@ def testbed(e2e_registry: Registry) -> Iterator[TestBed]:
         signal.signal(signal.SIGTERM, _sigterm_to_exit)
     tb = TestBed(registries=(e2e_registry.host,))
     _prebuilt.append(img.prebuild_systemd_base())  # in parallel: both debootstrap when cold
+    yield from booted(tb, "testbed")
+
+
+def booted(tb: TestBed, label: str) -> Iterator[TestBed]:
+    """A session fixture's body: ``tb`` booted with this working tree installed, closed after.
+    A failure to build or boot fails every test that uses it, with the reason."""
     try:
         started = time.monotonic()
         try:
             tb.boot()
             version = tb.install_psquadlet(REPO_ROOT)
         except Exception as e:
-            pytest.fail(f"the e2e test bed could not be built or booted: {e}", pytrace=False)
-        print(f"\n[testbed] ready in {time.monotonic() - started:.1f}s, psquadlet {version}")
+            pytest.fail(f"the {label} test bed could not be built or booted: {e}", pytrace=False)
+        print(f"\n[{label}] ready in {time.monotonic() - started:.1f}s, psquadlet {version}")
         yield tb
     finally:
         tb.close()
@@ -116,13 +122,18 @@ def remove_psquadlet_units(tb: TestBed) -> None:
 @pytest.fixture
 def clean_testbed(testbed: TestBed) -> Iterator[TestBed]:
     """The session test bed with no psquadlet units, before and after the test."""
-    remove_psquadlet_units(testbed)
-    # The test reads only its own journal: an earlier test's lines can neither satisfy nor
-    # fail its assertions.
-    testbed.journal_from = testbed.journal_cursor()
+    yield from fresh(testbed)
+
+
+def fresh(tb: TestBed) -> Iterator[TestBed]:
+    """A per-test fixture's body: ``tb`` without psquadlet units before and after the test,
+    its journal read from the test's start (an earlier test's lines can neither satisfy nor
+    fail its assertions)."""
+    remove_psquadlet_units(tb)
+    tb.journal_from = tb.journal_cursor()
     try:
-        yield testbed
+        yield tb
     finally:
-        testbed.journal_from = None
-        if testbed.pid is not None:
-            remove_psquadlet_units(testbed)
+        tb.journal_from = None
+        if tb.pid is not None:
+            remove_psquadlet_units(tb)

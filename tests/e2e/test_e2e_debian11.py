@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import REPO_ROOT, remove_psquadlet_units
+from tests.e2e.conftest import booted, fresh
 from tests.support import require_programs, require_root
 from tests.support.bullseye import bullseye_root
 from tests.support.images import StandIns
@@ -46,29 +46,12 @@ def bullseye(e2e_registry: Registry) -> Iterator[TestBed]:
         registries=(e2e_registry.host,),
         lower=bullseye_root,
     )
-    try:
-        started = time.monotonic()
-        try:
-            tb.boot()
-            version = tb.install_psquadlet(REPO_ROOT)
-        except Exception as e:
-            pytest.fail(f"the Debian 11 test bed could not be built or booted: {e}", pytrace=False)
-        print(f"\n[debian11] ready in {time.monotonic() - started:.1f}s, psquadlet {version}")
-        yield tb
-    finally:
-        tb.close()
+    yield from booted(tb, "Debian 11")
 
 
 @pytest.fixture
 def deb11(bullseye: TestBed) -> Iterator[TestBed]:
-    remove_psquadlet_units(bullseye)
-    bullseye.journal_from = bullseye.journal_cursor()
-    try:
-        yield bullseye
-    finally:
-        bullseye.journal_from = None
-        if bullseye.pid is not None:
-            remove_psquadlet_units(bullseye)
+    yield from fresh(bullseye)
 
 
 def config_text(registry_host: str) -> str:

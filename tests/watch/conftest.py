@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from realbed import PodmanRunUnits
 
 from tests.support import require_programs, require_root
 
@@ -60,3 +61,13 @@ def podman_url() -> Iterator[str]:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture
+def units() -> Iterator[PodmanRunUnits]:
+    """The stand-in for systemd of the real-Podman tests (``realbed``), cleaned up after."""
+    u = PodmanRunUnits()
+    try:
+        yield u
+    finally:
+        u.cleanup()

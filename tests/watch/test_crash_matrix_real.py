@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +21,6 @@ from tests.support.registry import Registry
 
 pytestmark = pytest.mark.registry
 HEALTH = ("/usr/local/bin/healthcheck",)
-
-
-@pytest.fixture
-def units() -> Iterator[PodmanRunUnits]:
-    u = PodmanRunUnits()
-    try:
-        yield u
-    finally:
-        u.cleanup()
 
 
 def image_id(ref: str) -> str:

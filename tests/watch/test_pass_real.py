@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,15 +25,6 @@ from tests.support.registry import Registry
 
 pytestmark = pytest.mark.registry
 HEALTH = ("/usr/local/bin/healthcheck",)
-
-
-@pytest.fixture
-def units() -> Iterator[PodmanRunUnits]:
-    u = PodmanRunUnits()
-    try:
-        yield u
-    finally:
-        u.cleanup()
 
 
 def deploy(

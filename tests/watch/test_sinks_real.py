@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from realbed import PodmanRunUnits, unique
-from test_pass_real import cli, deploy, units, write_config
+from test_pass_real import cli, deploy, write_config
 
 from tests.notify.receivers import Webhook
 from tests.support import images
@@ -20,7 +20,6 @@ from tests.support.registry import Registry
 pytestmark = pytest.mark.registry
 pytest.importorskip("apprise")
 pytest.importorskip("prometheus_client")
-__all__ = ["units"]  # the fixture, shared with test_pass_real
 
 
 def _sinks_config(tmp_path: Path, hook: Webhook, timeout: str) -> str:
